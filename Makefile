@@ -1,0 +1,60 @@
+# txcat — daily transaction categorisation on Spark.
+# `make demo` and `make test` set everything up on a fresh machine (Python 3.11 + Java 17).
+
+PYTHON      ?= python3.11
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+DEMO        ?= data/demo
+DEMO_DATE   ?= 2026-11-25
+DEMO_ACCOUNTS ?= 2000
+SPARK_SUBMIT := PYSPARK_PYTHON=$(abspath $(BIN)/python) PYSPARK_DRIVER_PYTHON=$(abspath $(BIN)/python) \
+	SPARK_LOCAL_IP=127.0.0.1 $(BIN)/spark-submit --master 'local[*]' --driver-memory 4g
+
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo demo-data demo-train demo-score test lint clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtual environment with pinned packages
+
+demo: demo-score ## Generate a day, train a model, score the day with spark-submit
+	@echo "predictions: $(DEMO)/output/predictions/run_date=$(DEMO_DATE)/"
+	@echo "quarantine:  $(DEMO)/output/quarantine/run_date=$(DEMO_DATE)/"
+	@echo "run summary: $(DEMO)/output/runs/run_date=$(DEMO_DATE)/summary.json"
+	@cat $(DEMO)/output/runs/run_date=$(DEMO_DATE)/summary.json
+
+demo-data: venv ## Generate labelled training files, the day to score, and reference data
+	rm -rf $(DEMO)/training $(DEMO)/landing
+	$(BIN)/python scripts/generate_data.py --out $(DEMO)/training --accounts $(DEMO_ACCOUNTS) \
+		--start-date 2026-05-01 --end-date 2026-10-31 --seed 1 --reference-out $(DEMO)/reference
+	$(BIN)/python scripts/generate_data.py --out $(DEMO)/landing --accounts $(DEMO_ACCOUNTS) \
+		--start-date 2026-08-26 --end-date $(DEMO_DATE) --seed 2 --no-labels --bad-share 0.01
+
+demo-train: demo-data ## Train the demo model on the labelled files
+	rm -rf $(DEMO)/model
+	$(SPARK_SUBMIT) jobs/train.py --input $(DEMO)/training --model-out $(DEMO)/model \
+		--env local --as-of $(DEMO_DATE)
+
+demo-score: demo-train ## Score the demo day
+	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
+		--output $(DEMO)/output --model $(DEMO)/model --env local
+
+test: venv ## Run the test suite
+	$(BIN)/python -m pytest -q tests
+
+lint: venv ## Lint and check formatting
+	$(BIN)/ruff check src jobs scripts tests
+	$(BIN)/ruff format --check src jobs scripts tests
+
+clean: ## Remove generated data and the virtual environment
+	rm -rf $(DEMO) $(VENV) spark-warehouse

@@ -1,0 +1,66 @@
+"""spark-submit entry point: score one day of per-account CSV files.
+
+    spark-submit --master 'local[*]' jobs/score_daily.py --run-date 2026-11-25 \
+        --input data/demo/landing --output data/demo/output --model data/demo/model --env local
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+from txcat import pipeline
+from txcat.config import ConfigError, load_config
+from txcat.features.enrich import ReferenceDataError
+from txcat.model import ModelArtifactError
+from txcat.session import build_session, configure_logging
+
+log = logging.getLogger("txcat.score_daily")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-date", required=True, type=dt.date.fromisoformat)
+    parser.add_argument("--input", required=True, help="folder (or URI) of the day's files")
+    parser.add_argument("--output", required=True, help="output root (or URI)")
+    parser.add_argument("--model", required=True, help="model artifact folder (or URI)")
+    parser.add_argument("--env", default="local", help="configuration overlay (conf/<env>.yaml)")
+    parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
+    parser.add_argument("--run-id", default="", help="run identifier (default: generated)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a configuration value, e.g. quality.max_row_quarantine_share=0.1",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = load_config(args.env, args.conf_dir, args.overrides)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return pipeline.EXIT_BAD_INPUT
+    spark = build_session("txcat-score-daily", cfg.spark)
+    params = pipeline.RunParams(args.run_date, args.input, args.output, args.model, args.run_id)
+    try:
+        result = pipeline.run(spark, cfg, params)
+    except (pipeline.InputError, ReferenceDataError) as exc:
+        log.error("%s", exc)
+        return pipeline.EXIT_BAD_INPUT
+    except ModelArtifactError as exc:
+        log.error("model refused: %s", exc)
+        return pipeline.EXIT_BAD_MODEL
+    finally:
+        spark.stop()
+    for problem in result.summary["problems"]:
+        log.error("%s", problem)
+    print(f"summary: {result.summary_path}")
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Clean stage: raw string fields -> typed, normalised columns, and row-level reasons.
+
+Every parser is a `Column -> Column` helper built from native expressions; a value that does
+not parse becomes null, and the fields a transaction cannot do without (its date and amount)
+turn that null into a quarantine reason instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from txcat import read, reasons
+from txcat import schema as S
+
+REASON = S.REASON
+DETAIL = S.DETAIL
+LEVEL = S.LEVEL
+
+_ACCENTED = "ÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝ"
+_PLAIN = "AAAAAAEEEEIIIIOOOOOUUUUCNY"
+
+# Decimal comma with optional thousands dots: 31 | 54,4 | 150,01 | 1.784,13 | -54,4
+_AMOUNT_PATTERN = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+_MISSING_AMOUNT_PATTERN = r"^-?$"
+_DATE_PATTERN = r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"
+_MONTH_PATTERN = r"^(\d{4})(\d{2})$"
+_INTEGER_PATTERN = r"^-?\d{1,9}$"
+
+
+def normalized_text(col: Column) -> Column:
+    """Upper case, accents and control characters removed, whitespace collapsed; "" -> null."""
+    text = F.translate(F.upper(col), _ACCENTED, _PLAIN)
+    text = F.regexp_replace(text, r"[\p{Cntrl}\x{FFFD}]", "")
+    text = F.trim(F.regexp_replace(text, r"[\s\p{Z}]+", " "))
+    return F.when(text != "", text)
+
+
+def is_missing_amount(col: Column) -> Column:
+    """The bank's placeholder for "no amount" (` -   `), or an empty field."""
+    return F.coalesce(F.trim(col), F.lit("")).rlike(_MISSING_AMOUNT_PATTERN)
+
+
+def parsed_amount(col: Column) -> Column:
+    """Decimal comma / thousands dot text -> double; null when missing or malformed."""
+    text = F.trim(col)
+    number = F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".")
+    return F.when(text.rlike(_AMOUNT_PATTERN), number.cast("double"))
+
+
+def parsed_date(col: Column) -> Column:
+    """`d.mm.yyyy` -> date; null for another format or an impossible day (31.02.2020).
+
+    Validity is checked explicitly so the result is the same with ANSI mode on or off.
+    """
+    text = F.trim(col)
+    day = F.regexp_extract(text, _DATE_PATTERN, 1).cast("int")
+    month = F.regexp_extract(text, _DATE_PATTERN, 2).cast("int")
+    year = F.regexp_extract(text, _DATE_PATTERN, 3).cast("int")
+    valid_month = month.between(1, 12)
+    first_of_month = F.when(valid_month, F.make_date(year, month, F.lit(1)))
+    valid = (
+        text.rlike(_DATE_PATTERN)
+        & valid_month
+        & (day >= 1)
+        & (day <= F.dayofmonth(F.last_day(first_of_month)))
+    )
+    return F.when(valid, F.make_date(year, month, day))
+
+
+def parsed_month(col: Column) -> Column:
+    """`YYYYMM` -> the first day of that month; null when malformed."""
+    text = F.trim(col)
+    year = F.regexp_extract(text, _MONTH_PATTERN, 1).cast("int")
+    month = F.regexp_extract(text, _MONTH_PATTERN, 2).cast("int")
+    valid = text.rlike(_MONTH_PATTERN) & month.between(1, 12)
+    return F.when(valid, F.make_date(year, month, F.lit(1)))
+
+
+def parsed_int(col: Column) -> Column:
+    text = F.trim(col)
+    return F.when(text.rlike(_INTEGER_PATTERN), text.cast("int"))
+
+
+def with_parsed_fields(lines: DataFrame) -> DataFrame:
+    """Adds the typed transaction columns (`schema.TRANSACTION_SCHEMA`) from the raw fields."""
+    sex = normalized_text(F.col("sexo"))
+    return lines.select(
+        "*",
+        parsed_month(F.col("safra_abertura")).alias(S.ACCOUNT_OPENING_MONTH),
+        normalized_text(F.col("cidade")).alias(S.CUSTOMER_CITY),
+        normalized_text(F.col("estado")).alias(S.CUSTOMER_STATE),
+        parsed_int(F.col("idade")).alias(S.CUSTOMER_AGE),
+        F.when(sex.isin("F", "M"), sex).alias(S.CUSTOMER_SEX),
+        parsed_amount(F.col("limite_total")).alias(S.CREDIT_LIMIT_TOTAL),
+        parsed_amount(F.col("limite_disp")).alias(S.CREDIT_LIMIT_AVAILABLE),
+        parsed_date(F.col("data")).alias(S.TRANSACTION_DATE),
+        parsed_amount(F.col("valor")).alias(S.AMOUNT),
+        normalized_text(F.col("grupo_estabelecimento")).alias(S.LABEL),
+        normalized_text(F.col("cidade_estabelecimento")).alias(S.MERCHANT_CITY),
+        normalized_text(F.col("pais_estabelecimento")).alias(S.MERCHANT_COUNTRY),
+    )
+
+
+def with_reasons(
+    records: DataFrame,
+    run_date: dt.date,
+    earliest_date: dt.date,
+    quarantine_duplicates: bool,
+) -> DataFrame:
+    """Adds `level`, `reason`, `detail`: null for a row to score, else why it is quarantined.
+
+    File-level reasons come from the reader; row-level ones are checked in a fixed order, so a
+    row with several problems reports the first.
+    """
+    tx_date = F.col(S.TRANSACTION_DATE)
+    amount_text = F.col("valor")
+    row_cases: list[tuple[Column, str, Column]] = [
+        (F.col(read.ROW_REASON).isNotNull(), reasons.FIELD_COUNT, F.col(read.ROW_DETAIL)),
+        (tx_date.isNull(), reasons.BAD_DATE, F.lit("expected d.mm.yyyy")),
+        (
+            tx_date > F.lit(run_date),
+            reasons.FUTURE_DATE,
+            F.concat(F.lit("after run date "), F.lit(run_date.isoformat())),
+        ),
+        (
+            tx_date < F.lit(earliest_date),
+            reasons.DATE_TOO_OLD,
+            F.concat(F.lit("before "), F.lit(earliest_date.isoformat())),
+        ),
+        (
+            F.col(S.AMOUNT).isNull() & ~is_missing_amount(amount_text),
+            reasons.BAD_AMOUNT,
+            F.lit("expected decimal comma, e.g. 1.784,13"),
+        ),
+    ]
+    if quarantine_duplicates:
+        row_cases.append(
+            (F.col(read.IS_DUPLICATE), reasons.DUPLICATE_ROW, F.lit("repeats an earlier line"))
+        )
+    row_reason, row_detail = read.first_match(row_cases)
+    file_rejected = F.col(read.FILE_REASON).isNotNull()
+    return (
+        records.withColumn(
+            LEVEL,
+            F.when(file_rejected, F.lit(S.LEVEL_FILE)).when(
+                row_reason.isNotNull(), F.lit(S.LEVEL_ROW)
+            ),
+        )
+        .withColumn(REASON, F.when(file_rejected, F.col(read.FILE_REASON)).otherwise(row_reason))
+        .withColumn(DETAIL, F.when(file_rejected, F.col(read.FILE_DETAIL)).otherwise(row_detail))
+    )
+
+
+def clean(
+    lines: DataFrame,
+    run_date: dt.date,
+    earliest_date: dt.date,
+    quarantine_duplicates: bool = True,
+) -> DataFrame:
+    """Read-stage lines -> typed records, each with its quarantine verdict (null = score it)."""
+    return lines.transform(with_parsed_fields).transform(
+        with_reasons, run_date, earliest_date, quarantine_duplicates
+    )

@@ -1,0 +1,205 @@
+"""Configuration: `conf/base.yaml` overlaid by `conf/<env>.yaml` and command-line overrides.
+
+Loaded once at start-up into frozen dataclasses, validated there, so a typo in a key fails the
+run before Spark starts instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class ConfigError(ValueError):
+    """The configuration is missing, malformed or inconsistent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    extensions: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceConfig:
+    """Reference data paths; `{run_date}` in a path is replaced by the run date."""
+
+    holidays: str
+    countries: str
+    bureau: str
+
+    def for_run_date(self, run_date: dt.date) -> ReferenceConfig:
+        iso = run_date.isoformat()
+        return ReferenceConfig(
+            holidays=self.holidays.replace("{run_date}", iso),
+            countries=self.countries.replace("{run_date}", iso),
+            bureau=self.bureau.replace("{run_date}", iso),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityConfig:
+    max_row_quarantine_share: float
+    max_file_quarantine_share: float
+    earliest_transaction_date: dt.date
+    quarantine_duplicate_rows: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringConfig:
+    predict_threads: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    num_boost_round: int
+    early_stopping_rounds: int
+    max_depth: int
+    learning_rate: float
+    min_child_weight: float
+    subsample: float
+    colsample_bytree: float
+    class_weight_power: float
+    validation_share: float
+    seed: int
+    max_driver_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    env: str
+    spark: Mapping[str, str]
+    input: InputConfig
+    reference: ReferenceConfig
+    quality: QualityConfig
+    scoring: ScoringConfig
+    training: TrainingConfig
+
+
+def load_config(
+    env: str = "local",
+    conf_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Config:
+    """Loads and validates the configuration of one environment.
+
+    Args:
+        env: Overlay to apply on top of `base.yaml` (`local`, `emr`, ...).
+        conf_dir: Folder holding the YAML files; defaults to the repository's `conf/`.
+        overrides: `section.key=value` strings applied last (value parsed as YAML).
+
+    Raises:
+        ConfigError: A file is missing, a key is unknown or a value has the wrong type.
+    """
+    folder = Path(conf_dir) if conf_dir is not None else DEFAULT_CONF_DIR
+    merged = _read_yaml(folder / "base.yaml")
+    overlay_path = folder / f"{env}.yaml"
+    if not overlay_path.is_file():
+        raise ConfigError(f"no configuration for environment {env!r}: {overlay_path} is missing")
+    merged = _deep_merge(merged, _read_yaml(overlay_path))
+    for item in overrides:
+        merged = _deep_merge(merged, _override_to_tree(item))
+    return _build(env, merged)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _override_to_tree(item: str) -> dict[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form section.key=value")
+    section, dot, leaf = key.partition(".")
+    value = yaml.safe_load(raw) if raw else ""
+    if not dot:
+        return {section: value}
+    if section == "spark":  # Spark keys contain dots themselves
+        return {"spark": {leaf: raw}}
+    return _deep_merge({}, {section: _override_to_tree(f"{leaf}={raw}")})
+
+
+def _build(env: str, tree: Mapping[str, Any]) -> Config:
+    known = {f.name for f in dataclasses.fields(Config)} - {"env"}
+    unknown = set(tree) - known
+    if unknown:
+        raise ConfigError(f"unknown configuration sections: {sorted(unknown)}")
+    spark = tree.get("spark") or {}
+    if not isinstance(spark, Mapping):
+        raise ConfigError("spark: must be a mapping of Spark settings")
+    return Config(
+        env=env,
+        spark={str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in spark.items()},
+        input=_section(InputConfig, tree, "input"),
+        reference=_section(ReferenceConfig, tree, "reference"),
+        quality=_section(QualityConfig, tree, "quality"),
+        scoring=_section(ScoringConfig, tree, "scoring"),
+        training=_section(TrainingConfig, tree, "training"),
+    )
+
+
+def _section(cls: type, tree: Mapping[str, Any], name: str) -> Any:
+    values = tree.get(name)
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"section {name!r} is missing or not a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    missing = set(fields) - set(values)
+    if unknown or missing:
+        raise ConfigError(
+            f"section {name!r}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+        )
+    return cls(**{key: _coerce(f"{name}.{key}", fields[key].type, values[key]) for key in fields})
+
+
+def _coerce(where: str, annotation: Any, value: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
+        if kind == "int":
+            if isinstance(value, bool) or int(value) != float(value):
+                raise TypeError("expected a whole number")
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise TypeError("expected a number")
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str) or not value:
+                raise TypeError("expected a non-empty string")
+            return value
+        if kind == "dt.date":
+            return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise TypeError("expected a list of strings")
+            return tuple(str(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc} (got {value!r})") from exc
+    raise ConfigError(f"{where}: unsupported setting type {kind}")

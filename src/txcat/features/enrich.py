@@ -1,0 +1,152 @@
+"""Enrichment: broadcast joins with external reference data.
+
+Reference tables are small (holidays, countries) or account-sized (the bureau snapshot); all are
+broadcast, so the transactions never shuffle for them. A transaction with no reference row gets a
+feature value saying so; it is never dropped, and a reference table with repeated keys is
+de-duplicated first so that it can never multiply rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from txcat import schema as S
+from txcat.config import ReferenceConfig
+
+HOLIDAYS_SCHEMA = T.StructType(
+    [
+        T.StructField("date", T.DateType()),
+        T.StructField("scope", T.StringType()),
+        T.StructField("name", T.StringType()),
+    ]
+)
+COUNTRIES_SCHEMA = T.StructType(
+    [
+        T.StructField("alpha2", T.StringType()),
+        T.StructField("alpha3", T.StringType()),
+        T.StructField("numeric", T.StringType()),
+        T.StructField("name", T.StringType()),
+    ]
+)
+BUREAU_SCHEMA = T.StructType(
+    [
+        T.StructField("account_id", T.StringType()),
+        T.StructField("score_band", T.StringType()),
+        T.StructField("n_cards", T.IntegerType()),
+        T.StructField("delinquent", T.BooleanType()),
+        T.StructField("snapshot_date", T.DateType()),
+    ]
+)
+SCORE_BANDS = ("A", "B", "C", "D", "E")
+_BUREAU_PRESENT = "_bureau_present"
+_JOINED = ("is_national_holiday", "is_state_holiday", "country_known", "bureau_score_band",
+           "bureau_n_cards", "bureau_delinquent", _BUREAU_PRESENT)
+NATIONAL_SCOPE = "BR"
+
+
+class ReferenceDataError(RuntimeError):
+    """A reference table is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class References:
+    """Reference tables, already keyed and de-duplicated for their joins."""
+
+    national_holidays: DataFrame  # date
+    state_holidays: DataFrame  # date, customer_state
+    countries: DataFrame  # merchant_country
+    bureau: DataFrame  # account_id, bureau_* columns
+
+
+def load_references(spark: SparkSession, paths: ReferenceConfig, as_of: dt.date) -> References:
+    """Reads the reference tables named in config; the bureau as known on `as_of`."""
+    holidays = _read(spark, "csv", paths.holidays, HOLIDAYS_SCHEMA, header=True)
+    countries = _read(spark, "csv", paths.countries, COUNTRIES_SCHEMA, header=True)
+    bureau = _read(spark, "json", paths.bureau, BUREAU_SCHEMA)
+    scope = F.upper(F.trim("scope"))
+    return References(
+        national_holidays=holidays.where(scope == NATIONAL_SCOPE).select("date").distinct(),
+        state_holidays=holidays.where(scope != NATIONAL_SCOPE)
+        .select("date", scope.alias(S.CUSTOMER_STATE))
+        .distinct(),
+        countries=countries.select(F.upper(F.trim("alpha2")).alias(S.MERCHANT_COUNTRY))
+        .where(F.length(S.MERCHANT_COUNTRY) == 2)
+        .distinct(),
+        bureau=latest_bureau_snapshot(bureau, as_of),
+    )
+
+
+def latest_bureau_snapshot(bureau: DataFrame, as_of: dt.date) -> DataFrame:
+    """One row per account: its newest snapshot taken on or before `as_of`."""
+    band_index = F.array_position(F.array(*[F.lit(b) for b in SCORE_BANDS]), F.upper("score_band"))
+    latest = (
+        bureau.where(F.col("account_id").isNotNull() & (F.col("snapshot_date") <= F.lit(as_of)))
+        .groupBy("account_id")
+        .agg(F.max_by(F.struct("score_band", "n_cards", "delinquent"), "snapshot_date").alias("s"))
+    )
+    return latest.select(
+        F.col("account_id").alias(S.ACCOUNT_ID),
+        F.when(F.col("s.score_band").isNotNull(), band_index).alias("bureau_score_band"),
+        F.col("s.n_cards").alias("bureau_n_cards"),
+        F.col("s.delinquent").alias("bureau_delinquent"),
+        F.lit(True).alias(_BUREAU_PRESENT),
+    )
+
+
+def with_enrichment(tx: DataFrame, refs: References) -> DataFrame:
+    """Adds `ENRICHMENT_FEATURES` through broadcast left joins."""
+    national = refs.national_holidays.select(
+        F.col("date").alias(S.TRANSACTION_DATE), F.lit(1.0).alias("is_national_holiday")
+    )
+    state = refs.state_holidays.select(
+        F.col("date").alias(S.TRANSACTION_DATE),
+        S.CUSTOMER_STATE,
+        F.lit(1.0).alias("is_state_holiday"),
+    )
+    countries = refs.countries.select(S.MERCHANT_COUNTRY, F.lit(1.0).alias("country_known"))
+    joined = (
+        tx.join(F.broadcast(national), S.TRANSACTION_DATE, "left")
+        .join(F.broadcast(state), [S.TRANSACTION_DATE, S.CUSTOMER_STATE], "left")
+        .join(F.broadcast(countries), S.MERCHANT_COUNTRY, "left")
+        .join(F.broadcast(refs.bureau), S.ACCOUNT_ID, "left")
+    )
+    country = F.col(S.MERCHANT_COUNTRY)
+    return joined.select(
+        *[c for c in joined.columns if c not in _JOINED],
+        F.coalesce("is_national_holiday", F.lit(0.0)).alias("is_national_holiday"),
+        F.coalesce("is_state_holiday", F.lit(0.0)).alias("is_state_holiday"),
+        F.when(country.isNotNull(), F.coalesce("country_known", F.lit(0.0)))
+        .alias("merchant_country_is_valid"),
+        F.col("bureau_score_band").cast("double").alias("bureau_score_band"),
+        F.col("bureau_n_cards").cast("double").alias("bureau_n_cards"),
+        F.col("bureau_delinquent").cast("double").alias("bureau_delinquent"),
+        F.col(_BUREAU_PRESENT).isNull().cast("double").alias("bureau_is_missing"),
+    )
+
+
+ENRICHMENT_FEATURES: tuple[str, ...] = (
+    "is_national_holiday",
+    "is_state_holiday",
+    "merchant_country_is_valid",
+    "bureau_score_band",
+    "bureau_n_cards",
+    "bureau_delinquent",
+    "bureau_is_missing",
+)
+
+
+def _read(
+    spark: SparkSession, fmt: str, path: str, schema: T.StructType, header: bool = False
+) -> DataFrame:
+    try:
+        reader = spark.read.format(fmt).schema(schema).option("mode", "PERMISSIVE")
+        if header:
+            reader = reader.option("header", "true")
+        return reader.load(path)
+    except Exception as exc:  # AnalysisException: path does not exist, etc.
+        raise ReferenceDataError(f"cannot read reference data {path}: {exc}") from exc

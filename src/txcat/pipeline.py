@@ -1,0 +1,307 @@
+"""The daily scoring run: read -> clean -> features -> score -> write, plus the run summary.
+
+`run` is what `jobs/score_daily.py` calls and what the tests call directly. Every data line
+that is read ends either in the predictions or in the quarantine, and the summary proves it:
+rows_read = rows_scored + rows_quarantined, counted from what was actually written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from txcat import clean, read, reasons, storage, write
+from txcat import schema as S
+from txcat.config import Config
+from txcat.features import FEATURE_COLUMNS, build_features
+from txcat.features.enrich import load_references
+from txcat.model import ModelArtifact, check_compatible, load_artifact
+from txcat.score import with_predictions
+
+log = logging.getLogger(__name__)
+
+# Exit codes: a scheduler alerts on anything but 0, and the code says what to look at.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2  # arguments, configuration, input or reference paths
+EXIT_BAD_MODEL = 3
+EXIT_QUARANTINE_THRESHOLD = 4
+EXIT_RECONCILIATION = 5
+
+
+class InputError(RuntimeError):
+    """The input cannot be read at all (missing path, no files)."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    run_date: dt.date
+    input: str
+    output: str
+    model: str
+    run_id: str = ""
+
+    def with_run_id(self) -> RunParams:
+        if self.run_id:
+            return self
+        generated = f"{self.run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+        return RunParams(self.run_date, self.input, self.output, self.model, generated)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    summary: dict[str, Any]
+    summary_path: str
+
+
+def load_model(spark: SparkSession, uri: str) -> ModelArtifact:
+    """Loads the artifact on the driver, verifies checksum, features and categories."""
+    artifact = load_artifact(uri, read=lambda u: storage.read_bytes(spark, u))
+    check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
+    return artifact
+
+
+def read_records(
+    spark: SparkSession, cfg: Config, input_path: str, run_date: dt.date
+) -> tuple[DataFrame, int]:
+    """Cleaned records of every file under `input_path`, and the number of files listed."""
+    try:
+        files = read.read_files(spark, input_path)
+        listed = len(files._jdf.inputFiles())
+    except AnalysisException as exc:
+        raise InputError(f"cannot read input {input_path}: {exc.getMessage()}") from exc
+    if listed == 0:
+        raise InputError(f"no input files under {input_path}")
+    records = read.to_lines(files, cfg.input.extensions).transform(
+        clean.clean,
+        run_date,
+        cfg.quality.earliest_transaction_date,
+        cfg.quality.quarantine_duplicate_rows,
+    )
+    return records, listed
+
+
+def scorable(records: DataFrame) -> DataFrame:
+    """The records to score, with the parsed transaction columns only."""
+    return records.where(F.col(S.LEVEL).isNull()).select(
+        *[f.name for f in S.TRANSACTION_SCHEMA.fields]
+    )
+
+
+def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
+    """Scores one day of files and writes predictions, quarantine and the run summary."""
+    params = params.with_run_id()
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
+
+    artifact = load_model(spark, params.model)
+    refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
+    records, files_listed = read_records(spark, cfg, params.input, params.run_date)
+    stamped = records.withColumn(S.RUN_ID, F.lit(params.run_id)).withColumn(
+        S.RUN_DATE, F.lit(params.run_date)
+    )
+    stamped.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = _count_records(stamped)
+        skipped = _skipped_files(spark, stamped, files_listed, counts["files_seen"], params)
+        quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
+        if skipped is not None:
+            quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
+        write.write_partitioned(
+            quarantine, write.quarantine_path(params.output), S.QUARANTINE_SCHEMA
+        )
+        predictions = (
+            scorable(stamped)
+            .transform(build_features, refs)
+            .transform(with_predictions, spark, artifact, cfg.scoring.predict_threads)
+            .withColumn(S.RUN_ID, F.lit(params.run_id))
+            .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))
+            .withColumn(S.RUN_DATE, F.lit(params.run_date))
+        )
+        write.write_partitioned(
+            predictions, write.predictions_path(params.output), S.PREDICTION_SCHEMA
+        )
+    finally:
+        stamped.unpersist()
+    written = _count_written(spark, params)
+
+    summary = _summary(cfg, params, artifact, files_listed, counts, written)
+    summary["started_at"] = started_at.isoformat()
+    summary["duration_s"] = round(time.monotonic() - started, 3)
+    exit_code = _verdict(summary)
+    path = write.write_summary(spark, params.output, params.run_date, summary)
+    log.info(
+        "run %s %s: %d rows read, %d scored, %d quarantined; summary %s",
+        params.run_id,
+        summary["status"],
+        summary["rows_read"],
+        summary["rows_scored"],
+        summary["rows_quarantined"],
+        path,
+    )
+    return RunResult(exit_code=exit_code, summary=summary, summary_path=path)
+
+
+def _count_records(records: DataFrame) -> dict[str, Any]:
+    by_reason = records.groupBy(S.LEVEL, S.REASON).count().collect()
+    files_seen = records.select(F.countDistinct(S.SOURCE_FILE)).first()[0]
+    rows: Counter[str] = Counter()
+    files: Counter[str] = Counter()
+    to_score = 0
+    for row in by_reason:
+        if row[S.LEVEL] is None:
+            to_score += row["count"]
+        elif row[S.LEVEL] == S.LEVEL_ROW:
+            rows[row[S.REASON]] += row["count"]
+        else:
+            files[row[S.REASON]] += row["count"]
+    return {"to_score": to_score, "rows": rows, "files": files, "files_seen": files_seen}
+
+
+def _normalise_uri(uri: str) -> str:
+    return re.sub(r"^file:/+", "file:/", uri)
+
+
+def _skipped_files(
+    spark: SparkSession,
+    records: DataFrame,
+    files_listed: int,
+    files_seen: int,
+    params: RunParams,
+) -> DataFrame | None:
+    """Quarantine rows for listed files the scan never returned (Spark skips 0-byte files)."""
+    if files_listed <= files_seen:
+        return None
+    listed = {_normalise_uri(u) for u in read.read_files(spark, params.input).inputFiles()}
+    seen = {
+        _normalise_uri(r[0]) for r in records.select(S.SOURCE_FILE).distinct().toLocalIterator()
+    }
+    missing = sorted(listed - seen)
+    log.warning("%d listed files returned no content (empty files)", len(missing))
+    rows = [
+        (S.LEVEL_FILE, reasons.EMPTY_FILE, "0 bytes", uri, _account_of(uri), params.run_id,
+         params.run_date)
+        for uri in missing
+    ]
+    return spark.createDataFrame(
+        rows,
+        f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string, {S.SOURCE_FILE} string, "
+        f"{S.ACCOUNT_ID} string, {S.RUN_ID} string, {S.RUN_DATE} date",
+    )
+
+
+def _account_of(uri: str) -> str:
+    name = uri.rsplit("/", 1)[-1]
+    return re.sub(r"(?i)(\.csv)?(\.gz)?$", "", name)
+
+
+def _count_written(spark: SparkSession, params: RunParams) -> dict[str, int]:
+    """Counts what landed in this run's partitions: the numbers the summary must reconcile."""
+    predictions = spark.read.parquet(
+        write.partition_path(write.predictions_path(params.output), params.run_date)
+    )
+    quarantine = spark.read.parquet(
+        write.partition_path(write.quarantine_path(params.output), params.run_date)
+    )
+    scored = predictions.agg(
+        F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
+    ).first()
+    quarantined = quarantine.groupBy(S.LEVEL).count().collect()
+    by_level = {r[S.LEVEL]: r["count"] for r in quarantined}
+    return {
+        "rows_scored": scored["rows"],
+        "distinct_row_ids": scored["row_ids"],
+        "rows_quarantined": by_level.get(S.LEVEL_ROW, 0),
+        "files_quarantined": by_level.get(S.LEVEL_FILE, 0),
+    }
+
+
+def _summary(
+    cfg: Config,
+    params: RunParams,
+    artifact: ModelArtifact,
+    files_listed: int,
+    counts: dict[str, Any],
+    written: dict[str, int],
+) -> dict[str, Any]:
+    file_reasons = Counter(counts["files"])
+    empty = files_listed - counts["files_seen"]
+    if empty > 0:
+        file_reasons[reasons.EMPTY_FILE] += empty
+    rows_quarantined = sum(counts["rows"].values())
+    rows_read = counts["to_score"] + rows_quarantined
+    files_quarantined = sum(file_reasons.values())
+    return {
+        "run_id": params.run_id,
+        "run_date": params.run_date.isoformat(),
+        "input": params.input,
+        "output": params.output,
+        "model_uri": params.model,
+        "model_version": artifact.version,
+        "model_sha256": artifact.sha256,
+        "env": cfg.env,
+        "files_read": files_listed,
+        "files_scored": files_listed - files_quarantined,
+        "files_quarantined": files_quarantined,
+        "files_quarantined_by_reason": dict(sorted(file_reasons.items())),
+        "rows_read": rows_read,
+        "rows_scored": written["rows_scored"],
+        "rows_quarantined": rows_quarantined,
+        "quarantined_by_reason": dict(sorted(counts["rows"].items())),
+        "checks": {
+            "quarantine_rows_written": written["rows_quarantined"],
+            "quarantine_files_written": written["files_quarantined"],
+            "distinct_row_ids_scored": written["distinct_row_ids"],
+            "max_row_quarantine_share": cfg.quality.max_row_quarantine_share,
+            "max_file_quarantine_share": cfg.quality.max_file_quarantine_share,
+        },
+    }
+
+
+def _verdict(summary: dict[str, Any]) -> int:
+    """Sets status and problems in the summary; returns the exit code."""
+    checks = summary["checks"]
+    problems: list[str] = []
+    code = EXIT_OK
+    reconciles = (
+        summary["rows_read"] == summary["rows_scored"] + summary["rows_quarantined"]
+        and checks["quarantine_rows_written"] == summary["rows_quarantined"]
+        and checks["quarantine_files_written"] == summary["files_quarantined"]
+        and checks["distinct_row_ids_scored"] == summary["rows_scored"]
+    )
+    if not reconciles:
+        problems.append("counts do not reconcile: rows_read != rows_scored + rows_quarantined")
+        code = EXIT_RECONCILIATION
+    row_share = summary["rows_quarantined"] / summary["rows_read"] if summary["rows_read"] else 0.0
+    file_share = (
+        summary["files_quarantined"] / summary["files_read"] if summary["files_read"] else 0.0
+    )
+    checks["row_quarantine_share"] = round(row_share, 6)
+    checks["file_quarantine_share"] = round(file_share, 6)
+    if row_share > checks["max_row_quarantine_share"]:
+        problems.append(
+            f"row quarantine share {row_share:.4f} above {checks['max_row_quarantine_share']}"
+        )
+        code = code or EXIT_QUARANTINE_THRESHOLD
+    if file_share > checks["max_file_quarantine_share"]:
+        problems.append(
+            f"file quarantine share {file_share:.4f} above {checks['max_file_quarantine_share']}"
+        )
+        code = code or EXIT_QUARANTINE_THRESHOLD
+    summary["status"] = "succeeded" if code == EXIT_OK else "failed"
+    summary["problems"] = problems
+    summary["exit_code"] = code
+    return code

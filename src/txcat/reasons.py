@@ -1,0 +1,34 @@
+"""Quarantine reason codes: stable strings that dashboards and alerts key on."""
+
+from __future__ import annotations
+
+# A whole file is rejected (one quarantine record, level "file").
+UNSUPPORTED_FILE = "unsupported_file"
+EMPTY_FILE = "empty_file"
+CORRUPT_GZIP = "corrupt_gzip"
+BINARY_CONTENT = "binary_content"
+WRONG_SEPARATOR = "wrong_separator"
+BAD_HEADER = "bad_header"
+MISSING_COLUMNS = "missing_columns"
+HEADER_ONLY = "header_only"
+
+FILE_REASONS = (
+    UNSUPPORTED_FILE,
+    EMPTY_FILE,
+    CORRUPT_GZIP,
+    BINARY_CONTENT,
+    WRONG_SEPARATOR,
+    BAD_HEADER,
+    MISSING_COLUMNS,
+    HEADER_ONLY,
+)
+
+# One line is rejected (level "row").
+FIELD_COUNT = "field_count"
+BAD_AMOUNT = "bad_amount"
+BAD_DATE = "bad_date"
+FUTURE_DATE = "future_date"
+DATE_TOO_OLD = "date_too_old"
+DUPLICATE_ROW = "duplicate_row"
+
+ROW_REASONS = (FIELD_COUNT, BAD_AMOUNT, BAD_DATE, FUTURE_DATE, DATE_TOO_OLD, DUPLICATE_ROW)

@@ -1,0 +1,90 @@
+"""Score stage: an iterator pandas UDF around the broadcast XGBoost booster.
+
+The model bytes are broadcast once; each Python worker task deserializes the booster once and
+reuses it for every Arrow batch. `predict_frame` is plain pandas/numpy so it is tested, and used,
+without Spark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from txcat import schema as S
+from txcat.model import ModelArtifact
+
+TOP_K = 3
+_SCORES = "_scores"
+SCORE_TYPE = T.StructType(
+    [
+        T.StructField(S.PREDICTED_CATEGORY, T.StringType()),
+        T.StructField(S.PREDICTED_PROBABILITY, T.DoubleType()),
+        T.StructField("top_categories", T.ArrayType(T.StringType())),
+        T.StructField("top_probabilities", T.ArrayType(T.DoubleType())),
+    ]
+)
+
+
+def predict_proba(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
+    """Class probabilities, shape (rows, classes); nulls become NaN (XGBoost's missing)."""
+    matrix = np.ascontiguousarray(features.to_numpy(dtype=np.float32, na_value=np.nan))
+    return np.asarray(booster.inplace_predict(matrix), dtype=np.float64).reshape(len(features), -1)
+
+
+def predict_frame(
+    booster: xgb.Booster, features: pd.DataFrame, categories: Sequence[str]
+) -> pd.DataFrame:
+    """Top category, its probability, and the top 3 categories with probabilities."""
+    proba = predict_proba(booster, features)
+    labels = np.asarray(categories, dtype=object)
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
+    top_proba = np.take_along_axis(proba, top, axis=1)
+    return pd.DataFrame(
+        {
+            S.PREDICTED_CATEGORY: labels[top[:, 0]],
+            S.PREDICTED_PROBABILITY: top_proba[:, 0],
+            "top_categories": list(labels[top].tolist()),
+            "top_probabilities": list(top_proba.tolist()),
+        }
+    )
+
+
+def with_predictions(
+    features: DataFrame, spark: SparkSession, artifact: ModelArtifact, nthread: int = 1
+) -> DataFrame:
+    """Adds predicted_category, predicted_probability, top3 and model_version."""
+    model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
+    categories = list(artifact.categories)
+
+    @F.pandas_udf(SCORE_TYPE)  # type: ignore[call-overload]
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        booster = xgb.Booster(model_file=bytearray(model_bytes.value))
+        booster.set_param({"nthread": nthread})
+        for batch in batches:
+            yield predict_frame(booster, batch, categories)
+
+    scores = F.col(_SCORES)
+    top3 = F.array(
+        *[
+            F.struct(
+                scores["top_categories"][i].alias("category"),
+                scores["top_probabilities"][i].alias("probability"),
+            )
+            for i in range(TOP_K)
+        ]
+    )
+    feature_struct = F.struct(*[F.col(c) for c in artifact.feature_names])
+    return (
+        features.withColumn(_SCORES, score(feature_struct))
+        .withColumn(S.PREDICTED_CATEGORY, scores[S.PREDICTED_CATEGORY])
+        .withColumn(S.PREDICTED_PROBABILITY, scores[S.PREDICTED_PROBABILITY])
+        .withColumn(S.TOP3, top3)
+        .withColumn(S.MODEL_VERSION, F.lit(artifact.version))
+        .drop(_SCORES)
+    )

@@ -1,0 +1,36 @@
+"""SparkSession construction and logging set-up for the entry points."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
+    """Creates (or gets) the session; spark-submit's --conf values win over `settings`.
+
+    Python workers must run the interpreter that has txcat and its dependencies; unless the
+    launcher already chose one, use the driver's own.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    given = SparkConf()
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in settings.items():
+        if not given.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,36 @@
+"""Builders for tiny bank files used across tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from txcat import schema as S
+
+HEADER = S.RAW_HEADER
+
+
+def bank_row(
+    date: str = "9.11.2019",
+    amount: str = "150,01",
+    label: str = "FARMACIAS",
+    merchant_city: str = "SANTOS",
+    country: str = "BR",
+    city: str = "CAMPO LIMPO PAULISTA  ",
+    state: str = "SP ",
+) -> str:
+    return ";".join(
+        ["4,53E+11", "201405", city, state, "37", "F", "4700", "5343", date, amount, label,
+         merchant_city, country]
+    )
+
+
+def bank_file(rows: list[str], header: str = HEADER, newline: str = "\r\n") -> bytes:
+    text = newline.join([header, *rows]) + newline
+    return text.encode("latin-1")
+
+
+def write_file(folder: Path, name: str, content: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(content)
+    return path

@@ -50,6 +50,11 @@ class QualityConfig:
     earliest_transaction_date: dt.date
     quarantine_duplicate_rows: bool
 
+    def __post_init__(self) -> None:
+        for name in ("max_row_quarantine_share", "max_file_quarantine_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"quality.{name} must be between 0 and 1")
+
 
 @dataclasses.dataclass(frozen=True)
 class ScoringConfig:
@@ -183,11 +188,11 @@ def _coerce(where: str, annotation: Any, value: Any) -> Any:
                 raise TypeError("expected true or false")
             return value
         if kind == "int":
-            if isinstance(value, bool) or int(value) != float(value):
+            if not isinstance(value, int | float) or isinstance(value, bool) or value % 1:
                 raise TypeError("expected a whole number")
             return int(value)
         if kind == "float":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError("expected a number")
             return float(value)
         if kind == "str":

@@ -36,9 +36,11 @@ def with_row_features(tx: DataFrame) -> DataFrame:
     country = F.col(S.MERCHANT_COUNTRY)
     city = F.col(S.MERCHANT_CITY)
     total = F.col(S.CREDIT_LIMIT_TOTAL)
-    state_index = F.array_position(F.array(*[F.lit(s) for s in S.BR_STATES]), F.col(S.CUSTOMER_STATE))
+    state_index = F.call_function(
+        "array_position", F.array(*[F.lit(s) for s in S.BR_STATES]), F.col(S.CUSTOMER_STATE)
+    )
     features: dict[str, Column] = {
-        "amount": amount,
+        "amount_value": amount,
         "amount_log": signed_log_amount(amount),
         "amount_is_missing": amount.isNull().cast("double"),
         "amount_is_negative": F.when(amount.isNotNull(), (amount < 0).cast("double")),
@@ -58,12 +60,12 @@ def with_row_features(tx: DataFrame) -> DataFrame:
         "merchant_city_is_customer_city": F.coalesce(
             city == F.substring(F.col(S.CUSTOMER_CITY), 1, 13), F.lit(False)
         ).cast("double"),
-        "credit_limit_total": total,
-        "credit_limit_usage": F.when(
+        "limit_total": total,
+        "limit_usage": F.when(
             total > 0, (total - F.col(S.CREDIT_LIMIT_AVAILABLE)) / total
         ),
         "account_age_months": F.months_between(date, F.col(S.ACCOUNT_OPENING_MONTH)),
-        "customer_age": F.col(S.CUSTOMER_AGE).cast("double"),
+        "age_years": F.col(S.CUSTOMER_AGE).cast("double"),
         "customer_is_female": F.when(
             F.col(S.CUSTOMER_SEX).isNotNull(), (F.col(S.CUSTOMER_SEX) == "F").cast("double")
         ),
@@ -75,7 +77,7 @@ def with_row_features(tx: DataFrame) -> DataFrame:
 
 
 ROW_FEATURES: tuple[str, ...] = (
-    "amount",
+    "amount_value",
     "amount_log",
     "amount_is_missing",
     "amount_is_negative",
@@ -93,10 +95,10 @@ ROW_FEATURES: tuple[str, ...] = (
     "merchant_city_is_url",
     "merchant_city_is_phone",
     "merchant_city_is_customer_city",
-    "credit_limit_total",
-    "credit_limit_usage",
+    "limit_total",
+    "limit_usage",
     "account_age_months",
-    "customer_age",
+    "age_years",
     "customer_is_female",
     "customer_state_index",
 )

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from txcat.config import ConfigError, load_config
+
+
+def test_local_and_emr_overlays_load():
+    local = load_config("local")
+    emr = load_config("emr")
+    assert local.env == "local" and emr.env == "emr"
+    assert local.spark["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
+    assert emr.spark["spark.sql.shuffle.partitions"] == "200"
+    assert local.quality.earliest_transaction_date == dt.date(2000, 1, 1)
+    assert local.input.extensions == (".csv", ".csv.gz")
+
+
+def test_overrides_are_typed():
+    cfg = load_config("local", overrides=["quality.max_row_quarantine_share=0.5",
+                                          "spark.spark.sql.shuffle.partitions=3",
+                                          "reference.bureau=/x/{run_date}/b.jsonl"])
+    assert cfg.quality.max_row_quarantine_share == 0.5
+    assert cfg.spark["spark.sql.shuffle.partitions"] == "3"
+    assert cfg.reference.for_run_date(dt.date(2026, 1, 2)).bureau == "/x/2026-01-02/b.jsonl"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("quality.max_row_quarantine_share=lots", "expected a number"),
+        ("quality.quarantine_duplicate_rows=maybe", "true or false"),
+        ("quality.unknown_key=1", "unknown keys"),
+        ("nonsense.key=1", "unknown configuration sections"),
+        ("training.max_depth=2.5", "whole number"),
+        ("novalue", "section.key=value"),
+    ],
+)
+def test_bad_values_fail_at_start(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override])
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(ConfigError, match="no configuration for environment 'prod'"):
+        load_config("prod")
+
+
+def test_shares_must_be_fractions():
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        load_config("local", overrides=["quality.max_file_quarantine_share=5"])

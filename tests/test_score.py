@@ -1,0 +1,81 @@
+"""Scoring: the per-batch predict function, and the Spark UDF's parity with Booster.predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from pyspark.sql import types as T
+
+from txcat import schema as S
+from txcat.model import ModelArtifact, sha256_hex
+from txcat.score import predict_frame, with_predictions
+
+FEATURES = ("f0", "f1", "f2", "f3")
+CATEGORIES = ("A", "B", "C", "D")
+
+
+@pytest.fixture(scope="module")
+def booster() -> xgb.Booster:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0.5).astype(int)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    data = xgb.DMatrix(x, label=y, feature_names=list(FEATURES))
+    params = {"objective": "multi:softprob", "num_class": 4, "max_depth": 3, "nthread": 1}
+    return xgb.train(params, data, num_boost_round=10)
+
+
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=list(FEATURES))
+    frame.iloc[::7, 2] = np.nan
+    return frame
+
+
+def test_predict_frame_returns_top_category_and_sorted_top3(booster):
+    features = _rows(50, 1)
+    out = predict_frame(booster, features, CATEGORIES)
+    expected = booster.predict(xgb.DMatrix(features.to_numpy(np.float32),
+                                           feature_names=list(FEATURES)))
+    assert list(out[S.PREDICTED_CATEGORY]) == [CATEGORIES[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose(out[S.PREDICTED_PROBABILITY], expected.max(axis=1), rtol=1e-6)
+    for cats, probs, row in zip(out["top_categories"], out["top_probabilities"], expected):
+        assert len(cats) == 3 and probs == sorted(probs, reverse=True)
+        np.testing.assert_allclose(probs, np.sort(row)[::-1][:3], rtol=1e-6)
+        assert cats[0] == CATEGORIES[int(row.argmax())]
+
+
+def test_predict_frame_treats_nulls_as_missing(booster):
+    features = pd.DataFrame({c: [None, 1.0] for c in FEATURES}, dtype="float64")
+    out = predict_frame(booster, features, CATEGORIES)
+    assert len(out) == 2 and out[S.PREDICTED_PROBABILITY].between(0, 1).all()
+
+
+def test_spark_udf_matches_booster_predict(spark, booster):
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    artifact = ModelArtifact("v-test", sha256_hex(model_bytes), FEATURES, CATEGORIES, model_bytes)
+    frame = _rows(3000, 2)
+    frame["row"] = range(len(frame))
+    schema = T.StructType([T.StructField(c, T.DoubleType()) for c in FEATURES]
+                          + [T.StructField("row", T.LongType())])
+    df = spark.createDataFrame(frame, schema).repartition(3)
+    scored = with_predictions(df, spark, artifact).toPandas().sort_values("row")
+    expected = booster.predict(xgb.DMatrix(frame[list(FEATURES)].to_numpy(np.float32),
+                                           feature_names=list(FEATURES)))
+    np.testing.assert_allclose(scored[S.PREDICTED_PROBABILITY], expected.max(axis=1), rtol=1e-6)
+    assert list(scored[S.PREDICTED_CATEGORY]) == [CATEGORIES[i] for i in expected.argmax(axis=1)]
+    top3 = scored[S.TOP3].tolist()
+    for entry, row in zip(top3, expected):
+        np.testing.assert_allclose([p["probability"] for p in entry],
+                                   np.sort(row)[::-1][:3], rtol=1e-6)
+    assert set(scored[S.MODEL_VERSION]) == {"v-test"}
+
+
+def test_udf_runs_once_per_row(spark, booster):
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    artifact = ModelArtifact("v", sha256_hex(model_bytes), FEATURES, CATEGORIES, model_bytes)
+    df = spark.createDataFrame([(1.0, 2.0, 3.0, 4.0)], list(FEATURES))
+    plan = with_predictions(df, spark, artifact)._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("ArrowEvalPython") == 1

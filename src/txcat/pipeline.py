@@ -81,7 +81,7 @@ def read_records(
         files = read.read_files(spark, input_path)
         listed = len(files._jdf.inputFiles())
     except AnalysisException as exc:
-        raise InputError(f"cannot read input {input_path}: {exc.getMessage()}") from exc
+        raise InputError(f"cannot read input {input_path}: {str(exc).splitlines()[0]}") from exc
     if listed == 0:
         raise InputError(f"no input files under {input_path}")
     records = read.to_lines(files, cfg.input.extensions).transform(

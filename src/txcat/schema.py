@@ -159,11 +159,10 @@ TOP3 = "top3"
 TOP3_TYPE = T.ArrayType(
     T.StructType(
         [
-            T.StructField("category", T.StringType(), False),
-            T.StructField("probability", T.DoubleType(), False),
+            T.StructField("category", T.StringType()),
+            T.StructField("probability", T.DoubleType()),
         ]
     ),
-    False,
 )
 
 #: One row per scored transaction, partitioned by run_date on disk.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -44,23 +45,26 @@ def collect_training_set(
 ) -> TrainingSet:
     """Reads labelled files through the scoring job's reader, cleaning and features."""
     records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
-    transactions = pipeline.scorable(records)
-    labelled = transactions.where(F.col(S.LABEL).isin(*S.CATEGORIES))
-    unknown = transactions.where(
-        F.col(S.LABEL).isNotNull() & ~F.col(S.LABEL).isin(*S.CATEGORIES)
-    ).count()
-    refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-    features = build_features(labelled, refs).select(
-        S.ACCOUNT_ID, S.SOURCE_FILE, S.LABEL, *FEATURE_COLUMNS
-    )
-    rows = features.count()
-    if rows == 0:
-        raise TrainingDataError(f"no labelled rows under {input_path}")
-    fraction = min(1.0, cfg.training.max_driver_rows / rows)
-    if fraction < 1.0:
-        log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
-        features = features.sample(fraction=fraction, seed=cfg.training.seed)
-    return TrainingSet(features.toPandas(), fraction, unknown)
+    transactions = pipeline.scorable(records).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        known = F.col(S.LABEL).isin(*S.CATEGORIES)
+        counts = transactions.groupBy(known.alias("known")).count().collect()
+        by_kind = {r["known"]: r["count"] for r in counts}
+        rows, unknown = by_kind.get(True, 0), by_kind.get(False, 0)
+        if rows == 0:
+            raise TrainingDataError(f"no labelled rows under {input_path}")
+        refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
+        features = build_features(transactions.where(known), refs).select(
+            S.ACCOUNT_ID, S.SOURCE_FILE, S.LABEL, *FEATURE_COLUMNS
+        )
+        fraction = min(1.0, cfg.training.max_driver_rows / rows)
+        if fraction < 1.0:
+            log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
+            features = features.sample(fraction=fraction, seed=cfg.training.seed)
+        frame = features.toPandas()
+    finally:
+        transactions.unpersist()
+    return TrainingSet(frame, fraction, unknown)
 
 
 def account_split(accounts: pd.Series, validation_share: float, seed: int) -> np.ndarray:
@@ -72,7 +76,9 @@ def account_split(accounts: pd.Series, validation_share: float, seed: int) -> np
 def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
     """Per-row weights (count / max_count) ** -power; power 0 = unweighted."""
     counts = np.bincount(labels, minlength=n_classes).astype(float)
-    per_class = np.where(counts > 0, (counts / counts.max()) ** -power, 0.0)
+    per_class = np.zeros(n_classes)
+    present = counts > 0
+    per_class[present] = (counts[present] / counts.max()) ** -power
     return per_class[labels]
 
 

@@ -1,0 +1,207 @@
+"""The daily run end to end, in process: generated data, a trained model, every bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from txcat import pipeline, reasons, train, write
+from txcat import schema as S
+from txcat.config import load_config
+from txcat.generate import BAD_KINDS, generate
+from txcat.model import ModelArtifactError
+
+RUN_DATE = dt.date(2026, 11, 25)
+
+#: What the job must make of each injected defect: a file reason, a row reason, or None (scored).
+EXPECTED = {
+    "empty_file": ("file", reasons.EMPTY_FILE),
+    "header_only": ("file", reasons.HEADER_ONLY),
+    "missing_column": ("file", reasons.MISSING_COLUMNS),
+    "extra_column": ("file", None),
+    "reordered_columns": ("file", None),
+    "wrong_separator": ("file", reasons.WRONG_SEPARATOR),
+    "utf8_bom": ("file", None),
+    "utf8": ("file", None),
+    "lf_line_ends": ("file", None),
+    "no_final_newline": ("file", None),
+    "binary_garbage": ("file", reasons.BINARY_CONTENT),
+    "gzip": ("file", None),
+    "non_csv_file": ("file", reasons.UNSUPPORTED_FILE),
+    "amount_missing": ("row", None),
+    "amount_abc": ("row", reasons.BAD_AMOUNT),
+    "amount_dot_decimal": ("row", reasons.BAD_AMOUNT),
+    "negative_amount": ("row", None),
+    "date_invalid": ("row", reasons.BAD_DATE),
+    "date_other_format": ("row", reasons.BAD_DATE),
+    "future_date": ("row", reasons.FUTURE_DATE),
+    "fewer_fields": ("row", reasons.FIELD_COUNT),
+    "more_fields": ("row", reasons.FIELD_COUNT),
+    "quoted_semicolon": ("row", None),
+    "duplicate_row": ("row", reasons.DUPLICATE_ROW),
+}
+
+
+def _config(ref: Path, *extra: str):
+    return load_config("local", overrides=[
+        f"reference.holidays={ref / 'holidays.csv'}",
+        f"reference.countries={ref / 'countries.csv'}",
+        f"reference.bureau={ref / 'bureau.jsonl'}",
+        "training.num_boost_round=15",
+        *extra,
+    ])
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    ref = root / "reference"
+    generate(root / "training", 120, "2026-06-01", "2026-10-31", seed=11, reference_out=ref,
+             rows_per_account=40)
+    report = generate(root / "landing", 2 * len(BAD_KINDS), "2026-09-01", RUN_DATE, seed=12,
+                      labels=False, bad_share=0.5, rows_per_account=30)
+    cfg = _config(ref, "quality.max_row_quarantine_share=1", "quality.max_file_quarantine_share=1")
+    train.run(spark, cfg, str(root / "training"), str(root / "model"), RUN_DATE)
+    return {"root": root, "ref": ref, "cfg": cfg, "report": report}
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, world):
+    params = pipeline.RunParams(RUN_DATE, str(world["root"] / "landing"),
+                                str(world["root"] / "out"), str(world["root"] / "model"), "run-1")
+    return pipeline.run(spark, world["cfg"], params)
+
+
+def _predictions(spark, out: Path, day: dt.date = RUN_DATE):
+    return spark.read.parquet(str(out / "predictions")).where(F.col(S.RUN_DATE) == day)
+
+
+def _quarantine(spark, out: Path, day: dt.date = RUN_DATE):
+    return spark.read.parquet(str(out / "quarantine")).where(F.col(S.RUN_DATE) == day)
+
+
+def test_summary_reconciles(first_run, world):
+    s = first_run.summary
+    assert first_run.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert s["rows_read"] == s["rows_scored"] + s["rows_quarantined"]
+    assert s["rows_scored"] > 0 and s["rows_quarantined"] > 0
+    assert s["files_read"] == world["report"].files
+    assert sum(s["quarantined_by_reason"].values()) == s["rows_quarantined"]
+    assert sum(s["files_quarantined_by_reason"].values()) == s["files_quarantined"]
+    on_disk = json.loads(Path(first_run.summary_path).read_text())
+    assert on_disk == s
+    for key in ("files_read", "rows_read", "rows_scored", "rows_quarantined",
+                "quarantined_by_reason", "model_version", "run_id", "duration_s"):
+        assert key in on_disk
+
+
+def test_every_injected_defect_gets_its_verdict(spark, first_run, world):
+    out = world["root"] / "out"
+    quarantine = {(r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER]): r[S.REASON]
+                  for r in _quarantine(spark, out).collect()}
+    scored = {(r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
+              for r in _predictions(spark, out).select(S.SOURCE_FILE, S.LINE_NUMBER).collect()}
+    seen_kinds = set()
+    for bad in world["report"].bad_file_details:
+        level, reason = EXPECTED[bad.kind]
+        seen_kinds.add(bad.kind)
+        if level == "file" and reason is not None:
+            assert quarantine.get((bad.file, None)) == reason, bad
+        elif level == "file":
+            assert any(f == bad.file for f, _ in scored), bad
+            assert (bad.file, None) not in quarantine, bad
+        elif reason is not None:
+            assert quarantine.get((bad.file, bad.line)) == reason, bad
+        else:
+            assert (bad.file, bad.line) in scored, bad
+    assert seen_kinds == set(BAD_KINDS)
+
+
+def test_predictions_follow_the_contract(spark, first_run, world):
+    predictions = _predictions(spark, world["root"] / "out")
+    actual = {f.name: f.dataType for f in predictions.schema.fields}
+    expected = {f.name: f.dataType for f in S.PREDICTION_SCHEMA.fields}
+    assert actual.keys() == expected.keys()
+    for name, dtype in expected.items():
+        assert actual[name].simpleString() == dtype.simpleString(), name
+    bad = predictions.where(
+        ~F.col(S.PREDICTED_CATEGORY).isin(*S.CATEGORIES)
+        | ~F.col(S.PREDICTED_PROBABILITY).between(0, 1)
+        | (F.col(S.TOP3)[0]["category"] != F.col(S.PREDICTED_CATEGORY))
+        | (F.col(S.TOP3)[0]["probability"] < F.col(S.TOP3)[1]["probability"])
+        | (F.size(S.TOP3) != 3)
+        | (F.col(S.MODEL_VERSION) != first_run.summary["model_version"])
+        | (F.col(S.RUN_ID) != "run-1")
+    )
+    assert bad.count() == 0
+    assert predictions.where(F.col(S.LABEL).isNotNull()).count() == 0  # unlabelled day
+
+
+def test_labels_are_kept_beside_predictions(spark, world):
+    out = world["root"] / "labelled-out"
+    params = pipeline.RunParams(RUN_DATE, str(world["root"] / "training"), str(out),
+                                str(world["root"] / "model"), "labelled")
+    result = pipeline.run(spark, world["cfg"], params)
+    predictions = _predictions(spark, out)
+    assert predictions.where(F.col(S.LABEL).isNull()).count() == 0
+    accuracy = predictions.select(
+        F.avg((F.col(S.LABEL) == F.col(S.PREDICTED_CATEGORY)).cast("double"))).first()[0]
+    assert accuracy > 0.4  # clearly above the ~36% majority class on learnable data
+    assert result.summary["rows_scored"] == predictions.count()
+
+
+def test_rerun_replaces_the_day_and_keeps_other_days(spark, first_run, world):
+    root = world["root"]
+    out = root / "out"
+    before = sorted(r[0] for r in _predictions(spark, out).select(S.ROW_ID).collect())
+    other_day = RUN_DATE + dt.timedelta(days=1)
+    pipeline.run(spark, world["cfg"], pipeline.RunParams(
+        other_day, str(root / "landing"), str(out), str(root / "model"), "other-day"))
+    again = pipeline.run(spark, world["cfg"], pipeline.RunParams(
+        RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "run-2"))
+    after = _predictions(spark, out)
+    assert sorted(r[0] for r in after.select(S.ROW_ID).collect()) == before
+    assert {r[0] for r in after.select(S.RUN_ID).distinct().collect()} == {"run-2"}
+    assert _predictions(spark, out, other_day).count() > 0
+    assert _quarantine(spark, out).where(F.col(S.RUN_ID) != "run-2").count() == 0
+    assert again.summary["rows_scored"] == first_run.summary["rows_scored"]
+
+
+def test_quarantine_share_above_threshold_fails_after_writing(spark, world):
+    out = world["root"] / "strict-out"
+    cfg = _config(world["ref"], "quality.max_file_quarantine_share=0.01")
+    result = pipeline.run(spark, cfg, pipeline.RunParams(
+        RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model")))
+    assert result.exit_code == pipeline.EXIT_QUARANTINE_THRESHOLD
+    assert result.summary["status"] == "failed"
+    assert "file quarantine share" in result.summary["problems"][0]
+    assert _predictions(spark, out).count() == result.summary["rows_scored"] > 0
+    assert Path(write.summary_path(str(out), RUN_DATE)).is_file()
+
+
+def test_tampered_model_is_refused(spark, world, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(world["root"] / "model", model)
+    meta = json.loads((model / "model.json").read_text())
+    meta["feature_names"] = meta["feature_names"][::-1]
+    (model / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelArtifactError, match="other features"):
+        pipeline.run(spark, world["cfg"], pipeline.RunParams(
+            RUN_DATE, str(world["root"] / "landing"), str(tmp_path / "o"), str(model)))
+
+
+def test_missing_input_is_a_clear_error(spark, world, tmp_path):
+    with pytest.raises(pipeline.InputError, match="cannot read input"):
+        pipeline.run(spark, world["cfg"], pipeline.RunParams(
+            RUN_DATE, str(tmp_path / "nothing-here"), str(tmp_path / "o"),
+            str(world["root"] / "model")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(pipeline.InputError, match="no input files"):
+        pipeline.run(spark, world["cfg"], pipeline.RunParams(
+            RUN_DATE, str(tmp_path / "empty"), str(tmp_path / "o"),
+            str(world["root"] / "model")))

@@ -8,7 +8,8 @@ DEMO        ?= data/demo
 DEMO_DATE   ?= 2026-11-25
 DEMO_ACCOUNTS ?= 2000
 SPARK_SUBMIT := PYSPARK_PYTHON=$(abspath $(BIN)/python) PYSPARK_DRIVER_PYTHON=$(abspath $(BIN)/python) \
-	SPARK_LOCAL_IP=127.0.0.1 $(BIN)/spark-submit --master 'local[*]' --driver-memory 4g
+	SPARK_LOCAL_IP=127.0.0.1 $(BIN)/spark-submit --master 'local[*]' --driver-memory 4g \
+	--driver-java-options '-Dlog4j.configurationFile=conf/log4j2.properties'
 
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -38,7 +39,7 @@ demo-data: venv ## Generate labelled training files, the day to score, and refer
 	$(BIN)/python scripts/generate_data.py --out $(DEMO)/training --accounts $(DEMO_ACCOUNTS) \
 		--start-date 2026-05-01 --end-date 2026-10-31 --seed 1 --reference-out $(DEMO)/reference
 	$(BIN)/python scripts/generate_data.py --out $(DEMO)/landing --accounts $(DEMO_ACCOUNTS) \
-		--start-date 2026-08-26 --end-date $(DEMO_DATE) --seed 2 --no-labels --bad-share 0.01
+		--start-date 2026-08-26 --end-date $(DEMO_DATE) --seed 1 --no-labels --bad-share 0.01
 
 demo-train: demo-data ## Train the demo model on the labelled files
 	rm -rf $(DEMO)/model

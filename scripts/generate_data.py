@@ -43,9 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-labels", action="store_true", help="leave the label column empty")
     p.add_argument("--bad-share", type=_share, default=0.0, help="share of bad files")
     p.add_argument("--reference-out", default=None, help="folder for reference tables")
-    p.add_argument(
-        "--rows-per-account", type=float, default=100, help="mean rows per account"
-    )
+    p.add_argument("--rows-per-account", type=float, default=100, help="mean rows per account")
     return p.parse_args(argv)
 
 

@@ -123,9 +123,7 @@ class Context:
     accented_cities: Sequence[tuple[str, str]]
 
 
-def corrupt(
-    kind: str, table: AccountFile, rng: np.random.Generator, ctx: Context
-) -> Corruption:
+def corrupt(kind: str, table: AccountFile, rng: np.random.Generator, ctx: Context) -> Corruption:
     """Turn one good account file into a bad file of the given kind.
 
     Args:
@@ -195,14 +193,12 @@ def _missing_column(table: AccountFile, rng: np.random.Generator, ctx: Context) 
 
 def _extra_column(table: AccountFile, rng: np.random.Generator, ctx: Context) -> Corruption:
     table.header.append("extra")
-    for row, flag in zip(table.rows, rng.integers(0, 2, len(table.rows)).tolist()):
+    for row, flag in zip(table.rows, rng.integers(0, 2, len(table.rows)).tolist(), strict=True):
         row.append(str(flag))
     return _csv(table)
 
 
-def _reordered_columns(
-    table: AccountFile, rng: np.random.Generator, ctx: Context
-) -> Corruption:
+def _reordered_columns(table: AccountFile, rng: np.random.Generator, ctx: Context) -> Corruption:
     n = len(table.header)
     order = list(range(n))
     while order == sorted(order):

@@ -26,9 +26,7 @@ ENCODING = "latin-1"
 # run time, while the integer parts below this bound cover almost every transaction.
 _WHOLE_TABLE_SIZE = 50_000
 _WHOLE = [f"{w:,}".replace(",", ".") for w in range(_WHOLE_TABLE_SIZE)]
-_FRACTION = [
-    "" if f == 0 else (f",{f // 10}" if f % 10 == 0 else f",{f:02d}") for f in range(100)
-]
+_FRACTION = ["" if f == 0 else (f",{f // 10}" if f % 10 == 0 else f",{f:02d}") for f in range(100)]
 
 
 def format_amount_cents(cents: int) -> str:
@@ -61,7 +59,7 @@ def format_amounts(cents: np.ndarray) -> list[str]:
     table, fraction, size = _WHOLE, _FRACTION, _WHOLE_TABLE_SIZE
     out = [
         (table[w] if w < size else f"{w:,}".replace(",", ".")) + fraction[f]
-        for w, f in zip(whole, frac)
+        for w, f in zip(whole, frac, strict=True)
     ]
     for i in np.flatnonzero(cents < 0).tolist():
         out[i] = "-" + out[i]

@@ -26,8 +26,8 @@ CITY_MODES: tuple[str, ...] = (
 
 #: Monday..Sunday weights.
 _WEEK = (1.0, 1.0, 1.0, 1.0, 1.1, 0.9, 0.6)
-_WEEKEND = (0.8, 0.8, 0.8, 0.9, 1.1, 1.6, 1.2)
-_BUSINESS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.4)
+_WEEKEND = (0.7, 0.7, 0.7, 0.8, 1.1, 1.9, 1.3)
+_BUSINESS = (1.3, 1.2, 1.2, 1.2, 1.2, 0.4, 0.2)
 _FLAT = (1.0,) * 7
 
 
@@ -75,42 +75,42 @@ class CategoryBehaviour:
 #   city modes:    local fav   hub   tour  rand  url   phone empty
 BEHAVIOUR: dict[str, CategoryBehaviour] = {
     "SERVICO": CategoryBehaviour(
-        60, 0.9, (0.30, 0.15, 0.20, 0.00, 0.10, 0.17, 0.05, 0.03), 0.06, "digital",
+        60, 0.75, (0.32, 0.17, 0.20, 0.00, 0.10, 0.13, 0.05, 0.03), 0.06, "digital",
         whole=0.15, charm=0.25, weekday=_BUSINESS, holiday=0.4, age=-0.1, limit=0.05,
-        subscription=0.45,
+        subscription=0.55,
     ),
     "RESTAURANTE": CategoryBehaviour(
-        45, 0.7, (0.55, 0.20, 0.10, 0.05, 0.08, 0.01, 0.00, 0.01), 0.015, "travel",
-        whole=0.2, weekday=(0.7, 0.8, 0.9, 1.0, 1.4, 1.5, 1.1), holiday=1.6, age=-0.25,
+        42, 0.5, (0.45, 0.30, 0.08, 0.08, 0.07, 0.01, 0.00, 0.01), 0.015, "travel",
+        whole=0.2, weekday=(0.5, 0.6, 0.7, 0.9, 1.6, 1.9, 1.5), holiday=1.8, age=-0.25,
         limit=0.1,
     ),
     "VAREJO": CategoryBehaviour(
-        80, 0.9, (0.35, 0.15, 0.25, 0.02, 0.13, 0.07, 0.01, 0.02), 0.02, "retail",
+        85, 0.8, (0.25, 0.12, 0.33, 0.02, 0.13, 0.12, 0.01, 0.02), 0.02, "retail",
         charm=0.3, payday=1.2, female=0.05,
     ),
     "SUPERMERCADOS": CategoryBehaviour(
-        120, 0.9, (0.70, 0.18, 0.04, 0.02, 0.05, 0.005, 0.0, 0.005), 0.003, "travel",
+        130, 0.75, (0.70, 0.18, 0.04, 0.02, 0.05, 0.005, 0.0, 0.005), 0.003, "travel",
         whole=0.05, weekday=_WEEKEND, payday=1.4, holiday=0.7, age=0.25, female=0.1,
         limit=-0.1,
     ),
     "VESTUARIO": CategoryBehaviour(
-        150, 0.7, (0.45, 0.20, 0.15, 0.03, 0.12, 0.04, 0.0, 0.01), 0.02, "travel",
+        160, 0.6, (0.35, 0.15, 0.30, 0.03, 0.12, 0.04, 0.0, 0.01), 0.02, "travel",
         charm=0.35, weekday=_WEEKEND, payday=1.3, age=-0.2, female=0.35,
     ),
     "FARMACIAS": CategoryBehaviour(
-        50, 0.7, (0.65, 0.18, 0.06, 0.02, 0.08, 0.005, 0.0, 0.005), 0.003, "travel",
+        32, 0.55, (0.65, 0.18, 0.06, 0.02, 0.08, 0.005, 0.0, 0.005), 0.003, "travel",
         charm=0.15, age=0.45, female=0.25,
     ),
     "POSTO DE GAS": CategoryBehaviour(
-        110, 0.5, (0.45, 0.15, 0.05, 0.07, 0.27, 0.0, 0.0, 0.01), 0.005, "travel",
+        110, 0.45, (0.45, 0.15, 0.05, 0.07, 0.27, 0.0, 0.0, 0.01), 0.005, "travel",
         whole=0.2, round10=0.5, weekday=(1.0, 1.0, 1.0, 1.0, 1.3, 1.2, 0.8), female=-0.35,
     ),
     "M.O.T.O.": CategoryBehaviour(
-        70, 1.1, (0.08, 0.05, 0.15, 0.00, 0.07, 0.35, 0.25, 0.05), 0.40, "digital",
+        70, 1.1, (0.05, 0.03, 0.10, 0.00, 0.05, 0.42, 0.30, 0.05), 0.40, "digital",
         whole=0.15, charm=0.1, weekday=_FLAT, age=-0.4, limit=0.15, subscription=0.2,
     ),
     "ARTIGOS ELETRO": CategoryBehaviour(
-        600, 0.9, (0.30, 0.08, 0.35, 0.00, 0.12, 0.12, 0.01, 0.02), 0.04, "retail",
+        650, 0.8, (0.30, 0.08, 0.35, 0.00, 0.12, 0.12, 0.01, 0.02), 0.04, "retail",
         charm=0.3, payday=1.2, female=-0.2, limit=0.2, age=-0.1,
     ),
     "LOJA DE DEPART": CategoryBehaviour(
@@ -167,6 +167,7 @@ BEHAVIOUR: dict[str, CategoryBehaviour] = {
     ),
 }  # fmt: skip
 
+
 def behaviours() -> tuple[CategoryBehaviour, ...]:
     """Return the behaviour of every category in `schema.CATEGORIES` order.
 
@@ -177,7 +178,7 @@ def behaviours() -> tuple[CategoryBehaviour, ...]:
     if set(BEHAVIOUR) != set(schema.CATEGORIES):
         raise ValueError("BEHAVIOUR must cover exactly schema.CATEGORIES")
     out = tuple(BEHAVIOUR[c] for c in schema.CATEGORIES)
-    for name, b in zip(schema.CATEGORIES, out):
+    for name, b in zip(schema.CATEGORIES, out, strict=True):
         if len(b.city) != len(CITY_MODES) or abs(sum(b.city) - 1.0) > 1e-9:
             raise ValueError(f"city modes of {name} must be {len(CITY_MODES)} probabilities")
         if len(b.weekday) != 7:

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import holidays
 import numpy as np
 
 from txcat import schema
 from txcat.generate import bad as badmod
 from txcat.generate import bankformat as bf
 from txcat.generate import categories as cats
-from txcat.generate import vocab
+from txcat.generate import reference, vocab
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,8 @@ _SUBSCRIPTION_PRICES_CENTS = (
 _CHUNK_ACCOUNTS = 2000
 
 # Random streams: one per concern, so a change in one part does not reshuffle the others.
-_STREAM_ACCOUNTS, _STREAM_ROWS, _STREAM_BAD_PICK, _STREAM_BAD_FILE, _STREAM_LABELS = range(
-    1, 6
-)
-STREAM_BUREAU = 6
+# (txcat.generate.reference draws the bureau snapshot from stream 6.)
+_STREAM_ACCOUNTS, _STREAM_ROWS, _STREAM_BAD_PICK, _STREAM_BAD_FILE, _STREAM_LABELS = range(1, 6)
 
 
 @dataclass(frozen=True)
@@ -256,8 +255,6 @@ def generate(
     written = _write_files(out, acc, tx, start, end, seed, labels, bad_kinds, dropped)
     reference_files: tuple[Path, ...] = ()
     if reference_out is not None:
-        from txcat.generate import reference  # only runs that ask for it pay the import
-
         reference_files = reference.write_reference_tables(
             Path(reference_out), start, end, acc, seed
         )
@@ -276,7 +273,7 @@ def generate(
             "seed": seed,
             "labels": labels,
             "bad_share": bad_share,
-            "rows_per_account": rows_per_account,
+            "rows_per_account": float(rows_per_account),
             "reference": reference_out is not None,
         },
         files=accounts,
@@ -305,6 +302,8 @@ def generate(
 
 
 def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(value)
@@ -358,9 +357,7 @@ def _pick_dropped_label_files(
 
 def _account_ids(rng: np.random.Generator, n: int) -> list[str]:
     twelve = rng.random(n) < 0.8
-    ids = np.where(
-        twelve, rng.integers(10**11, 10**12, n), rng.integers(10**10, 10**11, n)
-    )
+    ids = np.where(twelve, rng.integers(10**11, 10**12, n), rng.integers(10**10, 10**11, n))
     # Redraw collisions until unique; with 10^10+ values this loop almost never runs.
     while True:
         _, first = np.unique(ids, return_index=True)
@@ -396,7 +393,7 @@ def build_accounts(
     rng = _rng(seed, _STREAM_ACCOUNTS)
     ids = _account_ids(rng, n)
     plain_id = rng.random(n) < PLAIN_ID_SHARE
-    id_field = [i if p else bf.excel_id(i) for i, p in zip(ids, plain_id.tolist())]
+    id_field = [i if p else bf.excel_id(i) for i, p in zip(ids, plain_id.tolist(), strict=True)]
 
     states = schema.BR_STATES
     state_p = np.array([vocab.STATE_WEIGHTS[s] for s in states])
@@ -416,7 +413,7 @@ def build_accounts(
     city_plain = [table[i][0] for i in city_idx.tolist()]
     city = [
         table[i][1] if a else table[i][0]
-        for i, a in zip(city_idx.tolist(), accented.tolist())
+        for i, a in zip(city_idx.tolist(), accented.tolist(), strict=True)
     ]
 
     age = np.clip(np.rint(rng.normal(41, 13, n)), 18, 85).astype(np.int64)
@@ -513,8 +510,6 @@ def _sample_rows_categorical(
 
 
 def _national_holidays(start: dt.date, end: dt.date) -> set[dt.date]:
-    import holidays  # local: the package is only needed for date weights
-
     years = list(range(start.year, end.year + 1))
     return set(holidays.country_holidays("BR", years=years, language="en_US").keys())
 
@@ -602,9 +597,7 @@ def build_transactions(
     cut = vocab.MERCHANT_CITY_WIDTH
     customer_cities = vocab.CUSTOMER_CITIES
     local = cities.add_all([c[:cut] for c in acc.city_plain])
-    pop = np.array(
-        [vocab.STATE_WEIGHTS[c[2]] * c[3] for c in customer_cities], dtype=float
-    )
+    pop = np.array([vocab.STATE_WEIGHTS[c[2]] * c[3] for c in customer_cities], dtype=float)
     # City weights are relative within a state; normalise per state so the state share holds.
     for code in schema.BR_STATES:
         members = [i for i, c in enumerate(customer_cities) if c[2] == code]
@@ -679,8 +672,8 @@ def build_transactions(
         sel = is_foreign & (card_not_present == (g == "digital"))
         country[sel] = pool[rng.choice(pool.size, int(sel.sum()), p=w / w.sum())]
     present_abroad = is_foreign & ~card_not_present & (mode != modes["empty"])
-    for code, pool in foreign_city_pool.items():
-        sel = present_abroad & (country == code)
+    for country_index, pool in foreign_city_pool.items():
+        sel = present_abroad & (country == country_index)
         city[sel] = pool[rng.integers(0, pool.size, int(sel.sum()))]
     v = rng.random(size)
     empty_city = mode == modes["empty"]
@@ -707,14 +700,19 @@ def build_transactions(
     slot_country = np.where((slot_kind < 0.6) & (rng.random((n, 3)) < 0.2), us, br)
     sub_p = np.array([b.subscription for b in behaviour])[category]
     recurring = rng.random(size) < sub_p
-    slot = np.where(
-        category == cat_index["M.O.T.O."], 2, rng.integers(0, 2, size)
-    )[recurring]
+    slot = np.where(category == cat_index["M.O.T.O."], 2, rng.integers(0, 2, size))[recurring]
     who = owner[recurring]
-    cents[recurring] = slot_cents[who, slot]
-    city[recurring] = slot_city[who, slot]
-    country[recurring] = slot_country[who, slot]
-    day[recurring] = _move_to_day_of_month(start, days, day[recurring], slot_day[who, slot])
+    moved = _move_to_day_of_month(start, days, day[recurring], slot_day[who, slot])
+    # A subscription bills once on its day: keep one row per (account, slot, day), so the
+    # files do not fill with exact repeats (which the job rightly treats as duplicates).
+    key = (who.astype(np.int64) * 3 + slot) * (days + 1) + moved
+    _, first = np.unique(key, return_index=True)
+    rows = np.flatnonzero(recurring)[first]
+    who, slot, moved = who[first], slot[first], moved[first]
+    cents[rows] = slot_cents[who, slot]
+    city[rows] = slot_city[who, slot]
+    country[rows] = slot_country[who, slot]
+    day[rows] = moved
 
     # Financial transfers: the export has no amount and no merchant for most of them.
     missing = (category == cat_index["TRANS FINANC"]) & (
@@ -799,7 +797,7 @@ def _profile_fields(acc: Accounts) -> list[list[str]]:
             acc.state.tolist(),
             acc.age.tolist(),
             acc.female.tolist(),
-            acc.limit.tolist(),
+            acc.limit.tolist(), strict=True,
         )
     ]  # fmt: skip
 
@@ -846,34 +844,14 @@ def _write_files(
         country_col = tx.country_names[tx.country[part]].tolist()
         # Each tail ends with the line break, so prefix.join(tails) interleaves the account
         # prefix exactly once per line: the whole file is two C-level joins.
-        tails = [
-            f"{d};{t};{v};{g};{c};{k}\r\n"
-            for d, t, v, g, c, k in zip(
-                available, dates, amounts, label_col, city_col, country_col
-            )
-        ]
+        columns = (available, dates, amounts, label_col, city_col, country_col)
+        tails = [f"{d};{t};{v};{g};{c};{k}\r\n" for d, t, v, g, c, k in zip(*columns, strict=True)]
         for a in range(a0, a1):
             s, e = int(offsets[a]) - base, int(offsets[a + 1]) - base
             if a in bad_kinds or a in dropped_set:
-                table = badmod.AccountFile(
-                    account_id=acc.ids[a],
-                    header=list(bf.HEADER_FIELDS),
-                    rows=[
-                        [*profiles[a], *fields]
-                        for fields in zip(
-                            available[s:e], dates[s:e], amounts[s:e], label_col[s:e],
-                            city_col[s:e], country_col[s:e],
-                        )
-                    ],
-                    categories=[schema.CATEGORIES[k] for k in tx.category[base + s : base + e]],
-                    cents=[
-                        None if m else int(c)
-                        for c, m in zip(
-                            tx.cents[base + s : base + e], tx.missing[base + s : base + e]
-                        )
-                    ],
-                    dates=[start + dt.timedelta(days=int(d)) for d in tx.day[base + s : base + e]],
-                )  # fmt: skip
+                table = _account_file(
+                    acc.ids[a], profiles[a], columns, tx, base, slice(s, e), start
+                )
                 if a in bad_kinds:
                     kind = bad_kinds[a]
                     bad = badmod.corrupt(kind, table, _rng(seed, _STREAM_BAD_FILE, a), ctx)
@@ -898,6 +876,40 @@ def _write_files(
     # Manifest order: by file name, so it does not depend on the drawing order.
     result.bad.sort(key=lambda b: b.file)
     return result
+
+
+def _account_file(
+    account_id: str,
+    profile: list[str],
+    columns: tuple[list[str], ...],
+    tx: Transactions,
+    base: int,
+    rows: slice,
+    start: dt.date,
+) -> badmod.AccountFile:
+    """One account's file as fields, for the slow path (bad files, dropped label column).
+
+    Args:
+        account_id: The account.
+        profile: Its seven profile fields.
+        columns: The chunk's formatted row columns (available limit .. country).
+        tx: All transactions.
+        base: Index of the chunk's first row in `tx`.
+        rows: The account's rows within the chunk.
+        start: First date of the run (day offsets count from it).
+    """
+    truth = slice(base + rows.start, base + rows.stop)
+    return badmod.AccountFile(
+        account_id=account_id,
+        header=list(bf.HEADER_FIELDS),
+        rows=[[*profile, *fields] for fields in zip(*(c[rows] for c in columns), strict=True)],
+        categories=[schema.CATEGORIES[k] for k in tx.category[truth].tolist()],
+        cents=[
+            None if m else c
+            for c, m in zip(tx.cents[truth].tolist(), tx.missing[truth].tolist(), strict=True)
+        ],
+        dates=[start + dt.timedelta(days=d) for d in tx.day[truth].tolist()],
+    )
 
 
 def _label_counts(tx: Transactions) -> dict[str, int]:

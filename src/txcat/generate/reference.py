@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import holidays
 import numpy as np
+import pycountry
 
 from txcat import schema
 
@@ -58,15 +60,11 @@ def build_holidays(years: Iterable[int]) -> list[tuple[str, str, str]]:
     Returns:
         (ISO date, scope, name) rows sorted by date, national first, then state code.
     """
-    import holidays  # heavy import, only for runs that build the table
-
     years = sorted(set(years))
     national = holidays.country_holidays("BR", years=years, language=HOLIDAY_LANGUAGE)
     rows = [(d.isoformat(), NATIONAL_SCOPE, name) for d, name in national.items()]
     for uf in schema.BR_STATES:
-        state = holidays.country_holidays(
-            "BR", subdiv=uf, years=years, language=HOLIDAY_LANGUAGE
-        )
+        state = holidays.country_holidays("BR", subdiv=uf, years=years, language=HOLIDAY_LANGUAGE)
         # A state holiday falling on a national one is already covered by the BR row.
         rows.extend((d.isoformat(), uf, name) for d, name in state.items() if d not in national)
     rows.sort(key=lambda r: (r[0], r[1] != NATIONAL_SCOPE, r[1]))
@@ -75,8 +73,6 @@ def build_holidays(years: Iterable[int]) -> list[tuple[str, str, str]]:
 
 def build_countries() -> list[tuple[str, str, str, str]]:
     """ISO 3166 countries from pycountry as (alpha2, alpha3, numeric, name), by alpha2."""
-    import pycountry
-
     rows = [(c.alpha_2, c.alpha_3, c.numeric, c.name) for c in pycountry.countries]
     return sorted(rows)
 

@@ -20,7 +20,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt setup.py
+$(BIN)/.installed: $(wildcard requirements*.txt) setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
@@ -59,3 +59,6 @@ lint: venv ## Lint and check formatting
 
 clean: ## Remove generated data and the virtual environment
 	rm -rf $(DEMO) $(VENV) spark-warehouse
+
+# Targets of the other stages (model lifecycle, storage, orchestration, benchmarks).
+-include mk/*.mk

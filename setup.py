@@ -6,8 +6,20 @@ from setuptools import find_packages, setup
 
 
 def _requirements(name: str) -> list[str]:
-    lines = Path(__file__).with_name(name).read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(("#", "-r"))]
+    """Pins from a requirements file, following its `-r other.txt` includes."""
+    pins: list[str] = []
+    for line in Path(__file__).with_name(name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            pins += _requirements(line[3:].strip())
+        elif line:
+            pins.append(line)
+    return pins
+
+
+def _dev_only() -> list[str]:
+    runtime = set(_requirements("requirements.txt"))
+    return [p for p in _requirements("requirements-dev.txt") if p not in runtime]
 
 
 setup(
@@ -18,6 +30,6 @@ setup(
     packages=find_packages("src"),
     python_requires=">=3.11,<3.12",
     install_requires=_requirements("requirements.txt"),
-    extras_require={"dev": _requirements("requirements-dev.txt")},
+    extras_require={"dev": _dev_only()},
     entry_points={"console_scripts": ["txcat=txcat.cli:main"]},
 )

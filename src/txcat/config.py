@@ -77,6 +77,57 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StorageConfig:
+    """How a manifest's objects are read (see docs/storage.md)."""
+
+    manifest_reader: str
+    fetch_threads: int
+    files_per_task: int
+
+    def __post_init__(self) -> None:
+        if self.manifest_reader not in ("boto3", "spark"):
+            raise ConfigError("storage.manifest_reader must be boto3 or spark")
+        if self.fetch_threads < 1 or self.files_per_task < 1:
+            raise ConfigError("storage.fetch_threads and storage.files_per_task must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class RedshiftConfig:
+    """Redshift sink; connection settings and the IAM role come from the environment."""
+
+    backend: str
+    schema: str
+    table: str
+    staging_subdir: str
+    create_table: bool
+    poll_interval_s: float
+    timeout_s: float
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("data_api", "postgres"):
+            raise ConfigError("redshift.backend must be data_api or postgres")
+        if self.poll_interval_s <= 0 or self.timeout_s <= 0:
+            raise ConfigError("redshift.poll_interval_s and redshift.timeout_s must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """Great Expectations suites run inside the job (see docs/storage.md)."""
+
+    enabled: bool
+    sample_rows: int
+    min_parse_success: float
+    value_mostly: float
+
+    def __post_init__(self) -> None:
+        for name in ("min_parse_success", "value_mostly"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"validation.{name} must be between 0 and 1")
+        if self.sample_rows < 1:
+            raise ConfigError("validation.sample_rows must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     env: str
     spark: Mapping[str, str]
@@ -85,6 +136,9 @@ class Config:
     quality: QualityConfig
     scoring: ScoringConfig
     training: TrainingConfig
+    storage: StorageConfig
+    redshift: RedshiftConfig
+    validation: ValidationConfig
 
 
 def load_config(
@@ -163,6 +217,9 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
         quality=_section(QualityConfig, tree, "quality"),
         scoring=_section(ScoringConfig, tree, "scoring"),
         training=_section(TrainingConfig, tree, "training"),
+        storage=_section(StorageConfig, tree, "storage"),
+        redshift=_section(RedshiftConfig, tree, "redshift"),
+        validation=_section(ValidationConfig, tree, "validation"),
     )
 
 

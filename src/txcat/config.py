@@ -128,6 +128,42 @@ class ValidationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LifecycleConfig:
+    """Model selection, tracking and registry (see docs/lifecycle.md)."""
+
+    tracking_uri: str
+    artifact_root: str
+    experiment: str
+    registered_model: str
+    serving_alias: str
+    cutoff_date: dt.date
+    holdout_account_share: float
+    cv_folds: int
+    search_budget: int
+    latency_repeats: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.holdout_account_share < 1.0:
+            raise ConfigError("lifecycle.holdout_account_share must be between 0 and 1")
+        if self.cv_folds < 2:
+            raise ConfigError("lifecycle.cv_folds must be at least 2")
+        if self.search_budget < 1 or self.latency_repeats < 1:
+            raise ConfigError("lifecycle.search_budget and latency_repeats must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityGateConfig:
+    """What a registered version must show before the serving alias may point at it."""
+
+    min_macro_f1_margin: float
+    min_accuracy_margin: float
+    min_support_for_recall: int
+    max_calibration_error: float
+    max_latency_ms_per_10k: float
+    max_size_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     env: str
     spark: Mapping[str, str]
@@ -139,6 +175,8 @@ class Config:
     storage: StorageConfig
     redshift: RedshiftConfig
     validation: ValidationConfig
+    lifecycle: LifecycleConfig
+    quality_gate: QualityGateConfig
 
 
 def load_config(
@@ -220,6 +258,8 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
         storage=_section(StorageConfig, tree, "storage"),
         redshift=_section(RedshiftConfig, tree, "redshift"),
         validation=_section(ValidationConfig, tree, "validation"),
+        lifecycle=_section(LifecycleConfig, tree, "lifecycle"),
+        quality_gate=_section(QualityGateConfig, tree, "quality_gate"),
     )
 
 

@@ -1,0 +1,47 @@
+# Storage stage: what the S3 / Redshift / validation tests need on a fresh machine.
+#   make storage-deps   jars for s3a, PostgreSQL server + JDBC driver, boto3/GE/psycopg/moto
+# The integration tests (pytest -m integration) start and stop moto and PostgreSQL themselves.
+
+STORAGE_JARS     ?= $(VENV)/jars
+SAGEMAKER_SDIST  := sagemaker_pyspark-1.4.5.tar.gz
+STORAGE_JAR_NAMES := hadoop-aws-3.3.1.jar aws-java-sdk-bundle-1.11.901.jar
+PG_BINDIR_STAMP  := $(STORAGE_JARS)/.postgresql
+
+.PHONY: storage-deps storage-jars storage-postgres storage-python storage-test storage-bench
+
+storage-deps: storage-jars storage-postgres storage-python ## Install what the storage tests need
+
+storage-jars: $(addprefix $(STORAGE_JARS)/,$(STORAGE_JAR_NAMES)) ## hadoop-aws + AWS SDK jars for s3a
+
+# The jars ship inside the PyPI sdist of sagemaker-pyspark (Maven is out of reach). The package is
+# only downloaded and unpacked, never installed: it pins an old pyspark.
+$(STORAGE_JARS)/$(SAGEMAKER_SDIST): | venv
+	mkdir -p $(STORAGE_JARS)
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: --dest $(STORAGE_JARS) \
+		sagemaker-pyspark==1.4.5
+
+$(addprefix $(STORAGE_JARS)/,$(STORAGE_JAR_NAMES)): $(STORAGE_JARS)/$(SAGEMAKER_SDIST)
+	tar -xzf $< -C $(STORAGE_JARS) --strip-components=3 \
+		sagemaker_pyspark-1.4.5/deps/jars/$(notdir $@)
+	touch $@
+
+storage-postgres: $(PG_BINDIR_STAMP) ## Debian PostgreSQL server and JDBC driver
+
+$(PG_BINDIR_STAMP):
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& [ -f /usr/share/java/postgresql.jar ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			postgresql libpostgresql-jdbc-java; fi
+	mkdir -p $(STORAGE_JARS) && touch $@
+
+storage-python: $(BIN)/.storage-installed ## boto3, Great Expectations, psycopg, moto server
+
+$(BIN)/.storage-installed: requirements-storage.txt | venv
+	$(BIN)/pip install --quiet -r requirements-storage.txt
+	touch $@
+
+storage-test: storage-deps ## Run the storage tests (starts moto and PostgreSQL)
+	$(BIN)/python -m pytest -q tests/storage
+
+storage-bench: storage-deps ## Spark binaryFile vs boto3 manifest reader on many small S3 objects
+	$(BIN)/python scripts/bench_manifest_read.py --files 2000

@@ -1,0 +1,189 @@
+"""Run manifests: the exact list of objects (URI, size, ETag) one run reads.
+
+A "retrieve new files" step writes one manifest per run date, as JSON or CSV:
+
+    {"files": [{"uri": "s3://bank-landing/2026-11-25/123.csv", "size": 5234, "etag": "9b2..."}]}
+
+    uri,size,etag
+    s3://bank-landing/2026-11-25/123.csv,5234,9b2...
+
+A top-level JSON list of the same objects is accepted too. `etag` may be empty (local files have
+none). The manifest is stored with the run's output, so every prediction can be traced to the
+exact object versions it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_S3_URI = re.compile(r"^(s3|s3a|s3n)://([^/]+)/(.+)$")
+_CSV_COLUMNS = ("uri", "size", "etag")
+
+
+class ManifestError(ValueError):
+    """The manifest is unreadable, malformed, or does not match the objects it lists."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    uri: str
+    size: int
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest; `sha256` identifies the exact document the run used."""
+
+    source: str
+    sha256: str
+    entries: tuple[ManifestEntry, ...]
+
+    @property
+    def uris(self) -> list[str]:
+        return [e.uri for e in self.entries]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON document stored with the run's output."""
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "files": len(self.entries),
+            "bytes": self.total_bytes,
+            "entries": [
+                {"uri": e.uri, "size": e.size, "etag": e.etag} for e in self.entries
+            ],
+        }
+
+
+def normalise_etag(etag: str | None) -> str | None:
+    """S3 returns ETags in double quotes; manifests may or may not keep them."""
+    if etag is None:
+        return None
+    value = etag.strip().strip('"')
+    return value or None
+
+
+def split_s3_uri(uri: str) -> tuple[str, str] | None:
+    """(bucket, key) of an s3://, s3a:// or s3n:// URI; None for any other scheme."""
+    match = _S3_URI.match(uri)
+    return (match.group(2), match.group(3)) if match else None
+
+
+def parse_manifest(source: str, data: bytes) -> Manifest:
+    """Parses a JSON or CSV manifest.
+
+    Args:
+        source: Where the manifest was read from (kept in the stored record).
+        data: The manifest's bytes (UTF-8).
+
+    Raises:
+        ManifestError: Not JSON/CSV of the documented shape, an entry without a URI or with a
+            bad size, a duplicate URI, or no entries at all.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"manifest {source} is not UTF-8: {exc}") from exc
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        rows = _json_rows(source, stripped)
+    else:
+        rows = _csv_rows(source, text)
+    entries = tuple(_entry(source, i, row) for i, row in enumerate(rows, start=1))
+    if not entries:
+        raise ManifestError(f"manifest {source} lists no files")
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.uri in seen:
+            raise ManifestError(f"manifest {source} lists {entry.uri} twice")
+        seen.add(entry.uri)
+    return Manifest(source=source, sha256=hashlib.sha256(data).hexdigest(), entries=entries)
+
+
+def _json_rows(source: str, text: str) -> list[Mapping[str, Any]]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"manifest {source} is not valid JSON: {exc}") from exc
+    rows = doc.get("files") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ManifestError(
+            f"manifest {source}: expected a list of objects, or {{\"files\": [...]}}"
+        )
+    return rows
+
+
+def _csv_rows(source: str, text: str) -> list[Mapping[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = tuple(h.strip().lower() for h in (reader.fieldnames or ()))
+    if "uri" not in header or "size" not in header:
+        raise ManifestError(
+            f"manifest {source}: CSV header must have {', '.join(_CSV_COLUMNS)} (got {header})"
+        )
+    reader.fieldnames = list(header)
+    return [row for row in reader if any((v or "").strip() for v in row.values())]
+
+
+def _entry(source: str, number: int, row: Mapping[str, Any]) -> ManifestEntry:
+    uri = row.get("uri")
+    if not isinstance(uri, str) or not uri.strip():
+        raise ManifestError(f"manifest {source}, entry {number}: no uri")
+    uri = uri.strip()
+    if "://" not in uri and not uri.startswith("/"):
+        raise ManifestError(f"manifest {source}, entry {number}: {uri!r} is not an absolute URI")
+    size = row.get("size")
+    try:
+        size_int = int(str(size).strip())
+    except (TypeError, ValueError):
+        raise ManifestError(
+            f"manifest {source}, entry {number}: size {size!r} is not a whole number"
+        ) from None
+    if size_int < 0:
+        raise ManifestError(f"manifest {source}, entry {number}: negative size {size_int}")
+    etag = row.get("etag")
+    if etag is not None and not isinstance(etag, str):
+        raise ManifestError(f"manifest {source}, entry {number}: etag must be a string")
+    return ManifestEntry(uri=uri, size=size_int, etag=normalise_etag(etag))
+
+
+#: What a stat function returns for one URI: (size, etag or None), or None when it is missing.
+Stat = Callable[[str], "tuple[int, str | None] | None"]
+
+
+def check_objects(manifest: Manifest, stats: Iterable[tuple[str, tuple[int, str | None] | None]]
+                  ) -> list[str]:
+    """Differences between the manifest and the objects as they are now.
+
+    Args:
+        manifest: The run's manifest.
+        stats: (uri, (size, etag) or None when missing) for every entry.
+
+    Returns:
+        One message per missing or changed object; empty when everything matches. An ETag is
+        compared only when both sides have one.
+    """
+    by_uri = {e.uri: e for e in manifest.entries}
+    problems = []
+    for uri, stat in stats:
+        entry = by_uri[uri]
+        if stat is None:
+            problems.append(f"{uri}: listed in the manifest but does not exist")
+            continue
+        size, etag = stat
+        if size != entry.size:
+            problems.append(f"{uri}: size {size} != manifest size {entry.size}")
+        elif entry.etag and etag and normalise_etag(etag) != entry.etag:
+            problems.append(f"{uri}: ETag {normalise_etag(etag)} != manifest ETag {entry.etag}")
+    return problems

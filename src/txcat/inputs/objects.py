@@ -1,0 +1,208 @@
+"""Reading a manifest's objects as (source_file, file_size, content) rows.
+
+Two readers produce exactly the rows `txcat.read.read_files` produces, so everything after the
+read stage is unchanged:
+
+* `spark`: Spark's `binaryFile` source over the listed URIs (through EMRFS or s3a).
+* `boto3`: the manifest itself is the DataFrame; each task fetches its objects with a pool of
+  concurrent GETs (`mapInArrow`), conditioned on the manifest's ETag so a replaced object fails
+  the run instead of being read silently. Measured faster on many small objects
+  (docs/storage.md), so it is the default for manifests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from txcat import read, storage
+from txcat import schema as S
+from txcat.inputs.manifest import (
+    Manifest,
+    ManifestError,
+    check_objects,
+    normalise_etag,
+    parse_manifest,
+    split_s3_uri,
+)
+
+log = logging.getLogger(__name__)
+
+FILES_SCHEMA = T.StructType(
+    [
+        T.StructField(S.SOURCE_FILE, T.StringType(), False),
+        T.StructField(read.FILE_SIZE, T.LongType(), False),
+        T.StructField(read.CONTENT, T.BinaryType(), True),
+    ]
+)
+_MANIFEST_SCHEMA = T.StructType(
+    [
+        T.StructField("uri", T.StringType(), False),
+        T.StructField("size", T.LongType(), False),
+        T.StructField("etag", T.StringType(), True),
+    ]
+)
+_MAX_REPORTED = 10
+
+
+class ObjectChangedError(RuntimeError):
+    """An object no longer matches the manifest while the run reads it."""
+
+
+def load_manifest(spark: SparkSession, uri: str) -> Manifest:
+    """Reads and parses the manifest at `uri` (any Hadoop filesystem, s3:// included)."""
+    try:
+        data = storage.read_bytes(spark, uri)
+    except FileNotFoundError:
+        raise ManifestError(f"manifest {uri} does not exist") from None
+    return parse_manifest(uri, data)
+
+
+def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> None:
+    """Checks that every listed object exists with the listed size (and ETag, for S3).
+
+    S3 objects are checked with concurrent HEAD requests; other URIs through the Hadoop
+    filesystem. Raises ManifestError naming the first differences.
+    """
+    s3_uris = [u for u in manifest.uris if split_s3_uri(u)]
+    other = [u for u in manifest.uris if not split_s3_uri(u)]
+    stats = []
+    if s3_uris:
+        client = _s3_client(threads)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            stats.extend(zip(s3_uris, pool.map(lambda u: _head(client, u), s3_uris), strict=True))
+    for uri in other:
+        stats.append((uri, _hadoop_stat(spark, uri)))
+    problems = check_objects(manifest, stats)
+    if problems:
+        shown = "; ".join(problems[:_MAX_REPORTED])
+        more = f" (and {len(problems) - _MAX_REPORTED} more)" if len(problems) > _MAX_REPORTED else ""
+        raise ManifestError(
+            f"manifest {manifest.source} does not match storage: {shown}{more}"
+        )
+    log.info("manifest %s: %d objects, %d bytes verified", manifest.source,
+             len(manifest.entries), manifest.total_bytes)
+
+
+def read_manifest_files(
+    spark: SparkSession, manifest: Manifest, reader: str, threads: int, files_per_task: int
+) -> DataFrame:
+    """The manifest's objects as (source_file, file_size, content), one row per object.
+
+    Args:
+        reader: "boto3" or "spark". boto3 needs every URI to be an S3 URI; a manifest of other
+            URIs (local files in tests and demos) is read with Spark.
+        threads: Concurrent GETs per task (boto3 reader).
+        files_per_task: Manifest entries per task (boto3 reader).
+    """
+    if reader == "boto3" and all(split_s3_uri(u) for u in manifest.uris):
+        return read_with_boto3(spark, manifest, threads, files_per_task)
+    if reader == "boto3":
+        log.info("manifest lists non-S3 URIs: reading them with Spark")
+    return read_with_spark(spark, manifest)
+
+
+def read_with_spark(spark: SparkSession, manifest: Manifest) -> DataFrame:
+    """Spark's binaryFile source over exactly the listed URIs."""
+    return (
+        spark.read.format("binaryFile")
+        .load(manifest.uris)
+        .select(
+            F.col("path").alias(S.SOURCE_FILE),
+            F.col("length").alias(read.FILE_SIZE),
+            F.col("content").alias(read.CONTENT),
+        )
+    )
+
+
+def read_with_boto3(
+    spark: SparkSession, manifest: Manifest, threads: int, files_per_task: int
+) -> DataFrame:
+    """The manifest as a DataFrame; each task GETs its objects concurrently."""
+    rows = [(e.uri, e.size, e.etag) for e in manifest.entries]
+    slices = max(1, math.ceil(len(rows) / files_per_task), spark.sparkContext.defaultParallelism)
+    slices = min(slices, len(rows))
+    listing = spark.createDataFrame(
+        spark.sparkContext.parallelize(rows, slices), _MANIFEST_SCHEMA
+    )
+    fetch_threads = int(threads)
+
+    def fetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        client = _s3_client(fetch_threads)
+        with ThreadPoolExecutor(max_workers=fetch_threads) as pool:
+            for batch in batches:
+                uris = batch.column("uri").to_pylist()
+                etags = batch.column("etag").to_pylist()
+                sizes = batch.column("size").to_pylist()
+                contents = list(pool.map(lambda a: _get(client, *a), zip(uris, etags, sizes,
+                                                                         strict=True)))
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        pa.array(uris, pa.string()),
+                        pa.array([len(c) for c in contents], pa.int64()),
+                        pa.array(contents, pa.binary()),
+                    ],
+                    names=[S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT],
+                )
+
+    return listing.mapInArrow(fetch, FILES_SCHEMA)
+
+
+def _s3_client(threads: int):  # type: ignore[no-untyped-def]
+    """An S3 client from the standard AWS chain (env, profile, instance role; endpoint from
+    AWS_ENDPOINT_URL when set), with enough pooled connections for the fetch threads."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(max_pool_connections=max(10, threads), retries={"mode": "standard"})
+    return boto3.session.Session().client("s3", config=config)
+
+
+def _head(client, uri: str) -> tuple[int, str | None] | None:  # type: ignore[no-untyped-def]
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3_uri(uri)  # type: ignore[misc]
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return int(head["ContentLength"]), normalise_etag(head.get("ETag"))
+
+
+def _get(client, uri: str, etag: str | None, size: int) -> bytes:  # type: ignore[no-untyped-def]
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3_uri(uri)  # type: ignore[misc]
+    kwargs = {"Bucket": bucket, "Key": key}
+    if etag:
+        kwargs["IfMatch"] = f'"{etag}"'
+    try:
+        body = client.get_object(**kwargs)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "412"):
+            raise ObjectChangedError(f"{uri} changed since the manifest (ETag {etag})") from None
+        if code in ("NoSuchKey", "404"):
+            raise ObjectChangedError(f"{uri} was deleted since the manifest") from None
+        raise
+    if len(body) != size:
+        raise ObjectChangedError(f"{uri}: read {len(body)} bytes, manifest says {size}")
+    return body
+
+
+def _hadoop_stat(spark: SparkSession, uri: str) -> tuple[int, str | None] | None:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return None
+    return int(fs.getFileStatus(path).getLen()), None

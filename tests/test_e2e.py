@@ -1,0 +1,116 @@
+"""The real entry points, as a scheduler runs them: generate, train and score with spark-submit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from txcat import schema as S
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DATE = "2026-11-25"
+SPARK_SUBMIT = Path(sys.executable).with_name("spark-submit")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
+               SPARK_LOCAL_IP="127.0.0.1")
+    return env
+
+
+def _submit(job: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(SPARK_SUBMIT), "--master", "local[2]", "--driver-memory", "2g",
+               "--conf", "spark.ui.enabled=false", "--driver-java-options",
+               f"-Dlog4j.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
+               str(ROOT / "jobs" / job), *args]
+    return subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def _reference_overrides(ref: Path) -> list[str]:
+    return ["--set", f"reference.holidays={ref / 'holidays.csv'}",
+            "--set", f"reference.countries={ref / 'countries.csv'}",
+            "--set", f"reference.bureau={ref / 'bureau.jsonl'}"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    ref = root / "reference"
+    generate = [sys.executable, str(ROOT / "scripts" / "generate_data.py")]
+    subprocess.run([*generate, "--out", str(root / "training"), "--accounts", "150",
+                    "--start-date", "2026-06-01", "--end-date", "2026-10-31", "--seed", "3",
+                    "--reference-out", str(ref), "--rows-per-account", "40"],
+                   check=True, capture_output=True, env=_env())
+    subprocess.run([*generate, "--out", str(root / "landing"), "--accounts", "150",
+                    "--start-date", "2026-10-01", "--end-date", RUN_DATE, "--seed", "3",
+                    "--no-labels", "--bad-share", "0.02", "--rows-per-account", "40"],
+                   check=True, capture_output=True, env=_env())
+    done = _submit("train.py", "--input", str(root / "training"), "--model-out",
+                   str(root / "model"), "--env", "local", "--as-of", RUN_DATE,
+                   "--set", "training.num_boost_round=20", *_reference_overrides(ref))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def _score(root: Path, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _submit("score_daily.py", "--run-date", RUN_DATE, "--input", str(root / "landing"),
+                   "--output", str(root / out), "--model", str(root / "model"), "--env", "local",
+                   *_reference_overrides(root / "reference"), *extra)
+
+
+def test_generate_train_score_and_rerun(spark, trained):
+    first = _score(trained, "out", "--run-id", "first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary_path = trained / "out" / "runs" / f"run_date={RUN_DATE}" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "succeeded" and summary["run_id"] == "first"
+    assert summary["files_read"] == 150
+    assert summary["rows_read"] == summary["rows_scored"] + summary["rows_quarantined"]
+    assert summary["files_quarantined"] >= 1 and summary["rows_scored"] > 4000
+    manifest = json.loads((trained / "landing" / "_generation.json").read_text())
+    assert summary["rows_read"] <= manifest["counts"]["rows"]
+
+    predictions = spark.read.parquet(str(trained / "out" / "predictions"))
+    names = [f.name for f in S.PREDICTION_SCHEMA.fields]
+    assert sorted(predictions.columns) == sorted(names)
+    assert predictions.count() == summary["rows_scored"]
+    first_rows = {(r[S.ROW_ID], r[S.PREDICTED_CATEGORY]) for r in predictions.collect()}
+
+    again = _score(trained, "out", "--run-id", "second")
+    assert again.returncode == 0, again.stderr[-3000:]
+    predictions = spark.read.parquet(str(trained / "out" / "predictions"))
+    assert predictions.count() == summary["rows_scored"]
+    assert predictions.select(S.ROW_ID).distinct().count() == summary["rows_scored"]
+    assert {r[0] for r in predictions.select(S.RUN_ID).distinct().collect()} == {"second"}
+    assert {(r[S.ROW_ID], r[S.PREDICTED_CATEGORY]) for r in predictions.collect()} == first_rows
+    quarantine = spark.read.parquet(str(trained / "out" / "quarantine"))
+    assert quarantine.count() == summary["rows_quarantined"] + summary["files_quarantined"]
+    assert quarantine.where(F.col(S.REASON).isNull()).count() == 0
+
+
+def test_exit_codes_tell_what_went_wrong(trained, tmp_path):
+    strict = _score(trained, "strict", "--set", "quality.max_file_quarantine_share=0")
+    assert strict.returncode == 4, strict.stderr[-2000:]
+    # spark-submit merges the Python driver's stderr into its stdout.
+    assert "file quarantine share" in strict.stdout + strict.stderr
+    assert (trained / "strict" / "runs" / f"run_date={RUN_DATE}" / "summary.json").is_file()
+
+    missing = _submit("score_daily.py", "--run-date", RUN_DATE, "--input", str(tmp_path / "no"),
+                      "--output", str(tmp_path / "o"), "--model", str(trained / "model"),
+                      *_reference_overrides(trained / "reference"))
+    assert missing.returncode == 2 and "cannot read input" in missing.stdout + missing.stderr
+
+    no_model = _submit("score_daily.py", "--run-date", RUN_DATE, "--input",
+                       str(trained / "landing"), "--output", str(tmp_path / "o"), "--model",
+                       str(tmp_path / "no-model"), *_reference_overrides(trained / "reference"))
+    assert no_model.returncode == 3 and "model refused" in no_model.stdout + no_model.stderr

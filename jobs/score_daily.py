@@ -30,7 +30,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
     parser.add_argument("--run-id", default="", help="run identifier (default: generated)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a configuration value, e.g. quality.max_row_quarantine_share=0.1",
     )
     return parser.parse_args(argv)

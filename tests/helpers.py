@@ -19,8 +19,21 @@ def bank_row(
     state: str = "SP ",
 ) -> str:
     return ";".join(
-        ["4,53E+11", "201405", city, state, "37", "F", "4700", "5343", date, amount, label,
-         merchant_city, country]
+        [
+            "4,53E+11",
+            "201405",
+            city,
+            state,
+            "37",
+            "F",
+            "4700",
+            "5343",
+            date,
+            amount,
+            label,
+            merchant_city,
+            country,
+        ]
     )
 
 

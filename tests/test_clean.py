@@ -57,7 +57,7 @@ def _bank_amount(value: Decimal) -> str:
 @settings(max_examples=15, deadline=None)
 @given(
     st.lists(
-        st.decimals(min_value=-10**7, max_value=10**7, places=2, allow_nan=False),
+        st.decimals(min_value=-(10**7), max_value=10**7, places=2, allow_nan=False),
         min_size=1,
         max_size=40,
     )
@@ -79,7 +79,7 @@ def test_parsed_date_round_trips_any_bank_formatted_date(spark, dates):
 @given(st.lists(st.text(alphabet="0123456789.-/ a", max_size=12), min_size=1, max_size=30))
 def test_parsed_date_accepts_only_d_mm_yyyy(spark, texts):
     parsed = _apply(spark, texts, clean.parsed_date)
-    for text, value in zip(texts, parsed):
+    for text, value in zip(texts, parsed, strict=True):
         match = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text.strip())
         if value is None:
             continue
@@ -88,24 +88,53 @@ def test_parsed_date_accepts_only_d_mm_yyyy(spark, texts):
 
 
 def test_parsed_date_rejects_impossible_and_other_formats(spark):
-    values = ["4.12.2019", "19.02.2020", "31.02.2020", "29.02.2021", "29.02.2020", "2020-02-19",
-              "12/05/2019", "0.01.2020", "1.13.2020", "", None]
+    values = [
+        "4.12.2019",
+        "19.02.2020",
+        "31.02.2020",
+        "29.02.2021",
+        "29.02.2020",
+        "2020-02-19",
+        "12/05/2019",
+        "0.01.2020",
+        "1.13.2020",
+        "",
+        None,
+    ]
     assert _apply(spark, values, clean.parsed_date) == [
-        dt.date(2019, 12, 4), dt.date(2020, 2, 19), None, None, dt.date(2020, 2, 29), None,
-        None, None, None, None, None,
+        dt.date(2019, 12, 4),
+        dt.date(2020, 2, 19),
+        None,
+        None,
+        dt.date(2020, 2, 29),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
     ]
 
 
 def test_parsed_month(spark):
     assert _apply(spark, ["201405", "201413", "2014", "abc"], clean.parsed_month) == [
-        dt.date(2014, 5, 1), None, None, None,
+        dt.date(2014, 5, 1),
+        None,
+        None,
+        None,
     ]
 
 
 def test_normalized_text_folds_case_accents_controls_and_spaces(spark):
     values = ["  são   josé ", "SERVIÇO", "AUTO PEÇAS", "Goiânia\x07", "   ", "a\ufffdb", None]
     assert _apply(spark, values, clean.normalized_text) == [
-        "SAO JOSE", "SERVICO", "AUTO PECAS", "GOIANIA", None, "AB", None,
+        "SAO JOSE",
+        "SERVICO",
+        "AUTO PECAS",
+        "GOIANIA",
+        None,
+        "AB",
+        None,
     ]
 
 
@@ -116,5 +145,6 @@ def test_normalized_text_is_idempotent_and_canonical(spark, texts):
     twice = _apply(spark, once, clean.normalized_text)
     assert once == twice
     for value in once:
-        assert value is None or (value == value.strip() and "  " not in value
-                                 and value == value.upper())
+        assert value is None or (
+            value == value.strip() and "  " not in value and value == value.upper()
+        )

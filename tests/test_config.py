@@ -18,9 +18,14 @@ def test_local_and_emr_overlays_load():
 
 
 def test_overrides_are_typed():
-    cfg = load_config("local", overrides=["quality.max_row_quarantine_share=0.5",
-                                          "spark.spark.sql.shuffle.partitions=3",
-                                          "reference.bureau=/x/{run_date}/b.jsonl"])
+    cfg = load_config(
+        "local",
+        overrides=[
+            "quality.max_row_quarantine_share=0.5",
+            "spark.spark.sql.shuffle.partitions=3",
+            "reference.bureau=/x/{run_date}/b.jsonl",
+        ],
+    )
     assert cfg.quality.max_row_quarantine_share == 0.5
     assert cfg.spark["spark.sql.shuffle.partitions"] == "3"
     assert cfg.reference.for_run_date(dt.date(2026, 1, 2)).bureau == "/x/2026-01-02/b.jsonl"

@@ -22,24 +22,42 @@ SPARK_SUBMIT = Path(sys.executable).with_name("spark-submit")
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
-               SPARK_LOCAL_IP="127.0.0.1")
+    env.update(
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+    )
     return env
 
 
 def _submit(job: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(SPARK_SUBMIT), "--master", "local[2]", "--driver-memory", "2g",
-               "--conf", "spark.ui.enabled=false", "--driver-java-options",
-               f"-Dlog4j.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
-               str(ROOT / "jobs" / job), *args]
-    return subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=600, check=False)
+    command = [
+        str(SPARK_SUBMIT),
+        "--master",
+        "local[2]",
+        "--driver-memory",
+        "2g",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--driver-java-options",
+        f"-Dlog4j.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
+        str(ROOT / "jobs" / job),
+        *args,
+    ]
+    return subprocess.run(
+        command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def _reference_overrides(ref: Path) -> list[str]:
-    return ["--set", f"reference.holidays={ref / 'holidays.csv'}",
-            "--set", f"reference.countries={ref / 'countries.csv'}",
-            "--set", f"reference.bureau={ref / 'bureau.jsonl'}"]
+    return [
+        "--set",
+        f"reference.holidays={ref / 'holidays.csv'}",
+        "--set",
+        f"reference.countries={ref / 'countries.csv'}",
+        "--set",
+        f"reference.bureau={ref / 'bureau.jsonl'}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +65,85 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     ref = root / "reference"
     generate = [sys.executable, str(ROOT / "scripts" / "generate_data.py")]
-    subprocess.run([*generate, "--out", str(root / "training"), "--accounts", "150",
-                    "--start-date", "2026-06-01", "--end-date", "2026-10-31", "--seed", "3",
-                    "--reference-out", str(ref), "--rows-per-account", "40"],
-                   check=True, capture_output=True, env=_env())
-    subprocess.run([*generate, "--out", str(root / "landing"), "--accounts", "150",
-                    "--start-date", "2026-10-01", "--end-date", RUN_DATE, "--seed", "3",
-                    "--no-labels", "--bad-share", "0.02", "--rows-per-account", "40"],
-                   check=True, capture_output=True, env=_env())
-    done = _submit("train.py", "--input", str(root / "training"), "--model-out",
-                   str(root / "model"), "--env", "local", "--as-of", RUN_DATE,
-                   "--set", "training.num_boost_round=20", *_reference_overrides(ref))
+    subprocess.run(
+        [
+            *generate,
+            "--out",
+            str(root / "training"),
+            "--accounts",
+            "150",
+            "--start-date",
+            "2026-06-01",
+            "--end-date",
+            "2026-10-31",
+            "--seed",
+            "3",
+            "--reference-out",
+            str(ref),
+            "--rows-per-account",
+            "40",
+        ],
+        check=True,
+        capture_output=True,
+        env=_env(),
+    )
+    subprocess.run(
+        [
+            *generate,
+            "--out",
+            str(root / "landing"),
+            "--accounts",
+            "150",
+            "--start-date",
+            "2026-10-01",
+            "--end-date",
+            RUN_DATE,
+            "--seed",
+            "3",
+            "--no-labels",
+            "--bad-share",
+            "0.02",
+            "--rows-per-account",
+            "40",
+        ],
+        check=True,
+        capture_output=True,
+        env=_env(),
+    )
+    done = _submit(
+        "train.py",
+        "--input",
+        str(root / "training"),
+        "--model-out",
+        str(root / "model"),
+        "--env",
+        "local",
+        "--as-of",
+        RUN_DATE,
+        "--set",
+        "training.num_boost_round=20",
+        *_reference_overrides(ref),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return root
 
 
 def _score(root: Path, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return _submit("score_daily.py", "--run-date", RUN_DATE, "--input", str(root / "landing"),
-                   "--output", str(root / out), "--model", str(root / "model"), "--env", "local",
-                   *_reference_overrides(root / "reference"), *extra)
+    return _submit(
+        "score_daily.py",
+        "--run-date",
+        RUN_DATE,
+        "--input",
+        str(root / "landing"),
+        "--output",
+        str(root / out),
+        "--model",
+        str(root / "model"),
+        "--env",
+        "local",
+        *_reference_overrides(root / "reference"),
+        *extra,
+    )
 
 
 def test_generate_train_score_and_rerun(spark, trained):
@@ -105,12 +183,30 @@ def test_exit_codes_tell_what_went_wrong(trained, tmp_path):
     assert "file quarantine share" in strict.stdout + strict.stderr
     assert (trained / "strict" / "runs" / f"run_date={RUN_DATE}" / "summary.json").is_file()
 
-    missing = _submit("score_daily.py", "--run-date", RUN_DATE, "--input", str(tmp_path / "no"),
-                      "--output", str(tmp_path / "o"), "--model", str(trained / "model"),
-                      *_reference_overrides(trained / "reference"))
+    missing = _submit(
+        "score_daily.py",
+        "--run-date",
+        RUN_DATE,
+        "--input",
+        str(tmp_path / "no"),
+        "--output",
+        str(tmp_path / "o"),
+        "--model",
+        str(trained / "model"),
+        *_reference_overrides(trained / "reference"),
+    )
     assert missing.returncode == 2 and "cannot read input" in missing.stdout + missing.stderr
 
-    no_model = _submit("score_daily.py", "--run-date", RUN_DATE, "--input",
-                       str(trained / "landing"), "--output", str(tmp_path / "o"), "--model",
-                       str(tmp_path / "no-model"), *_reference_overrides(trained / "reference"))
+    no_model = _submit(
+        "score_daily.py",
+        "--run-date",
+        RUN_DATE,
+        "--input",
+        str(trained / "landing"),
+        "--output",
+        str(tmp_path / "o"),
+        "--model",
+        str(tmp_path / "no-model"),
+        *_reference_overrides(trained / "reference"),
+    )
     assert no_model.returncode == 3 and "model refused" in no_model.stdout + no_model.stderr

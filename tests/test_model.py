@@ -17,8 +17,15 @@ def booster() -> xgb.Booster:
 
 
 def test_artifact_round_trips(tmp_path, booster):
-    saved = model.save_artifact(tmp_path, booster, ["a", "b"], ["X", "Y", "Z"], ["f2", "f1"],
-                                {"max_depth": 3}, {"accuracy": 0.5})
+    saved = model.save_artifact(
+        tmp_path,
+        booster,
+        ["a", "b"],
+        ["X", "Y", "Z"],
+        ["f2", "f1"],
+        {"max_depth": 3},
+        {"accuracy": 0.5},
+    )
     loaded = model.load_artifact(str(tmp_path))
     assert loaded.version == saved.version and loaded.sha256 == saved.sha256
     assert loaded.feature_names == ("a", "b") and loaded.categories == ("X", "Y", "Z")

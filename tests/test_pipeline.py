@@ -48,23 +48,41 @@ EXPECTED = {
 
 
 def _config(ref: Path, *extra: str):
-    return load_config("local", overrides=[
-        f"reference.holidays={ref / 'holidays.csv'}",
-        f"reference.countries={ref / 'countries.csv'}",
-        f"reference.bureau={ref / 'bureau.jsonl'}",
-        "training.num_boost_round=15",
-        *extra,
-    ])
+    return load_config(
+        "local",
+        overrides=[
+            f"reference.holidays={ref / 'holidays.csv'}",
+            f"reference.countries={ref / 'countries.csv'}",
+            f"reference.bureau={ref / 'bureau.jsonl'}",
+            "training.num_boost_round=15",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     ref = root / "reference"
-    generate(root / "training", 120, "2026-06-01", "2026-10-31", seed=11, reference_out=ref,
-             rows_per_account=40)
-    report = generate(root / "landing", 2 * len(BAD_KINDS), "2026-09-01", RUN_DATE, seed=12,
-                      labels=False, bad_share=0.5, rows_per_account=30)
+    generate(
+        root / "training",
+        120,
+        "2026-06-01",
+        "2026-10-31",
+        seed=11,
+        reference_out=ref,
+        rows_per_account=40,
+    )
+    report = generate(
+        root / "landing",
+        2 * len(BAD_KINDS),
+        "2026-09-01",
+        RUN_DATE,
+        seed=12,
+        labels=False,
+        bad_share=0.5,
+        rows_per_account=30,
+    )
     cfg = _config(ref, "quality.max_row_quarantine_share=1", "quality.max_file_quarantine_share=1")
     train.run(spark, cfg, str(root / "training"), str(root / "model"), RUN_DATE)
     return {"root": root, "ref": ref, "cfg": cfg, "report": report}
@@ -72,8 +90,13 @@ def world(spark, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_run(spark, world):
-    params = pipeline.RunParams(RUN_DATE, str(world["root"] / "landing"),
-                                str(world["root"] / "out"), str(world["root"] / "model"), "run-1")
+    params = pipeline.RunParams(
+        RUN_DATE,
+        str(world["root"] / "landing"),
+        str(world["root"] / "out"),
+        str(world["root"] / "model"),
+        "run-1",
+    )
     return pipeline.run(spark, world["cfg"], params)
 
 
@@ -95,17 +118,29 @@ def test_summary_reconciles(first_run, world):
     assert sum(s["files_quarantined_by_reason"].values()) == s["files_quarantined"]
     on_disk = json.loads(Path(first_run.summary_path).read_text())
     assert on_disk == s
-    for key in ("files_read", "rows_read", "rows_scored", "rows_quarantined",
-                "quarantined_by_reason", "model_version", "run_id", "duration_s"):
+    for key in (
+        "files_read",
+        "rows_read",
+        "rows_scored",
+        "rows_quarantined",
+        "quarantined_by_reason",
+        "model_version",
+        "run_id",
+        "duration_s",
+    ):
         assert key in on_disk
 
 
 def test_every_injected_defect_gets_its_verdict(spark, first_run, world):
     out = world["root"] / "out"
-    quarantine = {(r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER]): r[S.REASON]
-                  for r in _quarantine(spark, out).collect()}
-    scored = {(r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
-              for r in _predictions(spark, out).select(S.SOURCE_FILE, S.LINE_NUMBER).collect()}
+    quarantine = {
+        (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER]): r[S.REASON]
+        for r in _quarantine(spark, out).collect()
+    }
+    scored = {
+        (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
+        for r in _predictions(spark, out).select(S.SOURCE_FILE, S.LINE_NUMBER).collect()
+    }
     seen_kinds = set()
     for bad in world["report"].bad_file_details:
         level, reason = EXPECTED[bad.kind]
@@ -144,13 +179,19 @@ def test_predictions_follow_the_contract(spark, first_run, world):
 
 def test_labels_are_kept_beside_predictions(spark, world):
     out = world["root"] / "labelled-out"
-    params = pipeline.RunParams(RUN_DATE, str(world["root"] / "training"), str(out),
-                                str(world["root"] / "model"), "labelled")
+    params = pipeline.RunParams(
+        RUN_DATE,
+        str(world["root"] / "training"),
+        str(out),
+        str(world["root"] / "model"),
+        "labelled",
+    )
     result = pipeline.run(spark, world["cfg"], params)
     predictions = _predictions(spark, out)
     assert predictions.where(F.col(S.LABEL).isNull()).count() == 0
     accuracy = predictions.select(
-        F.avg((F.col(S.LABEL) == F.col(S.PREDICTED_CATEGORY)).cast("double"))).first()[0]
+        F.avg((F.col(S.LABEL) == F.col(S.PREDICTED_CATEGORY)).cast("double"))
+    ).first()[0]
     assert accuracy > 0.4  # clearly above the ~36% majority class on learnable data
     assert result.summary["rows_scored"] == predictions.count()
 
@@ -160,10 +201,18 @@ def test_rerun_replaces_the_day_and_keeps_other_days(spark, first_run, world):
     out = root / "out"
     before = sorted(r[0] for r in _predictions(spark, out).select(S.ROW_ID).collect())
     other_day = RUN_DATE + dt.timedelta(days=1)
-    pipeline.run(spark, world["cfg"], pipeline.RunParams(
-        other_day, str(root / "landing"), str(out), str(root / "model"), "other-day"))
-    again = pipeline.run(spark, world["cfg"], pipeline.RunParams(
-        RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "run-2"))
+    pipeline.run(
+        spark,
+        world["cfg"],
+        pipeline.RunParams(
+            other_day, str(root / "landing"), str(out), str(root / "model"), "other-day"
+        ),
+    )
+    again = pipeline.run(
+        spark,
+        world["cfg"],
+        pipeline.RunParams(RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "run-2"),
+    )
     after = _predictions(spark, out)
     assert sorted(r[0] for r in after.select(S.ROW_ID).collect()) == before
     assert {r[0] for r in after.select(S.RUN_ID).distinct().collect()} == {"run-2"}
@@ -175,8 +224,13 @@ def test_rerun_replaces_the_day_and_keeps_other_days(spark, first_run, world):
 def test_quarantine_share_above_threshold_fails_after_writing(spark, world):
     out = world["root"] / "strict-out"
     cfg = _config(world["ref"], "quality.max_file_quarantine_share=0.01")
-    result = pipeline.run(spark, cfg, pipeline.RunParams(
-        RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model")))
+    result = pipeline.run(
+        spark,
+        cfg,
+        pipeline.RunParams(
+            RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model")
+        ),
+    )
     assert result.exit_code == pipeline.EXIT_QUARANTINE_THRESHOLD
     assert result.summary["status"] == "failed"
     assert "file quarantine share" in result.summary["problems"][0]
@@ -191,17 +245,33 @@ def test_tampered_model_is_refused(spark, world, tmp_path):
     meta["feature_names"] = meta["feature_names"][::-1]
     (model / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelArtifactError, match="other features"):
-        pipeline.run(spark, world["cfg"], pipeline.RunParams(
-            RUN_DATE, str(world["root"] / "landing"), str(tmp_path / "o"), str(model)))
+        pipeline.run(
+            spark,
+            world["cfg"],
+            pipeline.RunParams(
+                RUN_DATE, str(world["root"] / "landing"), str(tmp_path / "o"), str(model)
+            ),
+        )
 
 
 def test_missing_input_is_a_clear_error(spark, world, tmp_path):
     with pytest.raises(pipeline.InputError, match="cannot read input"):
-        pipeline.run(spark, world["cfg"], pipeline.RunParams(
-            RUN_DATE, str(tmp_path / "nothing-here"), str(tmp_path / "o"),
-            str(world["root"] / "model")))
+        pipeline.run(
+            spark,
+            world["cfg"],
+            pipeline.RunParams(
+                RUN_DATE,
+                str(tmp_path / "nothing-here"),
+                str(tmp_path / "o"),
+                str(world["root"] / "model"),
+            ),
+        )
     (tmp_path / "empty").mkdir()
     with pytest.raises(pipeline.InputError, match="no input files"):
-        pipeline.run(spark, world["cfg"], pipeline.RunParams(
-            RUN_DATE, str(tmp_path / "empty"), str(tmp_path / "o"),
-            str(world["root"] / "model")))
+        pipeline.run(
+            spark,
+            world["cfg"],
+            pipeline.RunParams(
+                RUN_DATE, str(tmp_path / "empty"), str(tmp_path / "o"), str(world["root"] / "model")
+            ),
+        )

@@ -19,15 +19,19 @@ def _reordered() -> bytes:
     tokens = HEADER.split(";")
     values = GOOD.split(";")
     order = list(reversed(range(len(tokens))))
-    return bank_file([";".join(values[i] for i in order)], header=";".join(tokens[i] for i in order))
+    return bank_file(
+        [";".join(values[i] for i in order)], header=";".join(tokens[i] for i in order)
+    )
 
 
 CASES: dict[str, tuple[bytes, dict]] = {
     # name -> (content, expectation: file reason, or {line_number: row reason/None})
     "header_only.csv": (bank_file([]), {"file": reasons.HEADER_ONLY}),
     "missing_column.csv": (
-        bank_file([";".join(GOOD.split(";")[:9] + GOOD.split(";")[10:])],
-                  header=HEADER.replace(" valor ;", "")),
+        bank_file(
+            [";".join(GOOD.split(";")[:9] + GOOD.split(";")[10:])],
+            header=HEADER.replace(" valor ;", ""),
+        ),
         {"file": reasons.MISSING_COLUMNS, "detail": "valor"},
     ),
     "extra_column.csv": (bank_file([GOOD + ";x"], header=HEADER + ";extra"), {2: None}),
@@ -36,36 +40,65 @@ CASES: dict[str, tuple[bytes, dict]] = {
         bank_file([GOOD.replace(";", ",")], header=HEADER.replace(";", ",")),
         {"file": reasons.WRONG_SEPARATOR},
     ),
-    "bom.csv": (b"\xef\xbb\xbf" + bank_file([bank_row(label="SERVIÇO")]).decode("latin-1")
-                .encode("utf-8"), {2: None, "label": "SERVICO"}),
-    "utf8.csv": (bank_file([bank_row(label="AUTO PEÇAS", city="SÃO JOSÉ")]).decode("latin-1")
-                 .encode("utf-8"), {2: None, "label": "AUTO PECAS", "city": "SAO JOSE"}),
+    "bom.csv": (
+        b"\xef\xbb\xbf" + bank_file([bank_row(label="SERVIÇO")]).decode("latin-1").encode("utf-8"),
+        {2: None, "label": "SERVICO"},
+    ),
+    "utf8.csv": (
+        bank_file([bank_row(label="AUTO PEÇAS", city="SÃO JOSÉ")])
+        .decode("latin-1")
+        .encode("utf-8"),
+        {2: None, "label": "AUTO PECAS", "city": "SAO JOSE"},
+    ),
     "bank_cedilla.csv": (bank_file([bank_row(label="SERVI\x82O")]), {2: None, "label": "SERVICO"}),
     "latin1.csv": (bank_file([bank_row(city="GOIÂNIA")]), {2: None, "city": "GOIANIA"}),
     "lf.csv": (bank_file([GOOD, bank_row(amount="1")], newline="\n"), {2: None, 3: None}),
     "no_final_newline.csv": (bank_file([GOOD, bank_row(amount="2")])[:-2], {2: None, 3: None}),
     "amounts.csv": (
-        bank_file([bank_row(amount=" -   ", label="TRANS FINANC", merchant_city="", country=""),
-                   bank_row(amount="abc"), bank_row(amount="54.4"), bank_row(amount="-54,4"),
-                   bank_row(amount="1.784,13")]),
+        bank_file(
+            [
+                bank_row(amount=" -   ", label="TRANS FINANC", merchant_city="", country=""),
+                bank_row(amount="abc"),
+                bank_row(amount="54.4"),
+                bank_row(amount="-54,4"),
+                bank_row(amount="1.784,13"),
+            ]
+        ),
         {2: None, 3: reasons.BAD_AMOUNT, 4: reasons.BAD_AMOUNT, 5: None, 6: None},
     ),
     "dates.csv": (
-        bank_file([bank_row(date="31.02.2020"), bank_row(date="2020-02-19"),
-                   bank_row(date="2.03.2020"), bank_row(date="1.01.1999"),
-                   bank_row(date="29.02.2020")]),
-        {2: reasons.BAD_DATE, 3: reasons.BAD_DATE, 4: reasons.FUTURE_DATE,
-         5: reasons.DATE_TOO_OLD, 6: None},
+        bank_file(
+            [
+                bank_row(date="31.02.2020"),
+                bank_row(date="2020-02-19"),
+                bank_row(date="2.03.2020"),
+                bank_row(date="1.01.1999"),
+                bank_row(date="29.02.2020"),
+            ]
+        ),
+        {
+            2: reasons.BAD_DATE,
+            3: reasons.BAD_DATE,
+            4: reasons.FUTURE_DATE,
+            5: reasons.DATE_TOO_OLD,
+            6: None,
+        },
     ),
     "fields.csv": (
-        bank_file([GOOD.rsplit(";", 1)[0], GOOD + ";extra", GOOD.replace(";SANTOS;", ';"SAN;TOS";')]),
+        bank_file(
+            [GOOD.rsplit(";", 1)[0], GOOD + ";extra", GOOD.replace(";SANTOS;", ';"SAN;TOS";')]
+        ),
         {2: reasons.FIELD_COUNT, 3: reasons.FIELD_COUNT, 4: None, "merchant_city_4": "SAN;TOS"},
     ),
-    "duplicates.csv": (bank_file([GOOD, GOOD, bank_row(amount="3")]),
-                       {2: None, 3: reasons.DUPLICATE_ROW, 4: None}),
+    "duplicates.csv": (
+        bank_file([GOOD, GOOD, bank_row(amount="3")]),
+        {2: None, 3: reasons.DUPLICATE_ROW, 4: None},
+    ),
     "garbage.csv": (bytes(range(256)) * 4, {"file": reasons.BINARY_CONTENT}),
-    "no_header.csv": (("\r\n".join([GOOD, GOOD]) + "\r\n").encode("latin-1"),
-                      {"file": reasons.BAD_HEADER}),
+    "no_header.csv": (
+        ("\r\n".join([GOOD, GOOD]) + "\r\n").encode("latin-1"),
+        {"file": reasons.BAD_HEADER},
+    ),
     "zipped.csv.gz": (gzip.compress(bank_file([GOOD])), {2: None}),
     "broken.csv.gz": (b"\x1f\x8b" + b"not really gzip", {"file": reasons.CORRUPT_GZIP}),
     "notes.txt": (b"some notes\n", {"file": reasons.UNSUPPORTED_FILE}),

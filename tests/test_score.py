@@ -37,11 +37,14 @@ def _rows(n: int, seed: int) -> pd.DataFrame:
 def test_predict_frame_returns_top_category_and_sorted_top3(booster):
     features = _rows(50, 1)
     out = predict_frame(booster, features, CATEGORIES)
-    expected = booster.predict(xgb.DMatrix(features.to_numpy(np.float32),
-                                           feature_names=list(FEATURES)))
+    expected = booster.predict(
+        xgb.DMatrix(features.to_numpy(np.float32), feature_names=list(FEATURES))
+    )
     assert list(out[S.PREDICTED_CATEGORY]) == [CATEGORIES[i] for i in expected.argmax(axis=1)]
     np.testing.assert_allclose(out[S.PREDICTED_PROBABILITY], expected.max(axis=1), rtol=1e-6)
-    for cats, probs, row in zip(out["top_categories"], out["top_probabilities"], expected):
+    for cats, probs, row in zip(
+        out["top_categories"], out["top_probabilities"], expected, strict=True
+    ):
         assert len(cats) == 3 and probs == sorted(probs, reverse=True)
         np.testing.assert_allclose(probs, np.sort(row)[::-1][:3], rtol=1e-6)
         assert cats[0] == CATEGORIES[int(row.argmax())]
@@ -58,18 +61,21 @@ def test_spark_udf_matches_booster_predict(spark, booster):
     artifact = ModelArtifact("v-test", sha256_hex(model_bytes), FEATURES, CATEGORIES, model_bytes)
     frame = _rows(3000, 2)
     frame["row"] = range(len(frame))
-    schema = T.StructType([T.StructField(c, T.DoubleType()) for c in FEATURES]
-                          + [T.StructField("row", T.LongType())])
+    schema = T.StructType(
+        [T.StructField(c, T.DoubleType()) for c in FEATURES] + [T.StructField("row", T.LongType())]
+    )
     df = spark.createDataFrame(frame, schema).repartition(3)
     scored = with_predictions(df, spark, artifact).toPandas().sort_values("row")
-    expected = booster.predict(xgb.DMatrix(frame[list(FEATURES)].to_numpy(np.float32),
-                                           feature_names=list(FEATURES)))
+    expected = booster.predict(
+        xgb.DMatrix(frame[list(FEATURES)].to_numpy(np.float32), feature_names=list(FEATURES))
+    )
     np.testing.assert_allclose(scored[S.PREDICTED_PROBABILITY], expected.max(axis=1), rtol=1e-6)
     assert list(scored[S.PREDICTED_CATEGORY]) == [CATEGORIES[i] for i in expected.argmax(axis=1)]
     top3 = scored[S.TOP3].tolist()
-    for entry, row in zip(top3, expected):
-        np.testing.assert_allclose([p["probability"] for p in entry],
-                                   np.sort(row)[::-1][:3], rtol=1e-6)
+    for entry, row in zip(top3, expected, strict=True):
+        np.testing.assert_allclose(
+            [p["probability"] for p in entry], np.sort(row)[::-1][:3], rtol=1e-6
+        )
     assert set(scored[S.MODEL_VERSION]) == {"v-test"}
 
 

@@ -65,7 +65,7 @@ def save_artifact(
     out.mkdir(parents=True, exist_ok=True)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
     digest = sha256_hex(model_bytes)
-    created = dt.datetime.now(dt.timezone.utc)
+    created = dt.datetime.now(dt.UTC)
     version = f"{created:%Y%m%dT%H%M%SZ}-{digest[:8]}"
     files = sorted(training_files)
     metadata = {

@@ -170,9 +170,7 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
         .withColumn("data_lines", data_lines)
         .withColumn(FILE_REASON, reason)
         .withColumn(FILE_DETAIL, detail)
-        .withColumn(
-            S.ACCOUNT_ID, F.regexp_replace(name, r"(?i)(\.csv)?(\.gz)?$", "")
-        )
+        .withColumn(S.ACCOUNT_ID, F.regexp_replace(name, r"(?i)(\.csv)?(\.gz)?$", ""))
         .drop(TEXT, "lines", "header", "missing", "is_gzip")
     )
 
@@ -203,8 +201,9 @@ def explode_lines(files: DataFrame) -> DataFrame:
             F.when(
                 F.col(S.LINE_NUMBER).isNotNull(),
                 F.substring(
-                    F.sha2(F.concat_ws("#", S.SOURCE_FILE, F.col(S.LINE_NUMBER).cast("string")),
-                           256),
+                    F.sha2(
+                        F.concat_ws("#", S.SOURCE_FILE, F.col(S.LINE_NUMBER).cast("string")), 256
+                    ),
                     1,
                     32,
                 ),

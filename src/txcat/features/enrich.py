@@ -44,8 +44,15 @@ BUREAU_SCHEMA = T.StructType(
 )
 SCORE_BANDS = ("A", "B", "C", "D", "E")
 _BUREAU_PRESENT = "_bureau_present"
-_JOINED = ("is_national_holiday", "is_state_holiday", "country_known", "bureau_score_band",
-           "bureau_n_cards", "bureau_delinquent", _BUREAU_PRESENT)
+_JOINED = (
+    "is_national_holiday",
+    "is_state_holiday",
+    "country_known",
+    "bureau_score_band",
+    "bureau_n_cards",
+    "bureau_delinquent",
+    _BUREAU_PRESENT,
+)
 NATIONAL_SCOPE = "BR"
 
 
@@ -122,8 +129,9 @@ def with_enrichment(tx: DataFrame, refs: References) -> DataFrame:
         *[c for c in joined.columns if c not in _JOINED],
         F.coalesce("is_national_holiday", F.lit(0.0)).alias("is_national_holiday"),
         F.coalesce("is_state_holiday", F.lit(0.0)).alias("is_state_holiday"),
-        F.when(country.isNotNull(), F.coalesce("country_known", F.lit(0.0)))
-        .alias("merchant_country_is_valid"),
+        F.when(country.isNotNull(), F.coalesce("country_known", F.lit(0.0))).alias(
+            "merchant_country_is_valid"
+        ),
         F.col("bureau_score_band").cast("double").alias("bureau_score_band"),
         F.col("bureau_n_cards").cast("double").alias("bureau_n_cards"),
         F.col("bureau_delinquent").cast("double").alias("bureau_delinquent"),

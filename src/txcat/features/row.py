@@ -61,9 +61,7 @@ def with_row_features(tx: DataFrame) -> DataFrame:
             city == F.substring(F.col(S.CUSTOMER_CITY), 1, 13), F.lit(False)
         ).cast("double"),
         "limit_total": total,
-        "limit_usage": F.when(
-            total > 0, (total - F.col(S.CREDIT_LIMIT_AVAILABLE)) / total
-        ),
+        "limit_usage": F.when(total > 0, (total - F.col(S.CREDIT_LIMIT_AVAILABLE)) / total),
         "account_age_months": F.months_between(date, F.col(S.ACCOUNT_OPENING_MONTH)),
         "age_years": F.col(S.CUSTOMER_AGE).cast("double"),
         "customer_is_female": F.when(

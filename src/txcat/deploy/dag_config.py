@@ -1,0 +1,280 @@
+"""Settings of the `daily_predictions` DAG, read once from `TXCAT_*` environment variables.
+
+The DAG's structure depends on some of them (which runner builds the scoring tasks), so they
+are read when the DAG file is parsed; the environment is the cheapest source that needs no
+database access at parse time (unlike Airflow Variables). Every value is validated here and a
+bad one fails the DAG import with a message naming the variable, which the DagBag shows.
+
+Standard library only: imported by the DAG at parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+
+from txcat.deploy.submit import (
+    EmrPackage,
+    JobArgs,
+    LocalSubmit,
+    SubmitError,
+    parse_sinks,
+)
+
+PREFIX = "TXCAT_"
+RUNNERS = ("local", "emr", "emr_transient")
+
+_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$")
+_CLUSTER_ID = re.compile(r"^(j-[A-Z0-9]+|\{\{.*\}\})$")
+
+
+class DagConfigError(ValueError):
+    """A `TXCAT_*` setting of the DAG is missing or invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DagSettings:
+    """Everything the DAG needs to know about its environment.
+
+    Attributes:
+        runner: `local` (SparkSubmitOperator), `emr` (steps on an existing cluster) or
+            `emr_transient` (a cluster created for the run and always terminated).
+        landing_uri: Root of the landing area; the day's files are under `<root>/<YYYY-MM-DD>/`.
+        landing_marker: Object the sender writes last in the day's folder.
+        output_uri: Output root of the job (predictions, quarantine, runs, manifests).
+        model_uri: Model artifact the job scores with.
+        job_env: Configuration overlay the job loads (`conf/<env>.yaml`).
+        job_overrides: `section.key=value` settings for the job.
+        pass_manifest: Give the job `--manifest` (the file list built by the DAG).
+        sinks: Sinks for `--sink`; empty passes no `--sink` (the job writes Parquet).
+        notify_target: Webhook URL (`http(s)://...`) or SNS topic ARN.
+        aws_conn_id: Airflow connection for S3, SNS and EMR.
+        min_input_files: Fewer files than this in the day's manifest fails the run.
+        scoring_timeout_minutes: Deadline of the scoring part; past it the task fails.
+        retries: Retries of every task.
+        retry_delay_minutes: First retry delay; later ones back off exponentially.
+        sensor_timeout_minutes: How long to wait for the landing marker.
+        local: spark-submit settings of the local runner.
+        spark_submit: spark-submit executable of the local runner.
+        spark_conn_id: Spark connection (master `local[*]`) of the local runner.
+        emr_package: Deployed package of the EMR runners.
+        emr_cluster_id: Existing cluster of the `emr` runner (a `j-...` id).
+        emr_job_flow_overrides: `RunJobFlow` request of the `emr_transient` runner.
+    """
+
+    runner: str
+    landing_uri: str
+    landing_marker: str
+    output_uri: str
+    model_uri: str
+    job_env: str
+    job_overrides: tuple[str, ...]
+    pass_manifest: bool
+    sinks: tuple[str, ...]
+    notify_target: str
+    aws_conn_id: str
+    min_input_files: int
+    scoring_timeout_minutes: int
+    retries: int
+    retry_delay_minutes: int
+    sensor_timeout_minutes: int
+    local: LocalSubmit | None
+    spark_submit: str
+    spark_conn_id: str
+    emr_package: EmrPackage | None
+    emr_cluster_id: str | None
+    emr_job_flow_overrides: Mapping[str, object] | None
+
+    @property
+    def loads_redshift(self) -> bool:
+        return "redshift" in self.sinks
+
+    @property
+    def notify_kind(self) -> str:
+        return "sns" if self.notify_target.startswith("arn:") else "webhook"
+
+    def day_uri(self, run_date: str) -> str:
+        """The landing folder of one run date (`{{ ds }}` works as the date)."""
+        return f"{self.landing_uri.rstrip('/')}/{run_date}"
+
+    def marker_uri(self, run_date: str) -> str:
+        return f"{self.day_uri(run_date)}/{self.landing_marker}"
+
+    def manifest_uri(self, run_date: str) -> str:
+        """Where the DAG writes the day's manifest: kept with the run's output."""
+        return f"{self.output_uri.rstrip('/')}/manifests/run_date={run_date}/manifest.json"
+
+    def summary_uri(self, run_date: str) -> str:
+        return f"{self.output_uri.rstrip('/')}/runs/run_date={run_date}/summary.json"
+
+    def predictions_uri(self) -> str:
+        return f"{self.output_uri.rstrip('/')}/predictions"
+
+    def job_args(self, run_date: str, run_id: str) -> JobArgs:
+        """Arguments of the scoring job for one run; templates allowed."""
+        return JobArgs(
+            run_date=run_date,
+            input=self.day_uri(run_date),
+            output=self.output_uri,
+            model=self.model_uri,
+            env=self.job_env,
+            run_id=run_id,
+            manifest=self.manifest_uri(run_date) if self.pass_manifest else None,
+            sinks=self.sinks,
+            overrides=self.job_overrides,
+        )
+
+
+def load_settings(environ: Mapping[str, str]) -> DagSettings:
+    """Builds and validates the DAG settings from `TXCAT_*` variables.
+
+    Raises:
+        DagConfigError: A required variable is missing or a value is invalid.
+    """
+    env = _Env(environ)
+    runner = env.choice("RUNNER", RUNNERS, "emr")
+    notify = env.required("NOTIFY_TARGET")
+    if not (notify.startswith(("http://", "https://")) or _SNS_ARN.match(notify)):
+        raise DagConfigError(
+            f"{PREFIX}NOTIFY_TARGET must be an http(s) webhook URL or an SNS topic ARN, "
+            f"got {notify!r}"
+        )
+    try:
+        sinks = parse_sinks(env.get("SINKS", "parquet,redshift"))
+    except SubmitError as exc:
+        raise DagConfigError(f"{PREFIX}SINKS: {exc}") from exc
+    local = None
+    package = None
+    cluster_id = None
+    overrides_flow = None
+    if runner == "local":
+        local = LocalSubmit(
+            application=env.required("JOB_SCRIPT"),
+            python=env.required("JOB_PYTHON"),
+            master=env.get("SPARK_MASTER", "local[*]"),
+            driver_memory=env.get("DRIVER_MEMORY", "2g"),
+            conf=env.json_object("SPARK_CONF", {}),
+        )
+    else:
+        try:
+            package = EmrPackage(
+                prefix=env.required("EMR_PACKAGE_PREFIX"),
+                conf=env.json_object("SPARK_CONF", {}),
+                driver_memory=env.get("DRIVER_MEMORY", "4g"),
+                executor_memory=env.get("EXECUTOR_MEMORY", "8g"),
+                executor_cores=env.integer("EXECUTOR_CORES", 4, minimum=1),
+            )
+        except SubmitError as exc:
+            raise DagConfigError(f"{PREFIX}EMR_PACKAGE_PREFIX: {exc}") from exc
+        if runner == "emr":
+            cluster_id = env.required("EMR_CLUSTER_ID")
+            if not _CLUSTER_ID.match(cluster_id):
+                raise DagConfigError(
+                    f"{PREFIX}EMR_CLUSTER_ID must be a cluster id like j-ABC123, got {cluster_id!r}"
+                )
+        else:
+            overrides_flow = env.json_object("EMR_JOB_FLOW_OVERRIDES", None)
+            if not overrides_flow:
+                raise DagConfigError(
+                    f"{PREFIX}EMR_JOB_FLOW_OVERRIDES (the RunJobFlow request as JSON) is required "
+                    "with the emr_transient runner"
+                )
+    settings = DagSettings(
+        runner=runner,
+        landing_uri=env.required("LANDING_URI"),
+        landing_marker=env.get("LANDING_MARKER", "_SUCCESS"),
+        output_uri=env.required("OUTPUT_URI"),
+        model_uri=env.required("MODEL_URI"),
+        job_env=env.get("JOB_ENV", "local" if runner == "local" else "emr"),
+        job_overrides=env.string_list("JOB_SET"),
+        pass_manifest=env.boolean("PASS_MANIFEST", True),
+        sinks=sinks,
+        notify_target=notify,
+        aws_conn_id=env.get("AWS_CONN_ID", "aws_default"),
+        min_input_files=env.integer("MIN_INPUT_FILES", 1, minimum=1),
+        scoring_timeout_minutes=env.integer("SCORING_TIMEOUT_MINUTES", 30, minimum=1),
+        retries=env.integer("RETRIES", 2, minimum=0),
+        retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
+        sensor_timeout_minutes=env.integer("SENSOR_TIMEOUT_MINUTES", 180, minimum=1),
+        local=local,
+        spark_submit=env.get("SPARK_SUBMIT", "spark-submit"),
+        spark_conn_id=env.get("SPARK_CONN_ID", "spark_default"),
+        emr_package=package,
+        emr_cluster_id=cluster_id,
+        emr_job_flow_overrides=overrides_flow,
+    )
+    if "/" in settings.landing_marker or not settings.landing_marker.startswith(("_", ".")):
+        # Spark skips names starting with _ or . when it lists the day's folder.
+        raise DagConfigError(
+            f"{PREFIX}LANDING_MARKER must be a file name starting with '_' or '.', "
+            f"got {settings.landing_marker!r}"
+        )
+    try:  # fail now, not at the first run, if the job arguments cannot be built
+        settings.job_args("{{ ds }}", "{{ run_id }}")
+    except SubmitError as exc:
+        raise DagConfigError(str(exc)) from exc
+    return settings
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: str) -> str:
+        value = self._environ.get(PREFIX + name, "").strip()
+        return value or default
+
+    def required(self, name: str) -> str:
+        value = self._environ.get(PREFIX + name, "").strip()
+        if not value:
+            raise DagConfigError(f"{PREFIX}{name} is not set")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(name, default)
+        if value not in choices:
+            raise DagConfigError(f"{PREFIX}{name} must be one of {choices}, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        raw = self.get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise DagConfigError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from exc
+        if value < minimum:
+            raise DagConfigError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.get(name, "true" if default else "false").lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            raise DagConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+        return raw in ("true", "1", "yes")
+
+    def json_object(self, name: str, default):  # type: ignore[no-untyped-def]
+        raw = self._environ.get(PREFIX + name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DagConfigError(f"{PREFIX}{name} is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise DagConfigError(f"{PREFIX}{name} must be a JSON object")
+        return value
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        """A JSON list of strings (values may contain commas and spaces)."""
+        raw = self._environ.get(PREFIX + name, "").strip()
+        if not raw:
+            return ()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DagConfigError(f"{PREFIX}{name} must be a JSON list of strings: {exc}") from exc
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DagConfigError(f"{PREFIX}{name} must be a JSON list of strings")
+        return tuple(value)

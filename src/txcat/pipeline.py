@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyspark import StorageLevel
@@ -26,6 +26,8 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.enrich import load_references
+from txcat.inputs import Manifest, ManifestError
+from txcat.inputs import objects as manifest_objects
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.score import with_predictions
 
@@ -38,6 +40,10 @@ EXIT_BAD_INPUT = 2  # arguments, configuration, input or reference paths
 EXIT_BAD_MODEL = 3
 EXIT_QUARANTINE_THRESHOLD = 4
 EXIT_RECONCILIATION = 5
+EXIT_VALIDATION = 6  # a critical data expectation failed
+EXIT_SINK = 7  # the warehouse load failed; the table keeps its previous rows
+
+MANIFEST_FILE = "manifest.json"
 
 
 class InputError(RuntimeError):
@@ -51,12 +57,16 @@ class RunParams:
     output: str
     model: str
     run_id: str = ""
+    #: URI of the run's manifest; when set, exactly its files are read (not `input`).
+    manifest: str = ""
+    #: Where predictions go: ("parquet",), ("redshift",) or ("parquet", "redshift").
+    sinks: tuple[str, ...] = ("parquet",)
 
     def with_run_id(self) -> RunParams:
         if self.run_id:
             return self
         generated = f"{self.run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
-        return RunParams(self.run_date, self.input, self.output, self.model, generated)
+        return replace(self, run_id=generated)
 
 
 @dataclass(frozen=True)

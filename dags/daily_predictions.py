@@ -380,6 +380,16 @@ def cancel_step(ti=None) -> None:
 # Scoring, by runner.
 
 
+class EmrAddStepOperator(EmrAddStepsOperator):
+    """EmrAddStepsOperator whose job arguments are never read as template files.
+
+    The stock operator treats any rendered string ending in `.json` as a file to load (its
+    `steps` may be a JSON file); `--manifest .../manifest.json` is a URI, not a template.
+    """
+
+    template_ext = ()
+
+
 def scoring_local():  # type: ignore[no-untyped-def]
     job = SETTINGS.job_args(RUN_DATE, RUN_ID)
     return SparkSubmitOperator(
@@ -404,7 +414,7 @@ def scoring_emr():  # type: ignore[no-untyped-def]
             cluster_id = cluster.output
         else:
             cluster_id = SETTINGS.emr_cluster_id
-        add_step = EmrAddStepsOperator(
+        add_step = EmrAddStepOperator(
             task_id="add_step",
             aws_conn_id=SETTINGS.aws_conn_id,
             job_flow_id=cluster_id,

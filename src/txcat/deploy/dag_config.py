@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Mapping
 
 from txcat.deploy.submit import (
+    CONF_ALIAS,
     EmrPackage,
     JobArgs,
     LocalSubmit,
@@ -56,6 +58,8 @@ class DagSettings:
         retries: Retries of every task.
         retry_delay_minutes: First retry delay; later ones back off exponentially.
         sensor_timeout_minutes: How long to wait for the landing marker.
+        job_conf_dir: `--conf-dir` of the job: the repository's `conf/` locally, the shipped
+            archive `conf` on EMR.
         local: spark-submit settings of the local runner.
         spark_submit: spark-submit executable of the local runner.
         spark_conn_id: Spark connection (master `local[*]`) of the local runner.
@@ -77,6 +81,7 @@ class DagSettings:
     aws_conn_id: str
     min_input_files: int
     scoring_timeout_minutes: int
+    job_conf_dir: str
     retries: int
     retry_delay_minutes: int
     sensor_timeout_minutes: int
@@ -121,6 +126,7 @@ class DagSettings:
             model=self.model_uri,
             env=self.job_env,
             run_id=run_id,
+            conf_dir=self.job_conf_dir,
             manifest=self.manifest_uri(run_date) if self.pass_manifest else None,
             sinks=self.sinks,
             overrides=self.job_overrides,
@@ -147,6 +153,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         raise DagConfigError(f"{PREFIX}SINKS: {exc}") from exc
     local = None
     package = None
+    conf_dir = CONF_ALIAS
     cluster_id = None
     overrides_flow = None
     if runner == "local":
@@ -155,13 +162,18 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
             python=env.required("JOB_PYTHON"),
             master=env.get("SPARK_MASTER", "local[*]"),
             driver_memory=env.get("DRIVER_MEMORY", "2g"),
-            conf=env.json_object("SPARK_CONF", {}),
+            conf=_strings(env.json_object("SPARK_CONF", {})),
         )
+        for name, path in (("JOB_SCRIPT", local.application), ("JOB_PYTHON", local.python)):
+            if not os.path.isabs(path):
+                raise DagConfigError(f"{PREFIX}{name} must be an absolute path, got {path!r}")
+        default_conf = os.path.join(os.path.dirname(os.path.dirname(local.application)), "conf")
+        conf_dir = env.get("JOB_CONF_DIR", default_conf)
     else:
         try:
             package = EmrPackage(
                 prefix=env.required("EMR_PACKAGE_PREFIX"),
-                conf=env.json_object("SPARK_CONF", {}),
+                conf=_strings(env.json_object("SPARK_CONF", {})),
                 driver_memory=env.get("DRIVER_MEMORY", "4g"),
                 executor_memory=env.get("EXECUTOR_MEMORY", "8g"),
                 executor_cores=env.integer("EXECUTOR_CORES", 4, minimum=1),
@@ -198,6 +210,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         retries=env.integer("RETRIES", 2, minimum=0),
         retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
         sensor_timeout_minutes=env.integer("SENSOR_TIMEOUT_MINUTES", 180, minimum=1),
+        job_conf_dir=conf_dir,
         local=local,
         spark_submit=env.get("SPARK_SUBMIT", "spark-submit"),
         spark_conn_id=env.get("SPARK_CONN_ID", "spark_default"),
@@ -216,6 +229,10 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
     except SubmitError as exc:
         raise DagConfigError(str(exc)) from exc
     return settings
+
+
+def _strings(values: Mapping[str, object]) -> dict[str, str]:
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
 class _Env:

@@ -1,0 +1,226 @@
+"""`make package`: everything an EMR step needs, built into one folder (`dist/`).
+
+    dist/
+      txcat-<version>-py3-none-any.whl   the package (also installed in the packed venv)
+      txcat-env.tar.gz                   executor/driver venv, packed by venv-pack, no pyspark
+      txcat-conf.tar.gz                  conf/*.yaml and log4j2.properties at the archive root
+      jobs/score_daily.py, jobs/train.py entry scripts
+      package.json                       version, EMR release, sha256 and size of every file
+
+PySpark is excluded from the packed venv: the cluster's own Spark puts its `pyspark` on the
+Python path, and a second copy would shadow it with a different build. venv-pack does not ship
+the interpreter; `--python-prefix` rewrites the venv's links to the nodes' Python
+(`/usr/bin/python3.11`).
+
+Standard library only; runs with the Airflow environment's Python, which has `build` and
+`venv-pack` installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from txcat.deploy.submit import (
+    CONF_ARCHIVE,
+    EMR_PYTHON,
+    EMR_RELEASE,
+    ENV_ARCHIVE,
+    JOBS_DIR,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "package.json"
+#: Distributions the cluster provides; never packed.
+EXCLUDED = ("pyspark", "py4j")
+CONF_FILES = ("*.yaml", "log4j2.properties")
+
+
+class PackageError(RuntimeError):
+    """The package cannot be built as specified."""
+
+
+def runtime_requirements(repo: Path) -> list[str]:
+    """The job's runtime pins (requirements.txt, `-r` includes followed) minus pyspark/py4j."""
+    return [r for r in _read_requirements(repo / "requirements.txt") if _name(r) not in EXCLUDED]
+
+
+def _read_requirements(path: Path) -> list[str]:
+    pins: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            pins += _read_requirements(path.parent / line[3:].strip())
+        elif line:
+            pins.append(line)
+    return pins
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    if not match:
+        raise PackageError(f"cannot read requirement {requirement!r}")
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
+def build_conf_archive(conf_dir: Path, out: Path) -> Path:
+    """Packs the conf files flat at the archive root (unpacked by `--archives ...#conf`)."""
+    files = sorted({p for pattern in CONF_FILES for p in conf_dir.glob(pattern) if p.is_file()})
+    if not any(p.name == "base.yaml" for p in files):
+        raise PackageError(f"{conf_dir} has no base.yaml")
+    target = out / CONF_ARCHIVE
+    with tarfile.open(target, "w:gz") as archive:
+        for path in files:
+            archive.add(path, arcname=path.name)
+    return target
+
+
+def copy_jobs(repo: Path, out: Path) -> list[Path]:
+    scripts = sorted((repo / JOBS_DIR).glob("*.py"))
+    if not scripts:
+        raise PackageError(f"no entry scripts under {repo / JOBS_DIR}")
+    folder = out / JOBS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(s, folder / s.name)) for s in scripts]
+
+
+def build_wheel(repo: Path, out: Path) -> Path:
+    before = set(out.glob("txcat-*.whl"))
+    for old in before:
+        old.unlink()
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(repo)])
+    wheels = sorted(out.glob("txcat-*.whl"))
+    if len(wheels) != 1:
+        raise PackageError(f"expected one txcat wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
+def build_env_archive(
+    wheel: Path, requirements: list[str], out: Path, python: str, python_prefix: str | None
+) -> Path:
+    """Creates a fresh venv with the wheel and its runtime pins, checks it, packs it."""
+    venv = out / ".pack-venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    _run([python, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    _run([*pip, "--upgrade", "pip"])
+    _run([*pip, *requirements])
+    _run([*pip, "--no-deps", str(wheel)])
+    installed = _installed(venv)
+    leaked = sorted(set(installed) & set(EXCLUDED))
+    if leaked:
+        raise PackageError(f"the executor venv must not contain {leaked} (the cluster has them)")
+    if "txcat" not in installed:
+        raise PackageError("txcat is not installed in the executor venv")
+    # What the driver and the UDF import besides pyspark (which only the cluster provides).
+    _run([str(venv / "bin" / "python"), "-c", "import txcat.config, xgboost, pandas, pyarrow"])
+    target = out / ENV_ARCHIVE
+    target.unlink(missing_ok=True)
+    venv_pack = Path(sys.executable).with_name("venv-pack")
+    command = [str(venv_pack), "--prefix", str(venv), "--output", str(target)]
+    if python_prefix:
+        command += ["--python-prefix", python_prefix]
+    _run(command)
+    shutil.rmtree(venv)
+    return target
+
+
+def _installed(venv: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return {_name(p["name"]): p["version"] for p in json.loads(out)}
+
+
+def _run(command: list[str]) -> None:
+    log.info("$ %s", " ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PackageError(
+            f"command failed ({result.returncode}): {' '.join(command)}\n"
+            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(out: Path, version: str) -> dict[str, object]:
+    """Records what was built: deploy uploads exactly these files and verifies them."""
+    files = sorted(
+        p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST and ".pack-venv" not in p.parts
+    )
+    manifest = {
+        "version": version,
+        "emr_release": EMR_RELEASE,
+        "python": EMR_PYTHON,
+        "files": {
+            p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)}
+            for p in files
+        },
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def wheel_version(wheel: Path) -> str:
+    parts = wheel.name.split("-")
+    if len(parts) < 3:
+        raise PackageError(f"unexpected wheel name {wheel.name}")
+    return parts[1]
+
+
+def build_package(repo: Path, out: Path, python: str, python_prefix: str | None) -> dict[str, object]:
+    """Builds the whole `dist/` folder; returns its manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / JOBS_DIR, out / ".pack-venv"):
+        shutil.rmtree(stale, ignore_errors=True)
+    wheel = build_wheel(repo, out)
+    build_env_archive(wheel, runtime_requirements(repo), out, python, python_prefix)
+    build_conf_archive(repo / "conf", out)
+    copy_jobs(repo, out)
+    return write_manifest(out, wheel_version(wheel))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the EMR package into a folder.")
+    parser.add_argument("--repo", default=".", help="repository root")
+    parser.add_argument("--out", default="dist", help="output folder")
+    parser.add_argument("--python", default="python3.11", help="interpreter for the packed venv")
+    parser.add_argument(
+        "--python-prefix", default="/usr",
+        help="Python prefix on the EMR nodes ('' keeps this machine's)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        manifest = build_package(
+            Path(args.repo).resolve(), Path(args.out).resolve(), args.python,
+            args.python_prefix or None,
+        )  # fmt: skip
+    except PackageError as exc:
+        log.error("%s", exc)
+        return 1
+    for name, info in manifest["files"].items():  # type: ignore[union-attr]
+        print(f"{info['size']:>12,}  {name}")
+    print(f"txcat {manifest['version']} for {EMR_RELEASE} ({EMR_PYTHON}) in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

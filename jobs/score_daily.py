@@ -2,6 +2,11 @@
 
     spark-submit --master 'local[*]' jobs/score_daily.py --run-date 2026-11-25 \
         --input data/demo/landing --output data/demo/output --model data/demo/model --env local
+
+    # exactly the files of a manifest, predictions to S3 and into Redshift (docs/storage.md)
+    spark-submit ... jobs/score_daily.py --run-date 2026-11-25 \
+        --manifest s3://bank-landing/manifests/2026-11-25.json --output s3://txcat/output \
+        --model s3://txcat/models/current --env emr --sink parquet,redshift
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
 from txcat.model import ModelArtifactError
 from txcat.session import build_session, configure_logging
+from txcat.sinks.stage import parse_sinks
 
 log = logging.getLogger("txcat.score_daily")
 
@@ -23,12 +29,20 @@ log = logging.getLogger("txcat.score_daily")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-date", required=True, type=dt.date.fromisoformat)
-    parser.add_argument("--input", required=True, help="folder (or URI) of the day's files")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="folder or prefix (URI) of the day's files")
+    source.add_argument(
+        "--manifest", help="URI of the day's manifest (JSON or CSV): read exactly its files"
+    )
     parser.add_argument("--output", required=True, help="output root (or URI)")
     parser.add_argument("--model", required=True, help="model artifact folder (or URI)")
     parser.add_argument("--env", default="local", help="configuration overlay (conf/<env>.yaml)")
     parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
     parser.add_argument("--run-id", default="", help="run identifier (default: generated)")
+    parser.add_argument(
+        "--sink", default="parquet", type=_sinks,
+        help="parquet, redshift or parquet,redshift (default: parquet)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -40,6 +54,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _sinks(value: str) -> tuple[str, ...]:
+    try:
+        return parse_sinks(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -49,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("configuration error: %s", exc)
         return pipeline.EXIT_BAD_INPUT
     spark = build_session("txcat-score-daily", cfg.spark)
-    params = pipeline.RunParams(args.run_date, args.input, args.output, args.model, args.run_id)
+    params = pipeline.RunParams(
+        args.run_date, args.input or "", args.output, args.model, args.run_id,
+        manifest=args.manifest or "", sinks=args.sink,
+    )
     try:
         result = pipeline.run(spark, cfg, params)
     except (pipeline.InputError, ReferenceDataError) as exc:

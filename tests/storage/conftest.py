@@ -31,13 +31,14 @@ _AWS = {
 for _key, _value in _AWS.items():
     os.environ.setdefault(_key, _value)
 
+_ENV_CREDENTIALS = "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+
 if _JARS_PRESENT and "PYSPARK_SUBMIT_ARGS" not in os.environ:
     _s3a = {
         "spark.hadoop.fs.s3a.endpoint": f"http://127.0.0.1:{MOTO_PORT}",
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-        "spark.hadoop.fs.s3a.aws.credentials.provider":
-            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": _ENV_CREDENTIALS,
         "spark.hadoop.fs.s3a.change.detection.mode": "none",
         "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
     }
@@ -54,8 +55,9 @@ def s3(tmp_path_factory) -> Iterator[servers.MotoServer]:
     if servers.moto_server_command() is None:
         pytest.skip("moto_server is not installed: run `make storage-deps`")
     if not _JARS_PRESENT:
-        pytest.skip(f"hadoop-aws / AWS SDK jars missing in {servers.JAR_DIR}: "
-                    "run `make storage-deps`")
+        pytest.skip(
+            f"hadoop-aws / AWS SDK jars missing in {servers.JAR_DIR}: run `make storage-deps`"
+        )
     server = servers.MotoServer(MOTO_PORT)
     server.start(tmp_path_factory.mktemp("moto") / "moto.log")
     if os.environ["AWS_ENDPOINT_URL"] != server.endpoint:
@@ -71,8 +73,9 @@ def postgres() -> Iterator[servers.PostgresCluster]:
     """A PostgreSQL cluster in a temporary folder, stopped after the session."""
     bindir = servers.postgres_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: "
-                    "run `make storage-deps`")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: run `make storage-deps`"
+        )
     # Not under pytest's own temp folder: that one is private to root, and the server runs as
     # an unprivileged user when the tests run as root.
     root = Path(tempfile.mkdtemp(prefix="txcat-pg-"))

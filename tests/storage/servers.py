@@ -66,7 +66,8 @@ class MotoServer:
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*command, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         _wait_for_port(self.port, self.proc, "moto_server")
 
@@ -83,8 +84,11 @@ class MotoServer:
 
 def postgres_bindir() -> Path | None:
     """Folder of the Debian cluster binaries (initdb, pg_ctl), newest version first."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]), reverse=True)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]),
+        reverse=True,
+    )
     if found:
         return Path(found[0]).parent
     initdb = shutil.which("initdb")
@@ -127,12 +131,24 @@ class PostgresCluster:
             user = pwd.getpwnam(self._user())
             os.chown(self.root, user.pw_uid, user.pw_gid)
         data = self.root / "data"
-        self._run(["initdb", "-D", str(data), "-U", "txcat", "--auth=trust", "-E", "UTF8",
-                   "--no-sync"])
-        self._run([
-            "pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
-            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.root} -F", "start",
-        ])
+        self._run(
+            ["initdb", "-D", str(data), "-U", "txcat", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        )
+        self._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(data),
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -h 127.0.0.1 -k {self.root} -F",
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         self._run(["pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"])

@@ -61,9 +61,7 @@ class Manifest:
             "sha256": self.sha256,
             "files": len(self.entries),
             "bytes": self.total_bytes,
-            "entries": [
-                {"uri": e.uri, "size": e.size, "etag": e.etag} for e in self.entries
-            ],
+            "entries": [{"uri": e.uri, "size": e.size, "etag": e.etag} for e in self.entries],
         }
 
 
@@ -119,9 +117,7 @@ def _json_rows(source: str, text: str) -> list[Mapping[str, Any]]:
         raise ManifestError(f"manifest {source} is not valid JSON: {exc}") from exc
     rows = doc.get("files") if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ManifestError(
-            f"manifest {source}: expected a list of objects, or {{\"files\": [...]}}"
-        )
+        raise ManifestError(f'manifest {source}: expected a list of objects, or {{"files": [...]}}')
     return rows
 
 
@@ -162,8 +158,9 @@ def _entry(source: str, number: int, row: Mapping[str, Any]) -> ManifestEntry:
 Stat = Callable[[str], "tuple[int, str | None] | None"]
 
 
-def check_objects(manifest: Manifest, stats: Iterable[tuple[str, tuple[int, str | None] | None]]
-                  ) -> list[str]:
+def check_objects(
+    manifest: Manifest, stats: Iterable[tuple[str, tuple[int, str | None] | None]]
+) -> list[str]:
     """Differences between the manifest and the objects as they are now.
 
     Args:

@@ -83,12 +83,16 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
     problems = check_objects(manifest, stats)
     if problems:
         shown = "; ".join(problems[:_MAX_REPORTED])
-        more = f" (and {len(problems) - _MAX_REPORTED} more)" if len(problems) > _MAX_REPORTED else ""
-        raise ManifestError(
-            f"manifest {manifest.source} does not match storage: {shown}{more}"
+        more = (
+            f" (and {len(problems) - _MAX_REPORTED} more)" if len(problems) > _MAX_REPORTED else ""
         )
-    log.info("manifest %s: %d objects, %d bytes verified", manifest.source,
-             len(manifest.entries), manifest.total_bytes)
+        raise ManifestError(f"manifest {manifest.source} does not match storage: {shown}{more}")
+    log.info(
+        "manifest %s: %d objects, %d bytes verified",
+        manifest.source,
+        len(manifest.entries),
+        manifest.total_bytes,
+    )
 
 
 def read_manifest_files(
@@ -129,9 +133,7 @@ def read_with_boto3(
     rows = [(e.uri, e.size, e.etag) for e in manifest.entries]
     slices = max(1, math.ceil(len(rows) / files_per_task), spark.sparkContext.defaultParallelism)
     slices = min(slices, len(rows))
-    listing = spark.createDataFrame(
-        spark.sparkContext.parallelize(rows, slices), _MANIFEST_SCHEMA
-    )
+    listing = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), _MANIFEST_SCHEMA)
     fetch_threads = int(threads)
 
     def fetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -141,8 +143,9 @@ def read_with_boto3(
                 uris = batch.column("uri").to_pylist()
                 etags = batch.column("etag").to_pylist()
                 sizes = batch.column("size").to_pylist()
-                contents = list(pool.map(lambda a: _get(client, *a), zip(uris, etags, sizes,
-                                                                         strict=True)))
+                contents = list(
+                    pool.map(lambda a: _get(client, *a), zip(uris, etags, sizes, strict=True))
+                )
                 yield pa.RecordBatch.from_arrays(
                     [
                         pa.array(uris, pa.string()),

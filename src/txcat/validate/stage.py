@@ -1,0 +1,65 @@
+"""The validate stage of the daily run: input, output and reconciliation suites, saved with the
+run and summarised for summary.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from txcat import storage, write
+from txcat.config import Config
+from txcat.validate import suites
+from txcat.validate.runner import SuiteOutcome, run_suite, save_outcome
+
+log = logging.getLogger(__name__)
+
+VALIDATION_DIR = "validation"
+
+
+def results_folder(output: str, run_date: dt.date) -> str:
+    return storage.join(write.partition_path(storage.join(output, write.RUNS), run_date),
+                        VALIDATION_DIR)
+
+
+def validate_input(
+    spark: SparkSession, cfg: Config, records: DataFrame, rows_read: int, run_date: dt.date,
+    output: str,
+) -> SuiteOutcome:
+    """Runs the input suite on (a sample of) the cleaned records and saves its result."""
+    frame = suites.input_frame(records, cfg.validation.sample_rows, rows_read)
+    suite = suites.input_suite(cfg.validation, run_date, cfg.quality.earliest_transaction_date)
+    return save_outcome(spark, run_suite(frame, suite), results_folder(output, run_date))
+
+
+def validate_output(
+    spark: SparkSession, predictions: DataFrame, counts: dict[str, int], run_date: dt.date,
+    output: str,
+) -> list[SuiteOutcome]:
+    """Runs the output and reconciliation suites on what was written, and saves both.
+
+    Args:
+        predictions: The run date's predictions as written.
+        counts: rows_read, rows_to_score (parsed rows), rows_scored and rows_quarantined
+            (the last two counted from the written data).
+    """
+    folder = results_folder(output, run_date)
+    out = run_suite(suites.output_frame(predictions), suites.output_suite())
+    counts_frame = suites.reconciliation_frame(
+        spark, counts["rows_read"], counts["rows_to_score"], counts["rows_scored"],
+        counts["rows_quarantined"],
+    )
+    recon = run_suite(counts_frame, suites.reconciliation_suite())
+    return [save_outcome(spark, out, folder), save_outcome(spark, recon, folder)]
+
+
+def summarise(outcomes: list[SuiteOutcome]) -> dict[str, Any]:
+    """The `validation` block of summary.json."""
+    return {
+        "success": all(o.success for o in outcomes),
+        "critical_failures": sum(len(o.critical_failures) for o in outcomes),
+        "warnings": sum(len(o.warnings) for o in outcomes),
+        "suites": {o.suite: o.summary() for o in outcomes},
+    }

@@ -1,0 +1,224 @@
+"""The input and output expectation suites, and the small frames they run on.
+
+Cost is kept small by what each suite looks at, not by skipping checks:
+
+* input: the parse-success rate is computed over every read row from one aggregated row
+  (`parsed` flags); the value checks (states, countries, sexes, ages, limits, amounts, dates)
+  run on a random sample of at most `validation.sample_rows` scorable rows;
+* output: the written predictions projected to five columns (row id, category, probability and
+  a per-row top-3 consistency flag computed natively), plus a one-row reconciliation frame.
+
+`critical` expectations fail the run; `warning` ones are reported only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pycountry
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from txcat import schema as S
+from txcat.config import ValidationConfig
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+PARSED = "parsed"
+TOP3_CONSISTENT = "top3_consistent"
+ROWS_READ = "rows_read"
+ROWS_ACCOUNTED = "rows_accounted"
+ROWS_SCORED = "rows_scored"
+ROWS_EXPECTED_SCORED = "rows_expected_scored"
+
+#: Columns every record must have after the read and clean stages.
+INPUT_COLUMNS: tuple[str, ...] = (
+    S.SOURCE_FILE, S.ACCOUNT_ID, S.ROW_ID, S.LEVEL, S.REASON,
+    *[f.name for f in S.TRANSACTION_SCHEMA.fields],
+)  # fmt: skip
+COUNTRIES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.countries))
+SEXES = ("F", "M")
+_TOLERANCE = 1e-6
+#: Value checks judge the rows that parsed; the rest is quarantined with a reason already.
+_PARSED_ONLY = {"row_condition": f"{PARSED} = true", "condition_parser": "spark"}
+
+
+def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int = 7) -> DataFrame:
+    """The cleaned records with a `parsed` flag, sampled to about `sample_rows` rows.
+
+    The flag is 1 for a row to score. Sampling is uniform over every read row, so the share of
+    parsed rows stays an unbiased estimate; the exact share is in the run summary anyway.
+    """
+    flagged = records.withColumn(PARSED, F.col(S.LEVEL).isNull())
+    if total_rows <= sample_rows:
+        return flagged
+    return flagged.sample(fraction=min(1.0, 1.2 * sample_rows / total_rows), seed=seed).limit(
+        sample_rows
+    )
+
+
+def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> gx.ExpectationSuite:
+    """Columns present, parse success, allowed values and ranges of the parsed fields."""
+    mostly = cfg.value_mostly
+    suite = gx.ExpectationSuite(name="txcat_input")
+    for expectation in [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=list(INPUT_COLUMNS), exact_match=False, severity=CRITICAL
+        ),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=PARSED, value_set=[True], mostly=cfg.min_parse_success, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.TRANSACTION_DATE,
+            min_value=earliest.isoformat(),
+            max_value=run_date.isoformat(),
+            **_PARSED_ONLY,
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=S.ROW_ID,
+            **_PARSED_ONLY,
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=S.CUSTOMER_STATE,
+            **_PARSED_ONLY,
+            value_set=list(S.BR_STATES),
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=S.MERCHANT_COUNTRY,
+            **_PARSED_ONLY,
+            value_set=list(COUNTRIES),
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=S.CUSTOMER_SEX,
+            **_PARSED_ONLY,
+            value_set=list(SEXES),
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.CUSTOMER_AGE,
+            **_PARSED_ONLY,
+            min_value=16,
+            max_value=110,
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.CREDIT_LIMIT_TOTAL,
+            **_PARSED_ONLY,
+            min_value=0,
+            max_value=10_000_000,
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.CREDIT_LIMIT_AVAILABLE,
+            **_PARSED_ONLY,
+            min_value=-1_000_000,
+            max_value=10_000_000,
+            mostly=mostly,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.AMOUNT,
+            **_PARSED_ONLY,
+            min_value=-1_000_000,
+            max_value=1_000_000,
+            mostly=mostly,
+            severity=WARNING,
+        ),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def _top3_consistent(top3: Column, category: Column, probability: Column) -> Column:
+    """Three entries, probabilities in [0, 1], non-increasing, summing to at most 1, the first
+    being the predicted category with its probability."""
+    p = [F.element_at(top3, i).getField("probability") for i in (1, 2, 3)]
+    first = F.element_at(top3, 1)
+    ok = (
+        (F.size(top3) == 3)
+        & (first.getField("category") == category)
+        & (F.abs(p[0] - probability) <= _TOLERANCE)
+        & (p[0] >= p[1])
+        & (p[1] >= p[2])
+        & (p[2] >= 0)
+        & (p[0] <= 1)
+        & (p[0] + p[1] + p[2] <= 1 + _TOLERANCE)
+    )
+    return F.coalesce(ok, F.lit(False))
+
+
+def output_frame(predictions: DataFrame) -> DataFrame:
+    """The written predictions reduced to what the output suite checks."""
+    return predictions.select(
+        S.ROW_ID,
+        S.PREDICTED_CATEGORY,
+        S.PREDICTED_PROBABILITY,
+        _top3_consistent(
+            F.col(S.TOP3), F.col(S.PREDICTED_CATEGORY), F.col(S.PREDICTED_PROBABILITY)
+        ).alias(TOP3_CONSISTENT),
+    )
+
+
+def reconciliation_frame(
+    spark,
+    rows_read: int,
+    rows_scored_expected: int,  # type: ignore[no-untyped-def]
+    rows_scored: int,
+    rows_quarantined: int,
+) -> DataFrame:
+    """One row of counts: what was read, what was written, what should have been scored."""
+    return spark.createDataFrame(
+        [(rows_read, rows_scored + rows_quarantined, rows_scored, rows_scored_expected)],
+        f"{ROWS_READ} long, {ROWS_ACCOUNTED} long, {ROWS_SCORED} long, {ROWS_EXPECTED_SCORED} long",
+    )
+
+
+def output_suite() -> gx.ExpectationSuite:
+    """Categories from the 22, probabilities in [0, 1] and consistent with the top 3, one row
+    per input row id."""
+    suite = gx.ExpectationSuite(name="txcat_output")
+    for expectation in [
+        gxe.ExpectColumnValuesToNotBeNull(column=S.ROW_ID, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeUnique(column=S.ROW_ID, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=S.PREDICTED_CATEGORY, value_set=list(S.CATEGORIES), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=S.PREDICTED_PROBABILITY, min_value=0, max_value=1, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=TOP3_CONSISTENT, value_set=[True], severity=CRITICAL
+        ),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def reconciliation_suite() -> gx.ExpectationSuite:
+    """Every read row is written once: rows_read = scored + quarantined, and every row that
+    parsed was scored."""
+    suite = gx.ExpectationSuite(name="txcat_reconciliation")
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A=ROWS_READ, column_B=ROWS_ACCOUNTED, severity=CRITICAL
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A=ROWS_SCORED, column_B=ROWS_EXPECTED_SCORED, severity=CRITICAL
+        )
+    )
+    return suite

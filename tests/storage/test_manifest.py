@@ -1,0 +1,95 @@
+"""Manifest parsing and the comparison with the objects as they are."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from txcat.inputs.manifest import (
+    ManifestEntry,
+    ManifestError,
+    check_objects,
+    parse_manifest,
+    split_s3_uri,
+)
+
+
+def _json(rows) -> bytes:
+    return json.dumps(rows).encode()
+
+
+def test_json_object_with_files():
+    m = parse_manifest("m.json", _json({"run_date": "2026-11-25", "files": [
+        {"uri": "s3://b/d/1.csv", "size": 10, "etag": '"abc"'},
+        {"uri": "s3://b/d/2.csv", "size": "0"},
+    ]}))
+    assert m.entries == (
+        ManifestEntry("s3://b/d/1.csv", 10, "abc"),
+        ManifestEntry("s3://b/d/2.csv", 0, None),
+    )
+    assert m.total_bytes == 10
+    assert len(m.sha256) == 64
+
+
+def test_json_list_and_csv_give_the_same_entries():
+    as_json = parse_manifest("m.json", _json([{"uri": "s3://b/k.csv", "size": 5, "etag": "e1"}]))
+    as_csv = parse_manifest("m.csv", b"URI,Size,ETag\r\ns3://b/k.csv,5,\"\"\"e1\"\"\"\r\n\r\n")
+    assert as_json.entries == as_csv.entries
+
+
+def test_record_keeps_every_entry():
+    m = parse_manifest("s3://b/m.json", _json([{"uri": "s3://b/k.csv", "size": 5, "etag": "e"}]))
+    record = m.to_record()
+    assert record["source"] == "s3://b/m.json"
+    assert record["entries"] == [{"uri": "s3://b/k.csv", "size": 5, "etag": "e"}]
+    assert record["files"] == 1 and record["bytes"] == 5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (_json({"files": "x"}), "expected a list"),
+        (_json([]), "lists no files"),
+        (_json([{"size": 1}]), "no uri"),
+        (_json([{"uri": "d/1.csv", "size": 1}]), "not an absolute URI"),
+        (_json([{"uri": "s3://b/k", "size": "ten"}]), "not a whole number"),
+        (_json([{"uri": "s3://b/k", "size": -1}]), "negative size"),
+        (_json([{"uri": "s3://b/k", "size": 1}, {"uri": "s3://b/k", "size": 1}]), "twice"),
+        (b"path,bytes\ns3://b/k,1\n", "CSV header"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_malformed_manifests_are_refused(data, message):
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest("m", data)
+
+
+def test_check_objects_reports_missing_and_changed():
+    m = parse_manifest("m", _json([
+        {"uri": "s3://b/same", "size": 3, "etag": "e"},
+        {"uri": "s3://b/gone", "size": 3, "etag": "e"},
+        {"uri": "s3://b/resized", "size": 3, "etag": "e"},
+        {"uri": "s3://b/rewritten", "size": 3, "etag": "e"},
+        {"uri": "/local/file", "size": 3},
+    ]))
+    problems = check_objects(m, [
+        ("s3://b/same", (3, '"e"')),
+        ("s3://b/gone", None),
+        ("s3://b/resized", (4, "e")),
+        ("s3://b/rewritten", (3, "f")),
+        ("/local/file", (3, None)),
+    ])
+    assert problems == [
+        "s3://b/gone: listed in the manifest but does not exist",
+        "s3://b/resized: size 4 != manifest size 3",
+        "s3://b/rewritten: ETag f != manifest ETag e",
+    ]
+
+
+def test_split_s3_uri():
+    assert split_s3_uri("s3://bucket/a/b.csv") == ("bucket", "a/b.csv")
+    assert split_s3_uri("s3a://bucket/k") == ("bucket", "k")
+    assert split_s3_uri("file:/tmp/x") is None
+    assert split_s3_uri("s3://bucket") is None

@@ -76,8 +76,16 @@ class RunResult:
     summary_path: str
 
 
-def load_model(spark: SparkSession, uri: str) -> ModelArtifact:
-    """Loads the artifact on the driver, verifies checksum, features and categories."""
+def load_model(spark: SparkSession, uri: str, cfg: Config | None = None) -> ModelArtifact:
+    """Loads the artifact on the driver, verifies checksum, features and categories.
+
+    A registry URI (`models:/<name>@<alias>` or `models:/<name>/<version>`) is first downloaded
+    on the driver from the MLflow registry of `cfg.lifecycle`; executors never need MLflow.
+    """
+    if uri.startswith("models:/"):
+        from txcat.lifecycle.registry import resolve_model_uri
+
+        uri = resolve_model_uri(uri, cfg)
     artifact = load_artifact(uri, read=lambda u: storage.read_bytes(spark, u))
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
     return artifact
@@ -117,7 +125,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
-    artifact = load_model(spark, params.model)
+    artifact = load_model(spark, params.model, cfg)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     records, files_listed = read_records(spark, cfg, params.input, params.run_date)
     stamped = records.withColumn(S.RUN_ID, F.lit(params.run_id)).withColumn(

@@ -1,32 +1,54 @@
-"""Minimal training: the scoring job's reader and features, a multi-class XGBoost booster.
+"""Training and model selection on the scoring job's reader and features.
 
-The feature matrix is collected to the driver (Arrow) and trained with the native XGBoost API;
-`training.max_driver_rows` caps what is collected (above it, a uniform sample of rows is taken
-and the artifact records the sampling fraction).
+1. Spark reads the labelled per-account files through the same reader, cleaning and feature code
+   as the daily job. Before features are built, rows are split (see `lifecycle.splits`): the
+   training part is rows dated before `lifecycle.cutoff_date` of most accounts, the hold-out is
+   rows on/after the cutoff of the other accounts. Per-file aggregates are therefore computed
+   within each side and no account is on both.
+2. The feature matrix is collected to the driver (Arrow). It holds at most
+   `training.max_driver_rows` rows (default 5M rows x ~30 float features, about 1 GB as float32
+   plus pandas overhead: fits a 4-8 GB driver). Above the cap a uniform row sample is collected
+   and the fraction is recorded; we sample rather than switch to `xgboost.spark` because the
+   search trains tens of small models, where a distributed fit's start-up dominates, and the
+   per-class metrics stay stable on millions of rows.
+3. Candidates (majority class, logistic regression, XGBoost configurations) are compared on the
+   same k folds of the training part, grouped by account. The best XGBoost configuration (mean
+   macro-F1 over folds) is refitted on the whole training part and every candidate is scored on
+   the hold-out; the baselines' hold-out numbers are what the quality gate compares against.
+4. The XGBoost model is written as the artifact folder of `txcat.model`, plus
+   `evaluation.json` (every candidate's metrics) and `manifest.json` (input files and hashes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from txcat import pipeline
+from txcat import pipeline, read
 from txcat import schema as S
-from txcat.config import Config, TrainingConfig
+from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.enrich import load_references
+from txcat.lifecycle import candidates as C
+from txcat.lifecycle import metrics as M
+from txcat.lifecycle import splits
 from txcat.model import ModelArtifact, save_artifact
 
 log = logging.getLogger(__name__)
+
+SIDE = "split_side"
+EVALUATION_FILE = "evaluation.json"
+MANIFEST_FILE = "manifest.json"
 
 
 class TrainingDataError(RuntimeError):
@@ -35,15 +57,25 @@ class TrainingDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingSet:
-    frame: pd.DataFrame  # account_id, source_file, label, FEATURE_COLUMNS
+    frame: pd.DataFrame  # account_id, source_file, transaction_date, label, SIDE, FEATURE_COLUMNS
     sample_fraction: float
     unknown_labels: int
+    rows_outside_split: int
+
+
+@dataclass
+class Selection:
+    """Everything the comparison produced; `evaluation` is JSON-ready."""
+
+    chosen: C.Fitted
+    evaluation: dict[str, Any]
+    fitted: dict[str, C.Fitted] = field(default_factory=dict)
 
 
 def collect_training_set(
     spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
 ) -> TrainingSet:
-    """Reads labelled files through the scoring job's reader, cleaning and features."""
+    """Reads labelled files, splits them by account and date, builds features, collects."""
     records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
     transactions = pipeline.scorable(records).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -53,9 +85,30 @@ def collect_training_set(
         rows, unknown = by_kind.get(True, 0), by_kind.get(False, 0)
         if rows == 0:
             raise TrainingDataError(f"no labelled rows under {input_path}")
+        labelled = transactions.where(known)
+        accounts = [r[0] for r in labelled.select(S.ACCOUNT_ID).distinct().collect()]
+        try:
+            held = splits.holdout_accounts(
+                accounts, cfg.lifecycle.holdout_account_share, cfg.training.seed
+            )
+        except ValueError as exc:
+            raise TrainingDataError(str(exc)) from exc
+        in_holdout = spark.createDataFrame(
+            [(a, a in held) for a in accounts], f"{S.ACCOUNT_ID} string, _in_holdout boolean"
+        )
+        after = F.col(S.TRANSACTION_DATE) >= F.lit(cfg.lifecycle.cutoff_date)
+        side = F.when(F.col("_in_holdout") & after, splits.HOLDOUT).when(
+            ~F.col("_in_holdout") & ~after, splits.TRAIN
+        )
+        split = (
+            labelled.join(F.broadcast(in_holdout), S.ACCOUNT_ID)
+            .withColumn(SIDE, side)
+            .drop("_in_holdout")
+            .where(F.col(SIDE).isNotNull())
+        )
         refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-        features = build_features(transactions.where(known), refs).select(
-            S.ACCOUNT_ID, S.SOURCE_FILE, S.LABEL, *FEATURE_COLUMNS
+        features = build_features(split, refs).select(
+            S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, SIDE, *FEATURE_COLUMNS
         )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
         if fraction < 1.0:
@@ -64,111 +117,216 @@ def collect_training_set(
         frame = features.toPandas()
     finally:
         transactions.unpersist()
-    return TrainingSet(frame, fraction, unknown)
+    outside = rows - len(frame) if fraction == 1.0 else 0
+    return TrainingSet(frame, fraction, unknown, outside)
 
 
-def account_split(accounts: pd.Series, validation_share: float, seed: int) -> np.ndarray:
-    """True for validation rows: whole accounts go to one side, so per-file features can't leak."""
-    buckets = accounts.map(lambda a: zlib.crc32(f"{seed}:{a}".encode()) % 10_000)
-    return (buckets < validation_share * 10_000).to_numpy()
+def dataset_manifest(spark: SparkSession, input_path: str) -> list[dict[str, Any]]:
+    """Every input file with its size and sha256, computed by the executors."""
+    rows = (
+        read.read_files(spark, input_path)
+        .select(S.SOURCE_FILE, read.FILE_SIZE, F.sha2(F.col(read.CONTENT), 256).alias("sha256"))
+        .orderBy(S.SOURCE_FILE)
+        .collect()
+    )
+    return [{"file": r[0], "bytes": int(r[1]), "sha256": r[2]} for r in rows]
 
 
-def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
-    """Per-row weights (count / max_count) ** -power; power 0 = unweighted."""
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
-    per_class = np.zeros(n_classes)
-    present = counts > 0
-    per_class[present] = (counts[present] / counts.max()) ** -power
-    return per_class[labels]
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
-    """Mean F1 over the classes present in y_true or y_pred."""
-    scores = []
-    for c in range(n_classes):
-        tp = np.sum((y_pred == c) & (y_true == c))
-        fp = np.sum((y_pred == c) & (y_true != c))
-        fn = np.sum((y_pred != c) & (y_true == c))
-        if tp + fp + fn == 0:
-            continue
-        scores.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores)) if scores else 0.0
-
-
-def fit(frame: pd.DataFrame, params: TrainingConfig) -> tuple[xgb.Booster, dict[str, float]]:
-    """Trains on the training accounts, early-stops on the validation accounts."""
+def _matrix(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     index = {c: i for i, c in enumerate(S.CATEGORIES)}
-    y = frame[S.LABEL].map(index).to_numpy(dtype=np.int32)
+    y = frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
     x = frame[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32, na_value=np.nan)
-    is_valid = account_split(frame[S.ACCOUNT_ID], params.validation_share, params.seed)
-    if is_valid.all() or not is_valid.any():
-        raise TrainingDataError("need at least two accounts to split training and validation")
+    return x, y
+
+
+def _costs(fitted: C.Fitted, x: np.ndarray, repeats: int) -> dict[str, float]:
+    return {
+        "latency_ms_per_10k": C.latency_ms_per_10k(fitted.predict_proba, x, repeats),
+        "size_bytes": float(fitted.size_bytes),
+    }
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
+    """Compares the candidates on grouped folds, refits, scores everyone on the hold-out.
+
+    Args:
+        frame: Collected features with the SIDE column (see `collect_training_set`).
+        cfg: Training (`training`) and selection (`lifecycle`) settings.
+
+    Raises:
+        TrainingDataError: a side is empty or has fewer accounts than folds.
+    """
+    tc, lc = cfg.training, cfg.lifecycle
     n_classes = len(S.CATEGORIES)
-    weights = class_weights(y, n_classes, params.class_weight_power)
-    train = xgb.DMatrix(
-        x[~is_valid], label=y[~is_valid], weight=weights[~is_valid],
-        feature_names=list(FEATURE_COLUMNS),
+    train = frame[frame[SIDE] == splits.TRAIN].reset_index(drop=True)
+    hold = frame[frame[SIDE] == splits.HOLDOUT].reset_index(drop=True)
+    if train.empty or hold.empty:
+        raise TrainingDataError(
+            f"the split left {len(train)} training and {len(hold)} hold-out rows; "
+            f"check lifecycle.cutoff_date ({lc.cutoff_date}) against the data's dates"
+        )
+    x, y = _matrix(train)
+    xh, yh = _matrix(hold)
+    weights = C.class_weights(y, n_classes, tc.class_weight_power)
+    try:
+        folds = splits.group_folds(train[S.ACCOUNT_ID], lc.cv_folds, tc.seed)
+    except ValueError as exc:
+        raise TrainingDataError(str(exc)) from exc
+    configs = C.search_space(tc, lc.search_budget, tc.seed)
+    per_fold: dict[str, list[dict[str, Any]]] = {C.MAJORITY: [], C.LOGISTIC: []}
+    per_fold |= {f"{C.XGBOOST}#{i}": [] for i in range(len(configs))}
+    best_rounds: dict[int, list[int]] = {i: [] for i in range(len(configs))}
+    for fold, tr, va in splits.iter_folds(folds):
+        log.info("fold %d: %d training rows, %d validation rows", fold, len(tr), len(va))
+        fits = {
+            C.MAJORITY: C.fit_majority(x[tr], y[tr], n_classes),
+            C.LOGISTIC: C.fit_logistic(x[tr], y[tr], weights[tr], n_classes, tc.seed),
+        }
+        for i, config in enumerate(configs):
+            fitted = C.fit_xgboost(
+                x[tr],
+                y[tr],
+                weights[tr],
+                config,
+                n_classes,
+                FEATURE_COLUMNS,
+                tc.seed,
+                tc.num_boost_round,
+                tc.early_stopping_rounds,
+                valid=(x[va], y[va]),
+            )
+            best_rounds[i].append(int(fitted.best_iteration or 0) + 1)
+            fits[f"{C.XGBOOST}#{i}"] = fitted
+        for name, fitted in fits.items():
+            scored = M.evaluate(y[va], fitted.predict_proba(x[va]), S.CATEGORIES)
+            per_fold[name].append(
+                _scalars(scored)
+                | _costs(fitted, x[va], 1)
+                | {"per_class_f1": {c: v["f1"] for c, v in scored["per_class"].items()}}
+            )
+
+    def summary(name: str) -> dict[str, Any]:
+        folds_ = per_fold[name]
+        return {
+            "folds": folds_,
+            "summary": M.summarise_folds(folds_),
+            "per_class_f1_mean": {
+                c: float(np.mean([f["per_class_f1"][c] for f in folds_])) for c in S.CATEGORIES
+            },
+        }
+
+    trials = []
+    for i, config in enumerate(configs):
+        s = summary(f"{C.XGBOOST}#{i}")
+        rounds = int(round(float(np.mean(best_rounds[i]))))
+        trials.append({"trial": i, "params": config | {"num_boost_round": rounds}} | s)
+    best = max(
+        trials,
+        key=lambda t: (t["summary"]["macro_f1"]["mean"], -t["summary"]["log_loss"]["mean"]),
     )
-    valid = xgb.DMatrix(x[is_valid], label=y[is_valid], feature_names=list(FEATURE_COLUMNS))
-    booster_params = {
-        "objective": "multi:softprob",
-        "num_class": n_classes,
-        "eval_metric": "mlogloss",
-        "tree_method": "hist",
-        "max_depth": params.max_depth,
-        "eta": params.learning_rate,
-        "min_child_weight": params.min_child_weight,
-        "subsample": params.subsample,
-        "colsample_bytree": params.colsample_bytree,
-        "seed": params.seed,
-        "nthread": 0,
-    }
-    booster = xgb.train(
-        booster_params,
-        train,
-        num_boost_round=params.num_boost_round,
-        evals=[(valid, "validation")],
-        early_stopping_rounds=params.early_stopping_rounds,
-        verbose_eval=False,
+    log.info(
+        "best XGBoost trial %d: CV macro-F1 %.4f +- %.4f",
+        best["trial"],
+        best["summary"]["macro_f1"]["mean"],
+        best["summary"]["macro_f1"]["std"],
     )
-    best = booster.best_iteration
-    booster = booster[: best + 1]
-    proba = booster.predict(valid)
-    predicted = proba.argmax(axis=1)
-    majority = np.bincount(y[~is_valid], minlength=n_classes).argmax()
-    metrics = {
-        "validation_rows": int(is_valid.sum()),
-        "training_rows": int((~is_valid).sum()),
-        "best_iteration": int(best),
-        "validation_accuracy": float(np.mean(predicted == y[is_valid])),
-        "validation_macro_f1": macro_f1(y[is_valid], predicted, n_classes),
-        "validation_mlogloss": float(
-            -np.mean(np.log(np.clip(proba[np.arange(len(predicted)), y[is_valid]], 1e-15, 1)))
+
+    final = {
+        C.MAJORITY: C.fit_majority(x, y, n_classes),
+        C.LOGISTIC: C.fit_logistic(x, y, weights, n_classes, tc.seed),
+        C.XGBOOST: C.fit_xgboost(
+            x,
+            y,
+            weights,
+            best["params"],
+            n_classes,
+            FEATURE_COLUMNS,
+            tc.seed,
+            best["params"]["num_boost_round"],
         ),
-        "majority_baseline_accuracy": float(np.mean(y[is_valid] == majority)),
     }
-    return booster, metrics
+    holdout = {}
+    for name, fitted in final.items():
+        holdout[name] = M.evaluate(yh, fitted.predict_proba(xh), S.CATEGORIES) | _costs(
+            fitted, xh, lc.latency_repeats
+        )
+    evaluation = {
+        "chosen": C.XGBOOST,
+        "chosen_params": best["params"],
+        "split": {
+            "cutoff_date": lc.cutoff_date.isoformat(),
+            "training_rows": int(len(train)),
+            "training_accounts": int(train[S.ACCOUNT_ID].nunique()),
+            "holdout_rows": int(len(hold)),
+            "holdout_accounts": int(hold[S.ACCOUNT_ID].nunique()),
+            "cv_folds": lc.cv_folds,
+        },
+        "class_weighting": {
+            "scheme": "(count / max_count) ** -power",
+            "power": tc.class_weight_power,
+        },
+        "cross_validation": {
+            C.MAJORITY: summary(C.MAJORITY),
+            C.LOGISTIC: summary(C.LOGISTIC),
+            C.XGBOOST: trials,
+        },
+        "holdout": holdout,
+    }
+    return Selection(chosen=final[C.XGBOOST], evaluation=evaluation, fitted=final)
 
 
 def run(
     spark: SparkSession, cfg: Config, input_path: str, model_out: str, as_of: dt.date
 ) -> ModelArtifact:
-    """Trains a model on the labelled files under `input_path` and writes its artifact."""
+    """Selects a model on the labelled files under `input_path` and writes its artifact."""
     data = collect_training_set(spark, cfg, input_path, as_of)
-    log.info("training on %d rows (%d with unknown labels skipped)", len(data.frame),
-             data.unknown_labels)
-    booster, metrics = fit(data.frame, cfg.training)
-    metrics["sample_fraction"] = data.sample_fraction
-    metrics["unknown_label_rows"] = data.unknown_labels
-    files = data.frame[S.SOURCE_FILE].unique().tolist()
+    log.info(
+        "collected %d rows (%d with unknown labels skipped, %d outside both split sides)",
+        len(data.frame),
+        data.unknown_labels,
+        data.rows_outside_split,
+    )
+    selection = select_model(data.frame, cfg)
+    manifest = dataset_manifest(spark, input_path)
+    chosen = selection.evaluation["holdout"][C.XGBOOST]
+    metrics = {f"holdout_{k}": v for k, v in _scalars(chosen).items()} | {
+        "sample_fraction": data.sample_fraction,
+        "unknown_label_rows": data.unknown_labels,
+        "rows_outside_split": data.rows_outside_split,
+    }
+    assert selection.chosen.booster is not None
     artifact = save_artifact(
         model_out,
-        booster,
+        selection.chosen.booster,
         FEATURE_COLUMNS,
         S.CATEGORIES,
-        files,
-        params=vars(cfg.training) | {"input": input_path, "as_of": as_of.isoformat()},
+        data.frame[S.SOURCE_FILE].unique().tolist(),
+        params=vars(cfg.training)
+        | selection.evaluation["chosen_params"]
+        | {
+            "input": input_path,
+            "as_of": as_of.isoformat(),
+            "cutoff_date": cfg.lifecycle.cutoff_date.isoformat(),
+        },
         metrics=metrics,
     )
-    log.info("model %s: %s", artifact.version, metrics)
+    out = Path(model_out)
+    (out / EVALUATION_FILE).write_text(
+        json.dumps(selection.evaluation, indent=2, allow_nan=True) + "\n", encoding="utf-8"
+    )
+    (out / MANIFEST_FILE).write_text(
+        json.dumps({"input": input_path, "files": manifest}, indent=2) + "\n", encoding="utf-8"
+    )
+    log.info(
+        "model %s: hold-out macro-F1 %.4f, accuracy %.4f (majority %.4f, logistic %.4f)",
+        artifact.version,
+        chosen["macro_f1"],
+        chosen["accuracy"],
+        selection.evaluation["holdout"][C.MAJORITY]["macro_f1"],
+        selection.evaluation["holdout"][C.LOGISTIC]["macro_f1"],
+    )
     return artifact

@@ -1,0 +1,204 @@
+"""Sub-commands of the model lifecycle: train, evaluate, promote, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from txcat.cli import add_config_options, config_from
+
+log = logging.getLogger("txcat.lifecycle")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_BAD_MODEL = 3
+EXIT_GATE_FAILED = 6
+DASHBOARD_APP = Path(__file__).with_name("dashboard_app.py")
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, register_default: bool) -> None:
+    """The training job's arguments (shared by `txcat train` and jobs/train.py)."""
+    parser.add_argument("--input", required=True, help="folder (or URI) of labelled files")
+    parser.add_argument("--model-out", required=True, help="artifact folder to write")
+    parser.add_argument(
+        "--as-of",
+        type=_date,
+        default=dt.date.today(),
+        help="date the training set is as of (reference snapshots)",
+    )
+    parser.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=register_default,
+        help="log the run to MLflow and register a new model version "
+        f"(default: {'yes' if register_default else 'no'})",
+    )
+    add_config_options(parser)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="select, train, track and register a model",
+        description="Compare baselines and an XGBoost search on grouped folds, "
+        "write the artifact folder with its hold-out report, and "
+        "register it as a new version.",
+    )
+    add_train_arguments(p, register_default=True)
+    p.set_defaults(handler=run_train)
+
+    p = sub.add_parser("evaluate", help="score labelled files and write a report folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="artifact folder, registered version number, @alias or models:/ URI",
+    )
+    p.add_argument("--input", required=True, help="folder (or URI) of labelled files")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=dt.date.today(),
+        help="date the files are as of (reference snapshots, future-date check)",
+    )
+    add_config_options(p)
+    p.set_defaults(handler=run_evaluate)
+
+    p = sub.add_parser("promote", help="run the quality gate; move the serving alias if it passes")
+    p.add_argument(
+        "--version", required=True, help="registered version number ('latest' = the newest)"
+    )
+    add_config_options(p)
+    p.set_defaults(handler=run_promote)
+
+    p = sub.add_parser("dashboard", help="Streamlit app comparing registered versions")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1")
+    add_config_options(p)
+    p.set_defaults(handler=run_dashboard)
+
+
+def _spark(cfg: Any, name: str) -> Any:
+    from txcat.session import build_session
+
+    return build_session(name, cfg.spark)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from txcat import pipeline, train
+    from txcat.features.enrich import ReferenceDataError
+    from txcat.lifecycle import registry, workflow
+
+    cfg = config_from(args)
+    spark = _spark(cfg, "txcat-train")
+    try:
+        outcome = workflow.train(
+            spark, cfg, args.input, args.model_out, args.as_of, register=args.register
+        )
+    except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except registry.RegistryError as exc:
+        log.error("registry: %s", exc)
+        return EXIT_FAILED
+    finally:
+        spark.stop()
+    print(f"model {outcome.artifact.version} written to {args.model_out}")
+    print(f"hold-out report: {outcome.report_dir / 'report.html'}")
+    if outcome.version is not None:
+        print(
+            f"registered {cfg.lifecycle.registered_model} version {outcome.version} "
+            f"(run {outcome.run_id}) in {cfg.lifecycle.tracking_uri}"
+        )
+    return EXIT_OK
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from txcat import pipeline, train
+    from txcat.features.enrich import ReferenceDataError
+    from txcat.lifecycle import registry, workflow
+    from txcat.model import ModelArtifactError
+
+    cfg = config_from(args)
+    spark = _spark(cfg, "txcat-evaluate")
+    try:
+        outcome = workflow.evaluate(spark, cfg, args.model, args.input, args.out, args.as_of)
+    except (registry.RegistryError, ModelArtifactError) as exc:
+        log.error("model refused: %s", exc)
+        return EXIT_BAD_MODEL
+    except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_INPUT
+    finally:
+        spark.stop()
+    m = outcome.metrics
+    print(
+        f"{m['rows']} rows: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+        f"weighted-F1 {m['weighted_f1']:.4f}, log loss {m['log_loss']:.4f}"
+    )
+    print(f"report: {outcome.report_files['report.html']}")
+    return EXIT_OK
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from txcat.lifecycle import gate, registry, workflow
+
+    cfg = config_from(args)
+    try:
+        outcome = workflow.promote(cfg, args.version)
+    except (registry.RegistryError, gate.GateInputError) as exc:
+        log.error("cannot promote: %s", exc)
+        return EXIT_BAD_MODEL
+    for line in outcome.gate.lines():
+        print(line)
+    if outcome.promoted:
+        print(
+            f"PROMOTED {outcome.name} version {outcome.version}: "
+            f"{outcome.name}@{outcome.alias} now serves it"
+        )
+        return EXIT_OK
+    failed = ", ".join(c.name for c in outcome.gate.failed)
+    print(
+        f"NOT PROMOTED {outcome.name} version {outcome.version}: quality gate failed "
+        f"({failed}); {outcome.alias} unchanged"
+    )
+    return EXIT_GATE_FAILED
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    config_from(args)  # fail here, not inside the app, on a bad configuration
+    app_args = ["--env", args.env]
+    if args.conf_dir:
+        app_args += ["--conf-dir", args.conf_dir]
+    for item in args.overrides:
+        app_args += ["--set", item]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD_APP),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        *app_args,
+    ]
+    log.info("dashboard on http://%s:%d", args.address, args.port)
+    return subprocess.call(command, env=dict(os.environ))

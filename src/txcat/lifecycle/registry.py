@@ -1,0 +1,307 @@
+"""MLflow tracking and model registry, and the model resolution of the daily job.
+
+The default store is an embedded SQLite database (`lifecycle.tracking_uri`), so no server is
+needed; a shared server is one URI away. A registered version's source is the artifact folder of
+`txcat.model` logged with its training run; its tags carry the model's sha256 and artifact
+version, so a download is checked twice (registry tag and `model.json`).
+
+Only the driver talks to MLflow: `resolve_model_uri` downloads the artifact folder, the scoring
+job loads its bytes, verifies the checksum and broadcasts them. Executors never import MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from txcat.config import Config
+from txcat.model import ModelArtifact, ModelArtifactError, load_artifact
+
+log = logging.getLogger(__name__)
+# Downloads run in batch jobs: no terminal progress bars in their logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+MODELS_SCHEME = "models:/"
+MODEL_PATH = "model"  # where a run keeps the artifact folder
+TAG_SHA256 = "txcat.sha256"
+TAG_ARTIFACT_VERSION = "txcat.artifact_version"
+TAG_GATE = "txcat.quality_gate"
+TAG_GATE_DETAIL = "txcat.quality_gate_detail"
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+class RegistryError(ModelArtifactError):
+    """A registered model, version or alias does not exist, or its download is wrong.
+
+    A `ModelArtifactError`: for the scoring job, an unresolvable model is a refused model.
+    """
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    alias: str | None = None
+    version: str | None = None
+
+
+def parse_models_uri(uri: str) -> ModelRef:
+    """`models:/<name>@<alias>` or `models:/<name>/<version>`.
+
+    Raises:
+        RegistryError: any other form (e.g. `models:/name/latest`, which the job must not use).
+    """
+    match = _URI.match(uri)
+    if not match:
+        raise RegistryError(f"{uri!r} is not models:/<name>@<alias> or models:/<name>/<version>")
+    return ModelRef(match["name"], match["alias"], match["version"])
+
+
+def parse_reference(ref: str, cfg: Config) -> ModelRef:
+    """A command-line model reference: `7`, `@champion`, `models:/...` (registry only)."""
+    if ref.startswith(MODELS_SCHEME):
+        return parse_models_uri(ref)
+    name = cfg.lifecycle.registered_model
+    if ref.isdigit():
+        return ModelRef(name, version=ref)
+    if ref.startswith("@") and len(ref) > 1:
+        return ModelRef(name, alias=ref[1:])
+    raise RegistryError(f"{ref!r} is not a version number, @alias or models:/ URI")
+
+
+def client(cfg: Config):  # type: ignore[no-untyped-def]
+    """An MlflowClient on the configured store (creating a local SQLite file's folder)."""
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(cfg)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def tracking_uri(cfg: Config) -> str:
+    uri = cfg.lifecycle.tracking_uri
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def _artifact_location(cfg: Config) -> str:
+    root = cfg.lifecycle.artifact_root
+    if "://" in root:
+        return root.rstrip("/")
+    return Path(root).resolve().as_uri()
+
+
+def experiment_id(mlflow_client: Any, cfg: Config) -> str:
+    """The configured experiment, created on first use with `lifecycle.artifact_root`."""
+    found = mlflow_client.get_experiment_by_name(cfg.lifecycle.experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    return str(
+        mlflow_client.create_experiment(
+            cfg.lifecycle.experiment, artifact_location=_artifact_location(cfg)
+        )
+    )
+
+
+def _flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value == value:  # MLflow rejects NaN in some stores; skip it
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def training_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """Hold-out numbers of every candidate and the CV mean/std of the chosen configuration."""
+    metrics: dict[str, float] = {}
+    for name, values in evaluation["holdout"].items():
+        metrics |= _flatten(f"holdout.{name}.", values)
+        for category, pc in values["per_class"].items():
+            metrics |= _flatten(f"holdout.{name}.class.{category}.", pc)
+    cv = evaluation["cross_validation"]
+    chosen = evaluation["chosen_params"]
+    trials = cv["xgboost"]
+    for trial in trials:
+        for metric, stats in trial["summary"].items():
+            metrics[f"cv.xgboost_trial{trial['trial']}.{metric}_mean"] = stats["mean"]
+    for name in ("majority", "logistic_regression"):
+        for metric, stats in cv[name]["summary"].items():
+            metrics[f"cv.{name}.{metric}_mean"] = stats["mean"]
+            metrics[f"cv.{name}.{metric}_std"] = stats["std"]
+    best = next(t for t in trials if t["params"] == chosen)
+    for metric, stats in best["summary"].items():
+        metrics[f"cv.xgboost.{metric}_mean"] = stats["mean"]
+        metrics[f"cv.xgboost.{metric}_std"] = stats["std"]
+    return {k: v for k, v in metrics.items() if v == v}
+
+
+def log_training_run(
+    cfg: Config,
+    model_dir: str | Path,
+    artifact: ModelArtifact,
+    evaluation: Mapping[str, Any],
+    run_name: str,
+) -> str:
+    """Logs one training run (params, metrics, manifest, artifact folder); returns its id."""
+    mlflow_client = client(cfg)
+    exp = experiment_id(mlflow_client, cfg)
+    run = mlflow_client.create_run(
+        exp,
+        run_name=run_name,
+        tags={
+            TAG_SHA256: artifact.sha256,
+            TAG_ARTIFACT_VERSION: artifact.version,
+        },
+    )
+    run_id = run.info.run_id
+    try:
+        params = {f"training.{k}": v for k, v in vars(cfg.training).items()}
+        params |= {f"chosen.{k}": v for k, v in evaluation["chosen_params"].items()}
+        params |= {f"split.{k}": v for k, v in evaluation["split"].items()}
+        params |= {
+            "lifecycle.search_budget": cfg.lifecycle.search_budget,
+            "input": artifact.metadata.get("params", {}).get("input", ""),
+        }
+        from mlflow.entities import Metric, Param
+
+        mlflow_client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        metrics = list(training_metrics(evaluation).items())
+        for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
+            batch = [Metric(k, v, 0, 0) for k, v in metrics[start : start + 900]]
+            mlflow_client.log_batch(run_id, metrics=batch)
+        mlflow_client.log_artifacts(run_id, str(model_dir), MODEL_PATH)
+        mlflow_client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        mlflow_client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def register_version(cfg: Config, run_id: str, artifact: ModelArtifact) -> str:
+    """Registers the run's artifact folder as a new version; returns the version number."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(cfg)
+    name = cfg.lifecycle.registered_model
+    try:
+        mlflow_client.get_registered_model(name)
+    except MlflowException:
+        mlflow_client.create_registered_model(
+            name, description="txcat merchant-category model (XGBoost artifact folder)"
+        )
+    run = mlflow_client.get_run(run_id)
+    version = mlflow_client.create_model_version(
+        name,
+        f"{run.info.artifact_uri}/{MODEL_PATH}",
+        run_id,
+        tags={
+            TAG_SHA256: artifact.sha256,
+            TAG_ARTIFACT_VERSION: artifact.version,
+            TAG_GATE: "not_checked",
+        },
+    )
+    log.info("registered %s version %s (sha256 %s)", name, version.version, artifact.sha256)
+    return str(version.version)
+
+
+def get_version(cfg: Config, ref: ModelRef) -> Any:
+    """The ModelVersion an alias or version number points at."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(cfg)
+    try:
+        if ref.alias is not None:
+            return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
+        return mlflow_client.get_model_version(ref.name, str(ref.version))
+    except MlflowException as exc:
+        what = f"alias {ref.alias!r}" if ref.alias is not None else f"version {ref.version}"
+        raise RegistryError(
+            f"registered model {ref.name!r} has no {what} in {cfg.lifecycle.tracking_uri}: "
+            f"{exc.message if hasattr(exc, 'message') else exc}"
+        ) from exc
+
+
+def download_version(
+    cfg: Config, version: Any, destination: str | Path | None = None, subpath: str = ""
+) -> Path:
+    """Downloads a version's artifact folder (or one of its subfolders) to a local folder."""
+    import mlflow.artifacts
+
+    if destination is None:
+        destination = (
+            Path(tempfile.gettempdir()) / "txcat-models" / version.name / str(version.version)
+        )
+    target = Path(destination)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    source = version.source.rstrip("/") + (f"/{subpath}" if subpath else "")
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=source, dst_path=str(target), tracking_uri=tracking_uri(cfg)
+    )
+    return Path(local)
+
+
+def fetch_version(
+    cfg: Config, ref: ModelRef, destination: str | Path | None = None
+) -> tuple[Any, Path, ModelArtifact]:
+    """Downloads and verifies a version: checksum of the bytes, and the registry's sha256 tag."""
+    version = get_version(cfg, ref)
+    folder = download_version(cfg, version, destination)
+    try:
+        artifact = load_artifact(str(folder))
+    except ModelArtifactError as exc:
+        raise RegistryError(f"{ref.name} version {version.version}: {exc}") from exc
+    expected = (version.tags or {}).get(TAG_SHA256)
+    if expected and expected != artifact.sha256:
+        raise RegistryError(
+            f"{ref.name} version {version.version}: registry says sha256 {expected}, "
+            f"the downloaded model is {artifact.sha256}"
+        )
+    return version, folder, artifact
+
+
+def resolve_model_uri(uri: str, cfg: Config | None) -> str:
+    """A local artifact folder for `models:/<name>@<alias>` or `models:/<name>/<version>`.
+
+    Any other URI or path is returned unchanged (the scoring job reads it itself). The download
+    happens on the driver; the caller still loads the folder with `model.load_artifact`.
+
+    Raises:
+        RegistryError: malformed URI, unknown model/alias/version, or a checksum mismatch.
+    """
+    if not uri.startswith(MODELS_SCHEME):
+        return uri
+    if cfg is None:
+        raise RegistryError(f"{uri}: resolving a registry URI needs the lifecycle configuration")
+    ref = parse_models_uri(uri)
+    version, folder, artifact = fetch_version(cfg, ref)
+    log.info(
+        "%s resolved to version %s (%s, sha256 %s) in %s",
+        uri,
+        version.version,
+        artifact.version,
+        artifact.sha256,
+        folder,
+    )
+    return str(folder)
+
+
+def set_gate_tags(cfg: Config, name: str, version: str, passed: bool, detail: list[str]) -> None:
+    mlflow_client = client(cfg)
+    mlflow_client.set_model_version_tag(name, version, TAG_GATE, "passed" if passed else "failed")
+    mlflow_client.set_model_version_tag(name, version, TAG_GATE_DETAIL, json.dumps(detail))
+
+
+def set_alias(cfg: Config, name: str, alias: str, version: str) -> None:
+    client(cfg).set_registered_model_alias(name, alias, version)

@@ -1,0 +1,241 @@
+"""The lifecycle steps the command line runs: train (+ register), evaluate, promote.
+
+Each step takes a loaded `Config` and returns what it did, so tests call them directly and the
+command line only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from txcat import pipeline
+from txcat import schema as S
+from txcat import train as training
+from txcat.config import Config
+from txcat.features import FEATURE_COLUMNS, build_features
+from txcat.features.enrich import load_references
+from txcat.lifecycle import candidates as C
+from txcat.lifecycle import gate as G
+from txcat.lifecycle import metrics as M
+from txcat.lifecycle import registry as R
+from txcat.lifecycle import report as RP
+from txcat.model import ModelArtifact, check_compatible, load_artifact
+from txcat.score import predict_proba
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "report"  # inside the artifact folder: the hold-out report of training
+REGISTRATION_FILE = "registration.json"
+EVALUATIONS_PATH = "evaluations"  # run artifacts: reports of later `txcat evaluate` runs
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    artifact: ModelArtifact
+    model_dir: Path
+    report_dir: Path
+    run_id: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class EvaluateOutcome:
+    metrics: dict[str, Any]
+    report_files: dict[str, Path]
+    model_version: str | None
+    artifact_version: str
+
+
+@dataclass(frozen=True)
+class PromoteOutcome:
+    name: str
+    version: str
+    alias: str
+    gate: G.GateResult
+    promoted: bool
+
+
+def importance(artifact: ModelArtifact) -> dict[str, float]:
+    """Total gain per feature (features never split on are absent)."""
+    scores = artifact.booster().get_score(importance_type="total_gain")
+    return {k: float(v) for k, v in scores.items()}
+
+
+def train(
+    spark: SparkSession,
+    cfg: Config,
+    input_path: str,
+    model_out: str,
+    as_of: dt.date,
+    register: bool,
+) -> TrainOutcome:
+    """Selects and writes the model with its hold-out report; optionally tracks and registers."""
+    artifact = training.run(spark, cfg, input_path, model_out, as_of)
+    folder = Path(model_out)
+    evaluation = json.loads((folder / training.EVALUATION_FILE).read_text(encoding="utf-8"))
+    holdout = evaluation["holdout"]
+    report_dir = folder / REPORT_DIR
+    RP.write_report(
+        report_dir,
+        holdout[C.XGBOOST],
+        list(S.CATEGORIES),
+        title=f"Model {artifact.version}: hold-out evaluation",
+        importance=importance(artifact),
+        context={
+            "model_version": artifact.version,
+            "sha256": artifact.sha256,
+            "input": input_path,
+            "as_of": as_of.isoformat(),
+        }
+        | evaluation["split"],
+        baselines={n: holdout[n] for n in C.BASELINES},
+    )
+    if not register:
+        return TrainOutcome(artifact, folder, report_dir, None, None)
+    run_id = R.log_training_run(cfg, folder, artifact, evaluation, run_name=artifact.version)
+    version = R.register_version(cfg, run_id, artifact)
+    (folder / REGISTRATION_FILE).write_text(
+        json.dumps(
+            {
+                "tracking_uri": cfg.lifecycle.tracking_uri,
+                "name": cfg.lifecycle.registered_model,
+                "version": version,
+                "run_id": run_id,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return TrainOutcome(artifact, folder, report_dir, run_id, version)
+
+
+def collect_labelled(
+    spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
+) -> pd.DataFrame:
+    """Features and labels of every labelled, scorable row (no split: a whole evaluation set)."""
+    records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
+    labelled = pipeline.scorable(records).where(F.col(S.LABEL).isin(*S.CATEGORIES))
+    refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
+    features = build_features(labelled, refs).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
+    rows = features.count()
+    if rows == 0:
+        raise training.TrainingDataError(f"no labelled rows under {input_path}")
+    if rows > cfg.training.max_driver_rows:
+        raise training.TrainingDataError(
+            f"{rows} labelled rows exceed training.max_driver_rows "
+            f"({cfg.training.max_driver_rows}); evaluate on a smaller set"
+        )
+    return features.toPandas()
+
+
+def _open_model(cfg: Config, model: str) -> tuple[Any, Path, ModelArtifact]:
+    """(registry version or None, local folder, artifact) for a folder or a registry reference."""
+    if Path(model).is_dir():
+        return None, Path(model), load_artifact(model)
+    ref = R.parse_reference(model, cfg)
+    return R.fetch_version(cfg, ref)
+
+
+def evaluate(
+    spark: SparkSession,
+    cfg: Config,
+    model: str,
+    input_path: str,
+    out: str,
+    as_of: dt.date,
+) -> EvaluateOutcome:
+    """Scores labelled files with a model and writes its report folder.
+
+    Args:
+        model: An artifact folder, a registered version number, `@alias` or a models:/ URI.
+        out: Report folder (metrics.json, PNG plots, report.html).
+    """
+    version, _, artifact = _open_model(cfg, model)
+    check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
+    frame = collect_labelled(spark, cfg, input_path, as_of)
+    index = {c: i for i, c in enumerate(artifact.categories)}
+    y = frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
+    features = frame[list(artifact.feature_names)]
+    booster = artifact.booster()
+    metrics = M.evaluate(y, predict_proba(booster, features), artifact.categories)
+    fitted = C.booster_candidate(booster, {})
+    x = features.to_numpy(dtype=np.float32, na_value=np.nan)
+    metrics["latency_ms_per_10k"] = C.latency_ms_per_10k(
+        fitted.predict_proba, x, cfg.lifecycle.latency_repeats
+    )
+    metrics["size_bytes"] = float(len(artifact.model_bytes))
+    label = f"version {version.version}" if version is not None else artifact.version
+    context = {
+        "registered_model": version.name if version is not None else "",
+        "registered_version": str(version.version) if version is not None else "",
+        "model_version": artifact.version,
+        "sha256": artifact.sha256,
+        "input": input_path,
+        "accounts": int(frame[S.ACCOUNT_ID].nunique()),
+        "as_of": as_of.isoformat(),
+        "evaluated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    }
+    files = RP.write_report(
+        out,
+        metrics,
+        list(artifact.categories),
+        title=f"Model {label}: evaluation on {input_path}",
+        importance=importance(artifact),
+        context=context,
+    )
+    if version is not None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        R.client(cfg).log_artifacts(version.run_id, out, f"{EVALUATIONS_PATH}/{stamp}")
+    log.info(
+        "evaluated %s on %d rows: macro-F1 %.4f, accuracy %.4f; report in %s",
+        label,
+        metrics["rows"],
+        metrics["macro_f1"],
+        metrics["accuracy"],
+        out,
+    )
+    return EvaluateOutcome(
+        metrics, files, str(version.version) if version else None, artifact.version
+    )
+
+
+def latest_version(cfg: Config) -> str:
+    versions = R.client(cfg).search_model_versions(f"name='{cfg.lifecycle.registered_model}'")
+    if not versions:
+        raise R.RegistryError(f"no version of {cfg.lifecycle.registered_model} is registered")
+    return str(max(int(v.version) for v in versions))
+
+
+def promote(cfg: Config, version: str) -> PromoteOutcome:
+    """Runs the quality gate on a version; moves the serving alias only when it passes.
+
+    The gate's verdict is recorded on the version (tags) either way.
+    """
+    alias = cfg.lifecycle.serving_alias
+    number = latest_version(cfg) if version == "latest" else version
+    ref = R.parse_reference(number, cfg)
+    if ref.version is None:
+        raise R.RegistryError(f"promote needs a version number, got {version!r}")
+    _, folder, _ = R.fetch_version(cfg, ref)
+    evaluation_path = folder / training.EVALUATION_FILE
+    if not evaluation_path.is_file():
+        raise G.GateInputError(f"version {number} has no {training.EVALUATION_FILE}")
+    result = G.evaluate_gate(
+        json.loads(evaluation_path.read_text(encoding="utf-8")), cfg.quality_gate
+    )
+    R.set_gate_tags(cfg, ref.name, number, result.passed, result.lines())
+    if result.passed:
+        R.set_alias(cfg, ref.name, alias, number)
+        log.info("%s@%s -> version %s", ref.name, alias, number)
+    return PromoteOutcome(ref.name, number, alias, result, result.passed)

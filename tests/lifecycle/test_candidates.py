@@ -1,0 +1,79 @@
+"""Candidates: weights, the search space, and what each model predicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from txcat.config import load_config
+from txcat.lifecycle import candidates as C
+
+TRAINING = load_config("local").training
+
+
+def test_class_weights_follow_the_power():
+    y = np.array([0, 0, 0, 0, 1])
+    assert C.class_weights(y, 3, 0.0).tolist() == [1, 1, 1, 1, 1]
+    assert C.class_weights(y, 3, 1.0).tolist() == [1, 1, 1, 1, 4]
+    assert C.class_weights(y, 3, 0.5).tolist() == pytest.approx([1, 1, 1, 1, 2])
+
+
+def test_search_starts_from_the_configuration_and_never_repeats():
+    configs = C.search_space(TRAINING, 6, seed=1)
+    assert len(configs) == 6
+    assert configs[0]["max_depth"] == TRAINING.max_depth
+    assert configs[0]["learning_rate"] == TRAINING.learning_rate
+    assert len({tuple(sorted(c.items())) for c in configs}) == 6
+    assert configs == C.search_space(TRAINING, 6, seed=1)
+    assert C.search_space(TRAINING, 1, seed=1) == configs[:1]
+
+
+def _blobs(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    x = (rng.normal(size=(n, 4)) + y[:, None] * 2.0).astype(np.float32)
+    x[::7, 1] = np.nan  # missing values must be handled by every candidate
+    return x, y
+
+
+def test_majority_predicts_training_frequencies():
+    y = np.array([0, 1, 1, 1])
+    fitted = C.fit_majority(np.zeros((4, 2)), y, 3)
+    assert fitted.predict_proba(np.zeros((2, 2))).tolist() == [[0.25, 0.75, 0.0]] * 2
+    assert fitted.params == {"majority_class": 1}
+
+
+def test_logistic_regression_learns_separable_classes():
+    x, y = _blobs()
+    fitted = C.fit_logistic(x, y, np.ones(len(y)), 4, seed=1)
+    proba = fitted.predict_proba(x)
+    assert proba.shape == (len(y), 4)
+    assert np.allclose(proba.sum(axis=1), 1.0) and (proba[:, 3] == 0).all()
+    assert (proba.argmax(axis=1) == y).mean() > 0.9
+    assert fitted.size_bytes > 0
+
+
+def test_xgboost_early_stops_and_keeps_best_rounds():
+    x, y = _blobs()
+    fitted = C.fit_xgboost(x[:200], y[:200], np.ones(200), C.search_space(TRAINING, 1, 1)[0],
+                           3, ["a", "b", "c", "d"], seed=1, num_boost_round=200,
+                           early_stopping_rounds=5, valid=(x[200:], y[200:]))
+    assert fitted.best_iteration is not None and fitted.best_iteration < 199
+    assert fitted.booster.num_boosted_rounds() == fitted.best_iteration + 1
+    assert fitted.params["num_boost_round"] == fitted.best_iteration + 1
+    assert (fitted.predict_proba(x[200:]).argmax(axis=1) == y[200:]).mean() > 0.9
+    with pytest.raises(ValueError, match="expected 4 features"):
+        fitted.predict_proba(x[:, :3])
+
+
+def test_latency_is_scaled_to_ten_thousand_rows():
+    calls = []
+
+    def predict(rows):
+        calls.append(len(rows))
+        return rows
+
+    assert C.latency_ms_per_10k(predict, np.zeros((50, 2)), repeats=3) >= 0
+    assert calls == [50, 50, 50]
+    with pytest.raises(ValueError):
+        C.latency_ms_per_10k(predict, np.zeros((0, 2)), repeats=1)

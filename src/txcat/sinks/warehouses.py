@@ -174,9 +174,13 @@ class PostgresWarehouse:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     for statement in statements:
-                        cur.execute(statement)
+                        self._run_statement(cur, statement)
             except psycopg.Error as exc:
                 raise SinkError(f"PostgreSQL rolled back: {exc}".strip()) from exc
+
+    def _run_statement(self, cursor: Any, statement: str) -> None:
+        """One statement of a transaction (a seam for failure-injection tests)."""
+        cursor.execute(statement)
 
     def load_staging(self, table: str, staged_uri: str, columns: Sequence[str]) -> int | None:
         import psycopg

@@ -19,6 +19,7 @@ import great_expectations as gx  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
 from txcat import storage  # noqa: E402
+from txcat.validate.suites import SuiteSpec  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +65,18 @@ def _describe(outcome: Any) -> str:
     return f"{config.type}{f'[{where}]' if where else ''}{detail}"
 
 
-def run_suite(frame: DataFrame, suite: gx.ExpectationSuite) -> SuiteOutcome:
-    """Validates `frame` against `suite` inside an ephemeral GX context."""
+def run_suite(frame: DataFrame, spec: SuiteSpec) -> SuiteOutcome:
+    """Validates `frame` against the suite `spec` describes, inside an ephemeral GX context."""
     context = gx.get_context(mode="ephemeral")
     _quiet(context)
     batch = (
         context.data_sources.add_spark(name="txcat")
-        .add_dataframe_asset(name=suite.name)
+        .add_dataframe_asset(name=spec.name)
         .add_batch_definition_whole_dataframe("run")
     )
-    suite = context.suites.add(suite)
+    suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
+    for expectation in spec.expectations:
+        suite.add_expectation(expectation.copy())
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
     )

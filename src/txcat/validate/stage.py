@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from txcat import storage, write
@@ -20,22 +21,36 @@ VALIDATION_DIR = "validation"
 
 
 def results_folder(output: str, run_date: dt.date) -> str:
-    return storage.join(write.partition_path(storage.join(output, write.RUNS), run_date),
-                        VALIDATION_DIR)
+    return storage.join(
+        write.partition_path(storage.join(output, write.RUNS), run_date), VALIDATION_DIR
+    )
 
 
 def validate_input(
-    spark: SparkSession, cfg: Config, records: DataFrame, rows_read: int, run_date: dt.date,
+    spark: SparkSession,
+    cfg: Config,
+    records: DataFrame,
+    rows_read: int,
+    run_date: dt.date,
     output: str,
 ) -> SuiteOutcome:
     """Runs the input suite on (a sample of) the cleaned records and saves its result."""
     frame = suites.input_frame(records, cfg.validation.sample_rows, rows_read)
     suite = suites.input_suite(cfg.validation, run_date, cfg.quality.earliest_transaction_date)
-    return save_outcome(spark, run_suite(frame, suite), results_folder(output, run_date))
+    # GX computes its metrics in several Spark jobs: they read the (sampled) rows once.
+    frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        outcome = run_suite(frame, suite)
+    finally:
+        frame.unpersist()
+    return save_outcome(spark, outcome, results_folder(output, run_date))
 
 
 def validate_output(
-    spark: SparkSession, predictions: DataFrame, counts: dict[str, int], run_date: dt.date,
+    spark: SparkSession,
+    predictions: DataFrame,
+    counts: dict[str, int],
+    run_date: dt.date,
     output: str,
 ) -> list[SuiteOutcome]:
     """Runs the output and reconciliation suites on what was written, and saves both.
@@ -46,9 +61,16 @@ def validate_output(
             (the last two counted from the written data).
     """
     folder = results_folder(output, run_date)
-    out = run_suite(suites.output_frame(predictions), suites.output_suite())
+    frame = suites.output_frame(predictions).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        out = run_suite(frame, suites.output_suite())
+    finally:
+        frame.unpersist()
     counts_frame = suites.reconciliation_frame(
-        spark, counts["rows_read"], counts["rows_to_score"], counts["rows_scored"],
+        spark,
+        counts["rows_read"],
+        counts["rows_to_score"],
+        counts["rows_scored"],
         counts["rows_quarantined"],
     )
     recon = run_suite(counts_frame, suites.reconciliation_suite())

@@ -14,15 +14,26 @@ Cost is kept small by what each suite looks at, not by skipping checks:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-import great_expectations as gx
 import great_expectations.expectations as gxe
 import pycountry
-from pyspark.sql import Column, DataFrame
+from great_expectations.expectations.row_conditions import Column as Column
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from txcat import schema as S
 from txcat.config import ValidationConfig
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A suite's name and expectations; the runner builds the GX suite inside its context."""
+
+    name: str
+    expectations: tuple[gxe.Expectation, ...]
+
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -43,7 +54,7 @@ COUNTRIES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.countries
 SEXES = ("F", "M")
 _TOLERANCE = 1e-6
 #: Value checks judge the rows that parsed; the rest is quarantined with a reason already.
-_PARSED_ONLY = {"row_condition": f"{PARSED} = true", "condition_parser": "spark"}
+_PARSED_ONLY = {"row_condition": Column(PARSED) == True}  # noqa: E712 - a GX condition
 
 
 def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int = 7) -> DataFrame:
@@ -60,89 +71,91 @@ def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int
     )
 
 
-def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> gx.ExpectationSuite:
+def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> SuiteSpec:
     """Columns present, parse success, allowed values and ranges of the parsed fields."""
     mostly = cfg.value_mostly
-    suite = gx.ExpectationSuite(name="txcat_input")
-    for expectation in [
-        gxe.ExpectTableColumnsToMatchSet(
-            column_set=list(INPUT_COLUMNS), exact_match=False, severity=CRITICAL
+    return SuiteSpec(
+        "txcat_input",
+        (
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=list(INPUT_COLUMNS), exact_match=False, severity=CRITICAL
+            ),
+            gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=PARSED, value_set=[True], mostly=cfg.min_parse_success, severity=CRITICAL
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.TRANSACTION_DATE,
+                min_value=earliest.isoformat(),
+                max_value=run_date.isoformat(),
+                **_PARSED_ONLY,
+                severity=CRITICAL,
+            ),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=S.ROW_ID,
+                **_PARSED_ONLY,
+                severity=CRITICAL,
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=S.CUSTOMER_STATE,
+                **_PARSED_ONLY,
+                value_set=list(S.BR_STATES),
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=S.MERCHANT_COUNTRY,
+                **_PARSED_ONLY,
+                value_set=list(COUNTRIES),
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=S.CUSTOMER_SEX,
+                **_PARSED_ONLY,
+                value_set=list(SEXES),
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.CUSTOMER_AGE,
+                **_PARSED_ONLY,
+                min_value=16,
+                max_value=110,
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.CREDIT_LIMIT_TOTAL,
+                **_PARSED_ONLY,
+                min_value=0,
+                max_value=10_000_000,
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.CREDIT_LIMIT_AVAILABLE,
+                **_PARSED_ONLY,
+                min_value=-1_000_000,
+                max_value=10_000_000,
+                mostly=mostly,
+                severity=WARNING,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.AMOUNT,
+                **_PARSED_ONLY,
+                min_value=-1_000_000,
+                max_value=1_000_000,
+                mostly=mostly,
+                severity=WARNING,
+            ),
         ),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=PARSED, value_set=[True], mostly=cfg.min_parse_success, severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.TRANSACTION_DATE,
-            min_value=earliest.isoformat(),
-            max_value=run_date.isoformat(),
-            **_PARSED_ONLY,
-            severity=CRITICAL,
-        ),
-        gxe.ExpectColumnValuesToNotBeNull(
-            column=S.ROW_ID,
-            **_PARSED_ONLY,
-            severity=CRITICAL,
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=S.CUSTOMER_STATE,
-            **_PARSED_ONLY,
-            value_set=list(S.BR_STATES),
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=S.MERCHANT_COUNTRY,
-            **_PARSED_ONLY,
-            value_set=list(COUNTRIES),
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=S.CUSTOMER_SEX,
-            **_PARSED_ONLY,
-            value_set=list(SEXES),
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.CUSTOMER_AGE,
-            **_PARSED_ONLY,
-            min_value=16,
-            max_value=110,
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.CREDIT_LIMIT_TOTAL,
-            **_PARSED_ONLY,
-            min_value=0,
-            max_value=10_000_000,
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.CREDIT_LIMIT_AVAILABLE,
-            **_PARSED_ONLY,
-            min_value=-1_000_000,
-            max_value=10_000_000,
-            mostly=mostly,
-            severity=WARNING,
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.AMOUNT,
-            **_PARSED_ONLY,
-            min_value=-1_000_000,
-            max_value=1_000_000,
-            mostly=mostly,
-            severity=WARNING,
-        ),
-    ]:
-        suite.add_expectation(expectation)
-    return suite
+    )
 
 
-def _top3_consistent(top3: Column, category: Column, probability: Column) -> Column:
+def _top3_consistent(
+    top3: SparkColumn, category: SparkColumn, probability: SparkColumn
+) -> SparkColumn:
     """Three entries, probabilities in [0, 1], non-increasing, summing to at most 1, the first
     being the predicted category with its probability."""
     p = [F.element_at(top3, i).getField("probability") for i in (1, 2, 3)]
@@ -186,39 +199,38 @@ def reconciliation_frame(
     )
 
 
-def output_suite() -> gx.ExpectationSuite:
+def output_suite() -> SuiteSpec:
     """Categories from the 22, probabilities in [0, 1] and consistent with the top 3, one row
     per input row id."""
-    suite = gx.ExpectationSuite(name="txcat_output")
-    for expectation in [
-        gxe.ExpectColumnValuesToNotBeNull(column=S.ROW_ID, severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeUnique(column=S.ROW_ID, severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=S.PREDICTED_CATEGORY, value_set=list(S.CATEGORIES), severity=CRITICAL
+    return SuiteSpec(
+        "txcat_output",
+        (
+            gxe.ExpectColumnValuesToNotBeNull(column=S.ROW_ID, severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeUnique(column=S.ROW_ID, severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=S.PREDICTED_CATEGORY, value_set=list(S.CATEGORIES), severity=CRITICAL
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=S.PREDICTED_PROBABILITY, min_value=0, max_value=1, severity=CRITICAL
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=TOP3_CONSISTENT, value_set=[True], severity=CRITICAL
+            ),
         ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=S.PREDICTED_PROBABILITY, min_value=0, max_value=1, severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column=TOP3_CONSISTENT, value_set=[True], severity=CRITICAL
-        ),
-    ]:
-        suite.add_expectation(expectation)
-    return suite
+    )
 
 
-def reconciliation_suite() -> gx.ExpectationSuite:
+def reconciliation_suite() -> SuiteSpec:
     """Every read row is written once: rows_read = scored + quarantined, and every row that
     parsed was scored."""
-    suite = gx.ExpectationSuite(name="txcat_reconciliation")
-    suite.add_expectation(
-        gxe.ExpectColumnPairValuesToBeEqual(
-            column_A=ROWS_READ, column_B=ROWS_ACCOUNTED, severity=CRITICAL
-        )
+    return SuiteSpec(
+        "txcat_reconciliation",
+        (
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=ROWS_READ, column_B=ROWS_ACCOUNTED, severity=CRITICAL
+            ),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=ROWS_SCORED, column_B=ROWS_EXPECTED_SCORED, severity=CRITICAL
+            ),
+        ),
     )
-    suite.add_expectation(
-        gxe.ExpectColumnPairValuesToBeEqual(
-            column_A=ROWS_SCORED, column_B=ROWS_EXPECTED_SCORED, severity=CRITICAL
-        )
-    )
-    return suite

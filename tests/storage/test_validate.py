@@ -1,0 +1,204 @@
+"""The Great Expectations suites catch broken input and output, and their results are saved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from txcat import schema as S
+from txcat.config import ValidationConfig
+from txcat.validate import runner, suites
+
+DAY = dt.date(2026, 11, 25)
+CFG = ValidationConfig(enabled=True, sample_rows=1000, min_parse_success=0.9, value_mostly=0.99)
+TOP3 = [("VAREJO", 0.7), ("SERVICO", 0.2), ("HOTEIS", 0.05)]
+
+
+def _prediction(row_id, category="VAREJO", probability=0.7, top3=TOP3):
+    return (
+        row_id,
+        "a1",
+        "s3://b/a1.csv",
+        2,
+        DAY,
+        10.5,
+        category,
+        probability,
+        top3,
+        None,
+        "m1",
+        "run",
+        dt.datetime(2026, 11, 25, 6),
+        DAY,
+    )
+
+
+def _output(spark, rows):
+    return suites.output_frame(spark.createDataFrame(rows, S.PREDICTION_SCHEMA))
+
+
+def test_good_output_passes(spark):
+    outcome = runner.run_suite(
+        _output(spark, [_prediction("r1"), _prediction("r2")]), suites.output_suite()
+    )
+    assert outcome.success and outcome.critical_failures == [] and outcome.evaluated == 5
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "failing"),
+    [
+        (_prediction("r1"), "expect_column_values_to_be_unique[row_id]"),
+        (
+            _prediction("r9", category="PADARIA"),
+            "expect_column_values_to_be_in_set[predicted_category]",
+        ),
+        (
+            _prediction(
+                "r9", probability=1.5, top3=[("VAREJO", 1.5), ("SERVICO", 0.0), ("HOTEIS", 0.0)]
+            ),
+            "expect_column_values_to_be_between[predicted_probability]",
+        ),
+        (_prediction("r9", probability=0.6), "expect_column_values_to_be_in_set[top3_consistent]"),
+        (
+            _prediction("r9", top3=[("VAREJO", 0.7), ("SERVICO", 0.9), ("HOTEIS", 0.0)]),
+            "expect_column_values_to_be_in_set[top3_consistent]",
+        ),
+        (
+            _prediction("r9", top3=[("VAREJO", 0.7)]),
+            "expect_column_values_to_be_in_set[top3_consistent]",
+        ),
+    ],
+)
+def test_broken_output_fails_critically(spark, bad_row, failing):
+    outcome = runner.run_suite(_output(spark, [_prediction("r1"), bad_row]), suites.output_suite())
+    assert not outcome.success
+    assert [f.split(" (")[0] for f in outcome.critical_failures] == [failing]
+
+
+def test_reconciliation(spark):
+    good = runner.run_suite(
+        suites.reconciliation_frame(spark, 10, 8, 8, 2), suites.reconciliation_suite()
+    )
+    assert good.success
+    lost = runner.run_suite(
+        suites.reconciliation_frame(spark, 10, 8, 7, 2), suites.reconciliation_suite()
+    )
+    assert [f.split(" (")[0] for f in lost.critical_failures] == [
+        "expect_column_pair_values_to_be_equal[rows_read,rows_accounted]",
+        "expect_column_pair_values_to_be_equal[rows_scored,rows_expected_scored]",
+    ]
+
+
+_RECORD_SCHEMA = (
+    f"{S.SOURCE_FILE} string, {S.ACCOUNT_ID} string, {S.ROW_ID} string, {S.LEVEL} string, "
+    f"{S.REASON} string, "
+    + ", ".join(
+        f"{f.name} {f.dataType.simpleString()}"
+        for f in S.TRANSACTION_SCHEMA.fields
+        if f.name not in (S.SOURCE_FILE, S.ACCOUNT_ID, S.ROW_ID)
+    )
+)
+
+
+def _record(
+    i,
+    level=None,
+    state="SP",
+    country="BR",
+    sex="F",
+    age=37,
+    amount=10.0,
+    date=dt.date(2026, 11, 20),
+):
+    row_id = f"r{i}" if level is None else None
+    values = {
+        S.SOURCE_FILE: "s3://b/a.csv",
+        S.ACCOUNT_ID: "a",
+        S.ROW_ID: row_id,
+        S.LEVEL: level,
+        S.REASON: None if level is None else "bad_amount",
+        S.LINE_NUMBER: i + 2,
+        S.ACCOUNT_OPENING_MONTH: dt.date(2014, 5, 1),
+        S.CUSTOMER_CITY: "SANTOS",
+        S.CUSTOMER_STATE: state,
+        S.CUSTOMER_AGE: age,
+        S.CUSTOMER_SEX: sex,
+        S.CREDIT_LIMIT_TOTAL: 4700.0,
+        S.CREDIT_LIMIT_AVAILABLE: 5343.0,
+        S.TRANSACTION_DATE: date,
+        S.AMOUNT: amount,
+        S.LABEL: None,
+        S.MERCHANT_CITY: "SANTOS",
+        S.MERCHANT_COUNTRY: country,
+    }
+    return values
+
+
+def _records(spark, rows):
+    columns = [c.split(" ")[0] for c in _RECORD_SCHEMA.split(", ")]
+    return spark.createDataFrame([tuple(r[c] for c in columns) for r in rows], _RECORD_SCHEMA)
+
+
+def _input_outcome(spark, rows):
+    frame = suites.input_frame(_records(spark, rows), CFG.sample_rows, len(rows))
+    return runner.run_suite(frame, suites.input_suite(CFG, DAY, dt.date(2000, 1, 1)))
+
+
+def test_good_input_passes(spark):
+    outcome = _input_outcome(spark, [_record(i) for i in range(20)])
+    assert outcome.success, outcome.critical_failures + outcome.warnings
+
+
+def test_broken_input_is_caught(spark):
+    rows = [_record(i) for i in range(14)]
+    rows += [_record(100 + i, level="row") for i in range(4)]  # parse success 14/20 < 0.9
+    rows += [
+        _record(
+            200, state="XX", country="ZZ", sex="X", age=190, amount=5e7, date=dt.date(2027, 1, 1)
+        )
+    ]  # a row that parsed with impossible values
+    rows += [_record(300)]
+    outcome = _input_outcome(spark, rows)
+    assert sorted(f.split(" (")[0] for f in outcome.critical_failures) == [
+        "expect_column_values_to_be_between[transaction_date]",
+        "expect_column_values_to_be_in_set[parsed]",
+    ]
+    assert sorted(w.split(" (")[0] for w in outcome.warnings) == sorted(
+        [
+            "expect_column_values_to_be_in_set[customer_state]",
+            "expect_column_values_to_be_in_set[merchant_country]",
+            "expect_column_values_to_be_in_set[customer_sex]",
+            "expect_column_values_to_be_between[customer_age]",
+            "expect_column_values_to_be_between[amount]",
+        ]
+    )
+
+
+def test_missing_columns_are_critical(spark):
+    frame = suites.input_frame(_records(spark, [_record(1)]).drop(S.AMOUNT), 10, 1)
+    outcome = runner.run_suite(frame, suites.input_suite(CFG, DAY, dt.date(2000, 1, 1)))
+    assert any(f.startswith("expect_table_columns_to_match_set") for f in outcome.critical_failures)
+
+
+def test_input_frame_samples_to_the_limit(spark):
+    records = _records(spark, [_record(i) for i in range(200)])
+    sampled = suites.input_frame(records, 50, 200)
+    assert 0 < sampled.count() <= 50
+    assert suites.input_frame(records, 500, 200).count() == 200
+
+
+def test_results_are_saved_as_json_and_html(spark, tmp_path):
+    outcome = runner.run_suite(
+        _output(spark, [_prediction("r1"), _prediction("r1")]), suites.output_suite()
+    )
+    runner.save_outcome(spark, outcome, str(tmp_path / "validation"))
+    saved = json.loads((tmp_path / "validation" / "txcat_output.json").read_text())
+    assert saved["success"] is False
+    assert {r["expectation_config"]["type"] for r in saved["results"] if not r["success"]} == {
+        "expect_column_values_to_be_unique"
+    }
+    html = (tmp_path / "validation" / "txcat_output.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "expect_column_values_to_be_unique" in html
+    assert outcome.summary()["results"]["json"].endswith("txcat_output.json")

@@ -43,5 +43,19 @@ $(BIN)/.storage-installed: requirements-storage.txt | venv
 storage-test: storage-deps ## Run the storage tests (starts moto and PostgreSQL)
 	$(BIN)/python -m pytest -q tests/storage
 
+STORAGE_S3_PORT  ?= 5055
+BENCH_FILES      ?= 2000
+# s3a against the local S3 server: settings for spark-submit, not for the code.
+S3A_LOCAL_CONF := --jars $(STORAGE_JARS)/hadoop-aws-3.3.1.jar,$(STORAGE_JARS)/aws-java-sdk-bundle-1.11.901.jar \
+	--conf spark.hadoop.fs.s3a.endpoint=http://127.0.0.1:$(STORAGE_S3_PORT) \
+	--conf spark.hadoop.fs.s3a.path.style.access=true \
+	--conf spark.hadoop.fs.s3a.connection.ssl.enabled=false \
+	--conf spark.hadoop.fs.s3a.aws.credentials.provider=com.amazonaws.auth.EnvironmentVariableCredentialsProvider \
+	--conf spark.hadoop.fs.s3a.change.detection.mode=none \
+	--conf spark.hadoop.fs.s3.impl=org.apache.hadoop.fs.s3a.S3AFileSystem
+
 storage-bench: storage-deps ## Spark binaryFile vs boto3 manifest reader on many small S3 objects
-	$(BIN)/python scripts/bench_manifest_read.py --files 2000
+	AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 \
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(STORAGE_S3_PORT) \
+	$(SPARK_SUBMIT) $(S3A_LOCAL_CONF) scripts/bench_manifest_read.py \
+		--files $(BENCH_FILES) --port $(STORAGE_S3_PORT)

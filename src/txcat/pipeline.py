@@ -8,6 +8,7 @@ rows_read = rows_scored + rows_quarantined, counted from what was actually writt
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -111,6 +112,38 @@ def read_records(
     return records, listed
 
 
+def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
+    """Reads the run's manifest and checks every listed object exists unchanged."""
+    try:
+        manifest = manifest_objects.load_manifest(spark, uri)
+        manifest_objects.verify_objects(spark, manifest, cfg.storage.fetch_threads)
+    except ManifestError as exc:
+        raise InputError(str(exc)) from exc
+    except AnalysisException as exc:
+        raise InputError(f"cannot read manifest {uri}: {str(exc).splitlines()[0]}") from exc
+    return manifest
+
+
+def read_manifest_records(
+    spark: SparkSession, cfg: Config, manifest: Manifest, run_date: dt.date
+) -> tuple[DataFrame, int]:
+    """Cleaned records of exactly the manifest's files, and the number of files listed."""
+    try:
+        files = manifest_objects.read_manifest_files(
+            spark, manifest, cfg.storage.manifest_reader, cfg.storage.fetch_threads,
+            cfg.storage.files_per_task,
+        )
+    except AnalysisException as exc:
+        raise InputError(f"cannot read manifest files: {str(exc).splitlines()[0]}") from exc
+    records = read.to_lines(files, cfg.input.extensions).transform(
+        clean.clean,
+        run_date,
+        cfg.quality.earliest_transaction_date,
+        cfg.quality.quarantine_duplicate_rows,
+    )
+    return records, len(manifest.entries)
+
+
 def scorable(records: DataFrame) -> DataFrame:
     """The records to score, with the parsed transaction columns only."""
     return records.where(F.col(S.LEVEL).isNull()).select(
@@ -127,14 +160,23 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
 
     artifact = load_model(spark, params.model, cfg)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
-    records, files_listed = read_records(spark, cfg, params.input, params.run_date)
+    manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
+    if manifest is None:
+        records, files_listed = read_records(spark, cfg, params.input, params.run_date)
+    else:
+        records, files_listed = read_manifest_records(spark, cfg, manifest, params.run_date)
+    predictions_root = _predictions_root(cfg, params)
+    input_check = None
     stamped = records.withColumn(S.RUN_ID, F.lit(params.run_id)).withColumn(
         S.RUN_DATE, F.lit(params.run_date)
     )
     stamped.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _count_records(stamped)
-        skipped = _skipped_files(spark, stamped, files_listed, counts["files_seen"], params)
+        skipped = _skipped_files(
+            spark, stamped, files_listed, counts["files_seen"], params,
+            listed=manifest.uris if manifest is not None else None,
+        )
         quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
@@ -149,17 +191,21 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))
             .withColumn(S.RUN_DATE, F.lit(params.run_date))
         )
-        write.write_partitioned(
-            predictions, write.predictions_path(params.output), S.PREDICTION_SCHEMA
-        )
+        write.write_partitioned(predictions, predictions_root, S.PREDICTION_SCHEMA)
+        if cfg.validation.enabled:
+            input_check = _validate_input(spark, cfg, params, stamped, counts)
     finally:
         stamped.unpersist()
-    written = _count_written(spark, params)
+    written = _count_written(spark, params, predictions_root)
 
     summary = _summary(cfg, params, artifact, files_listed, counts, written)
     summary["started_at"] = started_at.isoformat()
     summary["duration_s"] = round(time.monotonic() - started, 3)
     exit_code = _verdict(summary)
+    exit_code = _storage_stages(
+        spark, cfg, params, summary, exit_code, manifest, input_check, predictions_root,
+        counts["to_score"], written,
+    )
     path = write.write_summary(spark, params.output, params.run_date, summary)
     log.info(
         "run %s %s: %d rows read, %d scored, %d quarantined; summary %s",
@@ -190,6 +236,8 @@ def _count_records(records: DataFrame) -> dict[str, Any]:
 
 
 def _normalise_uri(uri: str) -> str:
+    if uri.startswith("/"):
+        uri = "file:" + uri
     return re.sub(r"^file:/+", "file:/", uri)
 
 
@@ -199,15 +247,21 @@ def _skipped_files(
     files_listed: int,
     files_seen: int,
     params: RunParams,
+    listed: list[str] | None = None,
 ) -> DataFrame | None:
-    """Quarantine rows for listed files the scan never returned (Spark skips 0-byte files)."""
+    """Quarantine rows for listed files the scan never returned (Spark skips 0-byte files).
+
+    `listed` is the manifest's URIs when the run reads a manifest; else the input is listed.
+    """
     if files_listed <= files_seen:
         return None
-    listed = {_normalise_uri(u) for u in read.read_files(spark, params.input).inputFiles()}
+    if listed is None:
+        listed = list(read.read_files(spark, params.input).inputFiles())
+    listed_uris = {_normalise_uri(u) for u in listed}
     seen = {
         _normalise_uri(r[0]) for r in records.select(S.SOURCE_FILE).distinct().toLocalIterator()
     }
-    missing = sorted(listed - seen)
+    missing = sorted(listed_uris - seen)
     log.warning("%d listed files returned no content (empty files)", len(missing))
     rows = [
         (S.LEVEL_FILE, reasons.EMPTY_FILE, "0 bytes", uri, _account_of(uri), params.run_id,
@@ -226,11 +280,12 @@ def _account_of(uri: str) -> str:
     return re.sub(r"(?i)(\.csv)?(\.gz)?$", "", name)
 
 
-def _count_written(spark: SparkSession, params: RunParams) -> dict[str, int]:
+def _count_written(
+    spark: SparkSession, params: RunParams, predictions_root: str | None = None
+) -> dict[str, int]:
     """Counts what landed in this run's partitions: the numbers the summary must reconcile."""
-    predictions = spark.read.parquet(
-        write.partition_path(write.predictions_path(params.output), params.run_date)
-    )
+    root = predictions_root or write.predictions_path(params.output)
+    predictions = spark.read.parquet(write.partition_path(root, params.run_date))
     quarantine = spark.read.parquet(
         write.partition_path(write.quarantine_path(params.output), params.run_date)
     )
@@ -323,3 +378,109 @@ def _verdict(summary: dict[str, Any]) -> int:
     summary["problems"] = problems
     summary["exit_code"] = code
     return code
+
+
+# --- Storage stages: manifest record, validation, sinks ---------------------------------------
+
+
+def _predictions_root(cfg: Config, params: RunParams) -> str:
+    """The predictions dataset; with the Redshift sink alone it lives under the staging area."""
+    if "parquet" in params.sinks:
+        return write.predictions_path(params.output)
+    return storage.join(params.output, cfg.redshift.staging_subdir, write.PREDICTIONS)
+
+
+def _validate_input(
+    spark: SparkSession, cfg: Config, params: RunParams, stamped: DataFrame, counts: dict[str, Any]
+) -> Any:
+    from txcat.validate import stage as validation
+
+    total = counts["to_score"] + sum(counts["rows"].values()) + sum(counts["files"].values())
+    return validation.validate_input(
+        spark, cfg, stamped, total, params.run_date, params.output
+    )
+
+
+def _storage_stages(
+    spark: SparkSession,
+    cfg: Config,
+    params: RunParams,
+    summary: dict[str, Any],
+    exit_code: int,
+    manifest: Manifest | None,
+    input_check: Any,
+    predictions_root: str,
+    rows_to_score: int,
+    written: dict[str, int],
+) -> int:
+    """Stores the manifest, runs the output suites, loads the warehouse; returns the exit code.
+
+    The warehouse is loaded only from a run that passed every check: a failed run must not
+    replace yesterday's good rows in the table that reports read.
+    """
+    problems: list[str] = summary["problems"]
+    code = exit_code
+    runs_folder = write.partition_path(storage.join(params.output, write.RUNS), params.run_date)
+    if manifest is not None:
+        manifest_path = storage.join(runs_folder, MANIFEST_FILE)
+        body = json.dumps(manifest.to_record(), indent=2, sort_keys=True) + "\n"
+        storage.write_bytes(spark, manifest_path, body.encode("utf-8"))
+        summary["manifest"] = {
+            "uri": params.manifest,
+            "sha256": manifest.sha256,
+            "files": len(manifest.entries),
+            "bytes": manifest.total_bytes,
+            "stored": manifest_path,
+            "reader": cfg.storage.manifest_reader,
+        }
+    if cfg.validation.enabled:
+        from txcat.validate import stage as validation
+
+        predictions = spark.read.parquet(predictions_root).where(
+            F.col(S.RUN_DATE) == F.lit(params.run_date)
+        )
+        counts = {
+            "rows_read": summary["rows_read"],
+            "rows_to_score": rows_to_score,
+            "rows_scored": written["rows_scored"],
+            "rows_quarantined": written["rows_quarantined"],
+        }
+        outcomes = [input_check] if input_check is not None else []
+        outcomes += validation.validate_output(
+            spark, predictions, counts, params.run_date, params.output
+        )
+        summary["validation"] = validation.summarise(outcomes)
+        for outcome in outcomes:
+            for failure in outcome.critical_failures:
+                problems.append(f"validation {outcome.suite}: {failure}")
+        if summary["validation"]["critical_failures"]:
+            code = code or EXIT_VALIDATION
+    summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}
+    if "redshift" in params.sinks:
+        summary["sinks"]["redshift"] = _load_redshift(spark, cfg, params, predictions_root, code)
+        if summary["sinks"]["redshift"]["status"] == "failed":
+            problems.append(f"redshift load failed: {summary['sinks']['redshift']['error']}")
+            code = code or EXIT_SINK
+    summary["status"] = "succeeded" if code == EXIT_OK else "failed"
+    summary["exit_code"] = code
+    return code
+
+
+def _load_redshift(
+    spark: SparkSession, cfg: Config, params: RunParams, predictions_root: str, code: int
+) -> dict[str, Any]:
+    from txcat.sinks import stage as sinks
+    from txcat.sinks.redshift import SinkError
+
+    if code != EXIT_OK:
+        log.error("redshift load skipped: the run failed its checks (exit code %d)", code)
+        return {"status": "skipped", "reason": f"run failed its checks (exit code {code})"}
+    day = spark.read.parquet(predictions_root).where(F.col(S.RUN_DATE) == F.lit(params.run_date))
+    try:
+        return sinks.load_redshift(
+            cfg, day, params.output, params.run_date, params.run_id,
+            s3_endpoint=manifest_objects.s3_endpoint(spark),
+        )
+    except SinkError as exc:
+        log.error("redshift load failed, the table keeps its previous rows: %s", exc)
+        return {"status": "failed", "error": str(exc)}

@@ -15,8 +15,11 @@ ROLE = "arn:aws:iam::123456789012:role/txcat-copy"
 @pytest.fixture
 def client():
     client = boto3.client(
-        "redshift-data", region_name="us-east-1", endpoint_url="https://redshift-data.invalid",
-        aws_access_key_id="x", aws_secret_access_key="y",
+        "redshift-data",
+        region_name="us-east-1",
+        endpoint_url="https://redshift-data.invalid",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
     )
     with Stubber(client) as stubber:
         client.stubber = stubber
@@ -40,9 +43,15 @@ class FakeClock:
 def _warehouse(client, clock=None, timeout=60.0, **target):
     clock = clock or FakeClock()
     target = {"database": "dev", "iam_role": ROLE, "workgroup": "txcat-wg", **target}
-    return DataApiWarehouse(client, DataApiTarget(**target), poll_interval_s=2.0,
-                            timeout_s=timeout, clock=clock, sleep=clock.sleep,
-                            statement_name="txcat-run")
+    return DataApiWarehouse(
+        client,
+        DataApiTarget(**target),
+        poll_interval_s=2.0,
+        timeout_s=timeout,
+        clock=clock,
+        sleep=clock.sleep,
+        statement_name="txcat-run",
+    )
 
 
 def _described(status, **extra):
@@ -52,9 +61,14 @@ def _described(status, **extra):
 def test_batch_runs_as_one_request_and_polls_until_finished(client):
     clock = FakeClock()
     client.stubber.add_response(
-        "batch_execute_statement", {"Id": "st-1"},
-        {"WorkgroupName": "txcat-wg", "Database": "dev", "Sqls": ["DELETE 1", "INSERT 2"],
-         "StatementName": "txcat-run"},
+        "batch_execute_statement",
+        {"Id": "st-1"},
+        {
+            "WorkgroupName": "txcat-wg",
+            "Database": "dev",
+            "Sqls": ["DELETE 1", "INSERT 2"],
+            "StatementName": "txcat-run",
+        },
     )
     for status in ("SUBMITTED", "STARTED", "FINISHED"):
         client.stubber.add_response("describe_statement", _described(status), {"Id": "st-1"})
@@ -64,9 +78,15 @@ def test_batch_runs_as_one_request_and_polls_until_finished(client):
 
 def test_cluster_with_secret_is_addressed_by_identifier(client):
     client.stubber.add_response(
-        "batch_execute_statement", {"Id": "st-1"},
-        {"ClusterIdentifier": "c1", "Database": "dev", "SecretArn": "arn:secret",
-         "Sqls": ["SELECT 1"], "StatementName": "txcat-run"},
+        "batch_execute_statement",
+        {"Id": "st-1"},
+        {
+            "ClusterIdentifier": "c1",
+            "Database": "dev",
+            "SecretArn": "arn:secret",
+            "Sqls": ["SELECT 1"],
+            "StatementName": "txcat-run",
+        },
     )
     client.stubber.add_response("describe_statement", _described("FINISHED"), {"Id": "st-1"})
     _warehouse(client, workgroup=None, cluster="c1", secret_arn="arn:secret").execute(["SELECT 1"])
@@ -78,9 +98,14 @@ def test_copy_names_the_staged_prefix_and_the_role(client):
         f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET"
     )
     client.stubber.add_response(
-        "batch_execute_statement", {"Id": "st-1"},
-        {"WorkgroupName": "txcat-wg", "Database": "dev", "Sqls": [expected_copy],
-         "StatementName": "txcat-run"},
+        "batch_execute_statement",
+        {"Id": "st-1"},
+        {
+            "WorkgroupName": "txcat-wg",
+            "Database": "dev",
+            "Sqls": [expected_copy],
+            "StatementName": "txcat-run",
+        },
     )
     client.stubber.add_response("describe_statement", _described("FINISHED"), {"Id": "st-1"})
     _warehouse(client).load_staging("txcat.stage", "s3://bucket/out/day", ["row_id", "run_date"])
@@ -91,7 +116,8 @@ def test_failed_statement_raises_with_the_server_error(client):
     client.stubber.add_response("describe_statement", _described("PICKED"), {"Id": "st-1"})
     client.stubber.add_response(
         "describe_statement",
-        _described("FAILED", Error="ERROR: Load into table 'stage' failed."), {"Id": "st-1"},
+        _described("FAILED", Error="ERROR: Load into table 'stage' failed."),
+        {"Id": "st-1"},
     )
     with pytest.raises(SinkError, match="st-1 failed: ERROR: Load into table 'stage' failed"):
         _warehouse(client).execute(["COPY x"])
@@ -108,17 +134,26 @@ def test_statement_still_running_at_the_timeout_is_cancelled(client):
 
 def test_refused_request_is_a_sink_error(client):
     client.stubber.add_client_error(
-        "batch_execute_statement", service_error_code="ValidationException",
-        service_message="Workgroup txcat-wg not found", expected_params={"WorkgroupName": "txcat-wg",
-        "Database": "dev", "Sqls": ["SELECT 1"], "StatementName": ANY},
+        "batch_execute_statement",
+        service_error_code="ValidationException",
+        service_message="Workgroup txcat-wg not found",
+        expected_params={
+            "WorkgroupName": "txcat-wg",
+            "Database": "dev",
+            "Sqls": ["SELECT 1"],
+            "StatementName": ANY,
+        },
     )
     with pytest.raises(SinkError, match="Workgroup txcat-wg not found"):
         _warehouse(client).execute(["SELECT 1"])
 
 
 def test_target_from_environment():
-    env = {"TXCAT_REDSHIFT_WORKGROUP": "txcat-wg", "TXCAT_REDSHIFT_DATABASE": "dev",
-           "TXCAT_REDSHIFT_IAM_ROLE": ROLE}
+    env = {
+        "TXCAT_REDSHIFT_WORKGROUP": "txcat-wg",
+        "TXCAT_REDSHIFT_DATABASE": "dev",
+        "TXCAT_REDSHIFT_IAM_ROLE": ROLE,
+    }
     target = DataApiTarget.from_env(env)
     assert target.request() == {"Database": "dev", "WorkgroupName": "txcat-wg"}
     with pytest.raises(SinkError, match="TXCAT_REDSHIFT_IAM_ROLE"):

@@ -20,10 +20,18 @@ def _json(rows) -> bytes:
 
 
 def test_json_object_with_files():
-    m = parse_manifest("m.json", _json({"run_date": "2026-11-25", "files": [
-        {"uri": "s3://b/d/1.csv", "size": 10, "etag": '"abc"'},
-        {"uri": "s3://b/d/2.csv", "size": "0"},
-    ]}))
+    m = parse_manifest(
+        "m.json",
+        _json(
+            {
+                "run_date": "2026-11-25",
+                "files": [
+                    {"uri": "s3://b/d/1.csv", "size": 10, "etag": '"abc"'},
+                    {"uri": "s3://b/d/2.csv", "size": "0"},
+                ],
+            }
+        ),
+    )
     assert m.entries == (
         ManifestEntry("s3://b/d/1.csv", 10, "abc"),
         ManifestEntry("s3://b/d/2.csv", 0, None),
@@ -34,7 +42,7 @@ def test_json_object_with_files():
 
 def test_json_list_and_csv_give_the_same_entries():
     as_json = parse_manifest("m.json", _json([{"uri": "s3://b/k.csv", "size": 5, "etag": "e1"}]))
-    as_csv = parse_manifest("m.csv", b"URI,Size,ETag\r\ns3://b/k.csv,5,\"\"\"e1\"\"\"\r\n\r\n")
+    as_csv = parse_manifest("m.csv", b'URI,Size,ETag\r\ns3://b/k.csv,5,"""e1"""\r\n\r\n')
     assert as_json.entries == as_csv.entries
 
 
@@ -67,20 +75,28 @@ def test_malformed_manifests_are_refused(data, message):
 
 
 def test_check_objects_reports_missing_and_changed():
-    m = parse_manifest("m", _json([
-        {"uri": "s3://b/same", "size": 3, "etag": "e"},
-        {"uri": "s3://b/gone", "size": 3, "etag": "e"},
-        {"uri": "s3://b/resized", "size": 3, "etag": "e"},
-        {"uri": "s3://b/rewritten", "size": 3, "etag": "e"},
-        {"uri": "/local/file", "size": 3},
-    ]))
-    problems = check_objects(m, [
-        ("s3://b/same", (3, '"e"')),
-        ("s3://b/gone", None),
-        ("s3://b/resized", (4, "e")),
-        ("s3://b/rewritten", (3, "f")),
-        ("/local/file", (3, None)),
-    ])
+    m = parse_manifest(
+        "m",
+        _json(
+            [
+                {"uri": "s3://b/same", "size": 3, "etag": "e"},
+                {"uri": "s3://b/gone", "size": 3, "etag": "e"},
+                {"uri": "s3://b/resized", "size": 3, "etag": "e"},
+                {"uri": "s3://b/rewritten", "size": 3, "etag": "e"},
+                {"uri": "/local/file", "size": 3},
+            ]
+        ),
+    )
+    problems = check_objects(
+        m,
+        [
+            ("s3://b/same", (3, '"e"')),
+            ("s3://b/gone", None),
+            ("s3://b/resized", (4, "e")),
+            ("s3://b/rewritten", (3, "f")),
+            ("/local/file", (3, None)),
+        ],
+    )
     assert problems == [
         "s3://b/gone: listed in the manifest but does not exist",
         "s3://b/resized: size 4 != manifest size 3",

@@ -24,8 +24,13 @@ DAY = dt.date(2026, 11, 25)
 
 
 def _load(**kw) -> DayLoad:
-    args = {"schema": "txcat", "table": "predictions", "run_date": DAY, "run_id": "20261125-ab",
-            "staged_uri": "s3://bucket/out/_staging/redshift/2026-11-25"}
+    args = {
+        "schema": "txcat",
+        "table": "predictions",
+        "run_date": DAY,
+        "run_id": "20261125-ab",
+        "staged_uri": "s3://bucket/out/_staging/redshift/2026-11-25",
+    }
     return DayLoad(**{**args, **kw})
 
 
@@ -67,8 +72,10 @@ def test_staging_table_name_is_safe_for_any_run_id():
         "CREATE TABLE txcat.predictions_stage_20261125_ab (LIKE txcat.predictions)",
     ]
     assert "CREATE TABLE IF NOT EXISTS txcat.predictions" in create[1]
-    assert not any("IF NOT EXISTS txcat.predictions (" in s
-                   for s in _load(create_table=False).create_statements())
+    assert not any(
+        "IF NOT EXISTS txcat.predictions (" in s
+        for s in _load(create_table=False).create_statements()
+    )
 
 
 class _Recorder:
@@ -92,7 +99,9 @@ def test_load_day_runs_create_load_swap_drop_in_order():
     kinds = [c[0] for c in warehouse.calls]
     assert kinds == ["execute", "load", "execute", "execute"]
     assert warehouse.calls[1][1] == (
-        "txcat.predictions_stage_20261125_ab", _load().staged_uri, COLUMN_NAMES
+        "txcat.predictions_stage_20261125_ab",
+        _load().staged_uri,
+        COLUMN_NAMES,
     )
     assert warehouse.calls[2][1] == _load().swap_statements()  # one call: one transaction
     assert warehouse.calls[3][1] == _load().drop_statements()
@@ -108,8 +117,12 @@ def test_load_day_drops_the_staging_table_when_the_swap_fails():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("parquet", ("parquet",)), ("redshift", ("redshift",)),
-     ("redshift,parquet", ("parquet", "redshift")), (" Parquet , redshift", ("parquet", "redshift"))],
+    [
+        ("parquet", ("parquet",)),
+        ("redshift", ("redshift",)),
+        ("redshift,parquet", ("parquet", "redshift")),
+        (" Parquet , redshift", ("parquet", "redshift")),
+    ],
 )
 def test_parse_sinks(value, expected):
     assert parse_sinks(value) == expected
@@ -124,12 +137,47 @@ def test_parse_sinks_refuses(value):
 def test_to_redshift_rows_flattens_the_top3(spark):
     scored_at = dt.datetime(2026, 11, 25, 6, 0)
     top3 = [("VAREJO", 0.7), ("SERVICO", 0.2), ("HOTEIS", 0.05)]
-    row = ("r1", "a1", "s3://b/a1.csv", 2, DAY, 10.5, "VAREJO", 0.7, top3, None, "m1", "run",
-           scored_at, DAY)
+    row = (
+        "r1",
+        "a1",
+        "s3://b/a1.csv",
+        2,
+        DAY,
+        10.5,
+        "VAREJO",
+        0.7,
+        top3,
+        None,
+        "m1",
+        "run",
+        scored_at,
+        DAY,
+    )
     predictions = spark.createDataFrame([row], S.PREDICTION_SCHEMA)
     expected = spark.createDataFrame(
-        [("r1", "a1", "s3://b/a1.csv", 2, DAY, 10.5, "VAREJO", 0.7, "VAREJO", 0.7, "SERVICO",
-          0.2, "HOTEIS", 0.05, None, "m1", "run", scored_at, DAY)],
+        [
+            (
+                "r1",
+                "a1",
+                "s3://b/a1.csv",
+                2,
+                DAY,
+                10.5,
+                "VAREJO",
+                0.7,
+                "VAREJO",
+                0.7,
+                "SERVICO",
+                0.2,
+                "HOTEIS",
+                0.05,
+                None,
+                "m1",
+                "run",
+                scored_at,
+                DAY,
+            )
+        ],
         to_redshift_rows(predictions).schema,
     )
     result = to_redshift_rows(predictions)

@@ -75,7 +75,7 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
     other = [u for u in manifest.uris if not split_s3_uri(u)]
     stats = []
     if s3_uris:
-        client = _s3_client(threads)
+        client = s3_client(threads, s3_endpoint(spark))
         with ThreadPoolExecutor(max_workers=threads) as pool:
             stats.extend(zip(s3_uris, pool.map(lambda u: _head(client, u), s3_uris), strict=True))
     for uri in other:
@@ -135,9 +135,10 @@ def read_with_boto3(
     slices = min(slices, len(rows))
     listing = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), _MANIFEST_SCHEMA)
     fetch_threads = int(threads)
+    endpoint = s3_endpoint(spark)
 
     def fetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        client = _s3_client(fetch_threads)
+        client = s3_client(fetch_threads, endpoint)
         with ThreadPoolExecutor(max_workers=fetch_threads) as pool:
             for batch in batches:
                 uris = batch.column("uri").to_pylist()
@@ -158,14 +159,30 @@ def read_with_boto3(
     return listing.mapInArrow(fetch, FILES_SCHEMA)
 
 
-def _s3_client(threads: int):  # type: ignore[no-untyped-def]
-    """An S3 client from the standard AWS chain (env, profile, instance role; endpoint from
-    AWS_ENDPOINT_URL when set), with enough pooled connections for the fetch threads."""
+def s3_endpoint(spark: SparkSession) -> str | None:
+    """The S3 endpoint Spark's s3a filesystem is configured with (`fs.s3a.endpoint`), as a URL.
+
+    None when unset (EMR's EMRFS, or AWS itself): boto3 then uses its own resolution. Keeping
+    the endpoint in one Spark setting means boto3 and s3a can never read different stores.
+    """
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    endpoint = conf.get("fs.s3a.endpoint")
+    if not endpoint:
+        return None
+    if "://" not in endpoint:
+        secure = (conf.get("fs.s3a.connection.ssl.enabled") or "true").lower() != "false"
+        endpoint = f"{'https' if secure else 'http'}://{endpoint}"
+    return str(endpoint)
+
+
+def s3_client(threads: int = 10, endpoint: str | None = None):  # type: ignore[no-untyped-def]
+    """An S3 client with credentials from the standard AWS chain (environment, profile,
+    instance role) and enough pooled connections for `threads` concurrent requests."""
     import boto3
     from botocore.config import Config
 
     config = Config(max_pool_connections=max(10, threads), retries={"mode": "standard"})
-    return boto3.session.Session().client("s3", config=config)
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
 def _head(client, uri: str) -> tuple[int, str | None] | None:  # type: ignore[no-untyped-def]

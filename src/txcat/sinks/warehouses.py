@@ -153,11 +153,11 @@ class PostgresWarehouse:
         self._s3_client_factory = s3_client_factory
 
     @classmethod
-    def from_env(cls) -> PostgresWarehouse:
+    def from_env(cls, s3_client_factory: Callable[[], Any] | None = None) -> PostgresWarehouse:
         dsn = os.environ.get(ENV_PG_DSN)
         if not dsn:
             raise SinkError(f"PostgreSQL connection not configured: set {ENV_PG_DSN}")
-        return cls(dsn)
+        return cls(dsn, s3_client_factory)
 
     def _connect(self):  # type: ignore[no-untyped-def]
         import psycopg

@@ -1,0 +1,256 @@
+"""The daily job on real storage: a manifest on the local S3 server, Parquet on it, PostgreSQL.
+
+moto's S3 server stands in for S3 (Spark through s3a, boto3 directly) and a PostgreSQL cluster
+for Redshift, with the COPY step replaced by the PostgreSQL loader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+from pyspark.sql import functions as F
+
+from txcat import pipeline, train
+from txcat import schema as S
+from txcat.config import load_config
+from txcat.generate import generate
+from txcat.inputs import objects
+from txcat.sinks.warehouses import ENV_PG_DSN
+
+pytestmark = pytest.mark.integration
+
+RUN_DATE = dt.date(2026, 11, 25)
+LANDING = "landing"
+OUT = "txcat-out"
+PREFIX = f"{RUN_DATE}/"
+
+
+def _config(ref: Path, *extra: str):
+    return load_config(
+        "local",
+        overrides=[
+            f"reference.holidays={ref / 'holidays.csv'}",
+            f"reference.countries={ref / 'countries.csv'}",
+            f"reference.bureau={ref / 'bureau.jsonl'}",
+            "training.num_boost_round=10",
+            "quality.max_row_quarantine_share=1",
+            "quality.max_file_quarantine_share=1",
+            "validation.min_parse_success=0.5",
+            "redshift.backend=postgres",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def world(spark, s3, postgres, tmp_path_factory):
+    root = tmp_path_factory.mktemp("s3world")
+    ref = root / "reference"
+    generate(
+        root / "training",
+        60,
+        "2026-07-01",
+        "2026-10-31",
+        seed=21,
+        reference_out=ref,
+        rows_per_account=30,
+    )
+    generate(
+        root / "landing",
+        24,
+        "2026-09-01",
+        RUN_DATE,
+        seed=22,
+        labels=False,
+        bad_share=0.25,
+        rows_per_account=20,
+    )
+    cfg = _config(ref)
+    train.run(spark, cfg, str(root / "training"), str(root / "model"), RUN_DATE)
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint)
+    for bucket in (LANDING, OUT):
+        client.create_bucket(Bucket=bucket)
+    entries = []
+    for path in sorted(p for p in (root / "landing").rglob("*") if p.is_file()):
+        key = PREFIX + path.relative_to(root / "landing").as_posix()
+        client.upload_file(str(path), LANDING, key)
+        head = client.head_object(Bucket=LANDING, Key=key)
+        entries.append(
+            {"uri": f"s3://{LANDING}/{key}", "size": head["ContentLength"], "etag": head["ETag"]}
+        )
+    # A file that arrived after the manifest was made: under the prefix, not in the manifest.
+    client.put_object(
+        Bucket=LANDING,
+        Key=PREFIX + "late-arrival.csv",
+        Body=(root / "landing").rglob("*.csv").__next__().read_bytes(),
+    )
+    manifest_uri = f"s3://{LANDING}/manifests/{RUN_DATE}.json"
+    client.put_object(
+        Bucket=LANDING,
+        Key=f"manifests/{RUN_DATE}.json",
+        Body=json.dumps({"run_date": str(RUN_DATE), "files": entries}).encode(),
+    )
+    os.environ[ENV_PG_DSN] = postgres.dsn
+    try:
+        yield {
+            "root": root,
+            "ref": ref,
+            "cfg": cfg,
+            "manifest": manifest_uri,
+            "entries": entries,
+            "client": client,
+            "dsn": postgres.dsn,
+        }
+    finally:
+        os.environ.pop(ENV_PG_DSN, None)
+
+
+def _params(world, out, run_id, **kw):
+    return pipeline.RunParams(
+        RUN_DATE,
+        kw.pop("input", ""),
+        out,
+        str(world["root"] / "model"),
+        run_id,
+        **{"manifest": world["manifest"], **kw},
+    )
+
+
+def _table_rows(dsn, table="predictions"):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT run_id, count(*), count(DISTINCT row_id) FROM txcat.{table} "
+            f"WHERE run_date = %s GROUP BY run_id",
+            (RUN_DATE,),
+        ).fetchall()
+
+
+def _s3_json(client, uri):
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@pytest.fixture(scope="module")
+def two_runs(spark, world):
+    out = f"s3://{OUT}/daily"
+    sinks = ("parquet", "redshift")
+    first = pipeline.run(spark, world["cfg"], _params(world, out, "run-1", sinks=sinks))
+    after_first = _table_rows(world["dsn"])
+    second = pipeline.run(spark, world["cfg"], _params(world, out, "run-2", sinks=sinks))
+    return {"out": out, "first": first, "after_first": after_first, "second": second}
+
+
+def test_manifest_run_writes_parquet_to_s3_and_loads_one_copy(spark, world, two_runs):
+    first, second = two_runs["first"], two_runs["second"]
+    assert first.exit_code == 0, first.summary["problems"]
+    assert second.exit_code == 0, second.summary["problems"]
+    scored = second.summary["rows_scored"]
+    assert scored > 0 and first.summary["rows_scored"] == scored
+    # Exactly the manifest's files: the late arrival under the same prefix is not read.
+    assert second.summary["files_read"] == len(world["entries"])
+    predictions = spark.read.parquet(f"{two_runs['out']}/predictions").where(
+        F.col(S.RUN_DATE) == F.lit(RUN_DATE)
+    )
+    assert predictions.count() == scored
+    assert predictions.select(S.RUN_ID).distinct().collect()[0][0] == "run-2"
+    assert predictions.where(F.col(S.SOURCE_FILE).contains("late-arrival")).count() == 0
+    # One copy of the day in the warehouse after each run.
+    assert two_runs["after_first"] == [("run-1", scored, scored)]
+    assert _table_rows(world["dsn"]) == [("run-2", scored, scored)]
+    redshift = second.summary["sinks"]["redshift"]
+    assert redshift["status"] == "loaded" and redshift["rows_staged"] == scored
+    assert redshift["staged_uri"].startswith(f"{two_runs['out']}/_staging/redshift/")
+
+
+def test_summary_manifest_and_validation_are_stored_on_s3(world, two_runs):
+    client = world["client"]
+    summary = two_runs["second"].summary
+    assert two_runs["second"].summary_path.startswith(f"s3://{OUT}/daily/runs/")
+    assert _s3_json(client, two_runs["second"].summary_path)["run_id"] == "run-2"
+    stored = _s3_json(client, summary["manifest"]["stored"])
+    assert stored["source"] == world["manifest"]
+    assert [e["uri"] for e in stored["entries"]] == [e["uri"] for e in world["entries"]]
+    assert stored["entries"][0]["etag"] == world["entries"][0]["etag"].strip('"')
+    validation = summary["validation"]
+    assert validation["critical_failures"] == 0
+    assert set(validation["suites"]) == {"txcat_input", "txcat_output", "txcat_reconciliation"}
+    for suite in validation["suites"].values():
+        for uri in suite["results"].values():
+            bucket, key = uri.removeprefix("s3://").split("/", 1)
+            assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+
+def test_both_readers_give_the_same_rows(spark, world):
+    manifest = objects.load_manifest(spark, world["manifest"])
+    by_boto3 = objects.read_with_boto3(spark, manifest, threads=4, files_per_task=5)
+    by_spark = objects.read_with_spark(spark, manifest)
+    assert by_boto3.schema == objects.FILES_SCHEMA
+    assert sorted(map(tuple, by_boto3.collect())) == sorted(map(tuple, by_spark.collect()))
+
+
+def test_prefix_input_reads_everything_under_it(spark, world):
+    out = f"s3://{OUT}/prefix"
+    result = pipeline.run(
+        spark,
+        world["cfg"],
+        _params(world, out, "prefix-1", input=f"s3a://{LANDING}/{PREFIX}", manifest=""),
+    )
+    assert result.exit_code == 0, result.summary["problems"]
+    assert result.summary["files_read"] == len(world["entries"]) + 1
+    assert "manifest" not in result.summary
+
+
+def test_object_changed_after_the_manifest_fails_the_run(spark, world, tmp_path):
+    client = world["client"]
+    entry = world["entries"][0]
+    bucket, key = entry["uri"].removeprefix("s3://").split("/", 1)
+    original = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    client.put_object(Bucket=bucket, Key=key, Body=original + b"x;y\r\n")
+    try:
+        with pytest.raises(pipeline.InputError, match=f"{key}: size"):
+            pipeline.run(spark, world["cfg"], _params(world, str(tmp_path / "o"), "changed"))
+    finally:
+        client.put_object(Bucket=bucket, Key=key, Body=original)
+
+
+def test_missing_manifest_is_an_input_error(spark, world, tmp_path):
+    with pytest.raises(pipeline.InputError, match="does not exist"):
+        pipeline.run(
+            spark,
+            world["cfg"],
+            _params(
+                world,
+                str(tmp_path / "o"),
+                "nomanifest",
+                manifest=f"s3://{LANDING}/manifests/x.json",
+            ),
+        )
+
+
+def test_critical_expectation_fails_the_run_after_writing_and_skips_the_load(spark, world):
+    cfg = _config(world["ref"], "validation.min_parse_success=1.0", "redshift.table=strict")
+    out = f"s3://{OUT}/strict"
+    result = pipeline.run(
+        spark, cfg, _params(world, out, "strict-1", sinks=("parquet", "redshift"))
+    )
+    assert result.exit_code == pipeline.EXIT_VALIDATION
+    assert result.summary["status"] == "failed"
+    assert any("txcat_input" in p and "parsed" in p for p in result.summary["problems"])
+    assert result.summary["sinks"]["redshift"]["status"] == "skipped"
+    # Everything was written all the same.
+    assert _s3_json(world["client"], result.summary_path)["exit_code"] == pipeline.EXIT_VALIDATION
+    assert spark.read.parquet(f"{out}/predictions").count() == result.summary["rows_scored"]
+    with psycopg.connect(world["dsn"]) as conn:
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'strict'"
+            ).fetchone()[0]
+            == 0
+        )

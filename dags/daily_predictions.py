@@ -86,7 +86,10 @@ def _s3_hook():  # type: ignore[no-untyped-def]
 
 
 def list_files(prefix: str) -> list[dict[str, Any]]:
-    """Data files directly under `prefix`: uri, size, etag; names starting `_`/`.` excluded."""
+    """Data files directly under `prefix`: uri, size, etag; names starting `_`/`.` excluded.
+
+    The entries are those of the job's manifest format (`txcat.inputs.manifest`).
+    """
     files: list[dict[str, Any]] = []
     if prefix.startswith("s3://"):
         bucket, key = _split_s3(prefix.rstrip("/") + "/")
@@ -106,10 +109,12 @@ def list_files(prefix: str) -> list[dict[str, Any]]:
         for entry in sorted(os.scandir(prefix), key=lambda e: e.name):
             if entry.is_file() and not entry.name.startswith(("_", ".")):
                 stat = entry.stat()
+                # Local files have no ETag; the modification time shows a rewrite instead.
                 files.append({
                     "uri": "file://" + os.path.abspath(entry.path),
                     "size": stat.st_size,
-                    "etag": f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+                    "etag": None,
+                    "mtime_ns": stat.st_mtime_ns,
                 })  # fmt: skip
     return sorted(files, key=lambda f: f["uri"])
 
@@ -244,8 +249,8 @@ def validate_inputs(manifest: dict[str, Any], ds: str | None = None) -> dict[str
         )
     if recorded["total_bytes"] == 0:
         problems.append("every file is empty")
-    now = {f["uri"]: (f["size"], f["etag"]) for f in list_files(SETTINGS.day_uri(ds))}
-    then = {f["uri"]: (f["size"], f["etag"]) for f in recorded["files"]}
+    now = {f["uri"]: _version(f) for f in list_files(SETTINGS.day_uri(ds))}
+    then = {f["uri"]: _version(f) for f in recorded["files"]}
     if now != then:
         added = sorted(set(now) - set(then))
         removed = sorted(set(then) - set(now))
@@ -259,6 +264,10 @@ def validate_inputs(manifest: dict[str, Any], ds: str | None = None) -> dict[str
     empty = sum(1 for f in recorded["files"] if f["size"] == 0)
     log.info("inputs valid: %d files (%d empty, quarantined by the job)", len(then), empty)
     return {"file_count": recorded["file_count"], "empty_files": empty}
+
+
+def _version(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return entry["size"], entry.get("etag"), entry.get("mtime_ns")
 
 
 @task(task_id="load_redshift")
@@ -276,27 +285,21 @@ def load_redshift(ds: str | None = None) -> dict[str, Any]:
             " does not include redshift; predictions are in Parquet only"
         )
     summary = json.loads(read_text(SETTINGS.summary_uri(ds)))
-    report = _redshift_report(summary)
-    if report is None:
+    report = (summary.get("sinks") or {}).get("redshift")
+    if not isinstance(report, dict):
         raise AirflowFailException(
-            "the job was run with --sink including redshift but its summary reports no Redshift "
-            f"load (keys: {sorted(summary)})"
+            "the job was run with --sink including redshift but its summary has no "
+            f"sinks.redshift block (sinks: {summary.get('sinks')})"
         )
-    rows = report.get("rows", report.get("rows_loaded"))
-    if rows != summary["rows_scored"]:
+    if report.get("status") != "loaded":
+        raise AirflowFailException(f"Redshift load for {ds} did not happen: {report}")
+    if report.get("run_date") != ds or report.get("rows_staged") != summary["rows_scored"]:
         raise AirflowFailException(
-            f"Redshift load reports {rows} rows, the job scored {summary['rows_scored']}"
+            f"Redshift load reports {report.get('rows_staged')} rows for "
+            f"{report.get('run_date')}, the job scored {summary['rows_scored']} for {ds}"
         )
-    return {"status": "loaded", "rows": rows, **{k: v for k, v in report.items() if k != "rows"}}
-
-
-def _redshift_report(summary: dict[str, Any]) -> dict[str, Any] | None:
-    sinks = summary.get("sinks")
-    if isinstance(sinks, dict) and isinstance(sinks.get("redshift"), dict):
-        return sinks["redshift"]
-    if isinstance(summary.get("redshift"), dict):
-        return summary["redshift"]
-    return None
+    log.info("Redshift %s holds the %d rows of %s", report.get("target"), summary["rows_scored"], ds)
+    return report
 
 
 @task(task_id="validate_outputs", trigger_rule=TriggerRule.NONE_FAILED)

@@ -7,6 +7,7 @@ server and a small webhook receiver, both started and stopped by the fixtures.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,14 +28,12 @@ REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "dags" / "daily_predictions.py"
 JOB_VENV = Path(os.environ.get("TXCAT_TEST_JOB_VENV", REPO / ".venv"))
 
-try:  # the job's environment has no Airflow: there these tests are not collected
-    import airflow  # noqa: F401
-except ImportError:
+# The job's environment has no Airflow: there these tests are not collected.
+HAVE_AIRFLOW = importlib.util.find_spec("airflow") is not None
+if not HAVE_AIRFLOW:
     collect_ignore_glob = ["test_*.py"]
-    HAVE_AIRFLOW = False
-else:
-    HAVE_AIRFLOW = True
 
+# Airflow reads its home and settings when first imported: set them before any import of it.
 _HOME = tempfile.mkdtemp(prefix="txcat-airflow-home-")
 if HAVE_AIRFLOW:
     os.environ["AIRFLOW_HOME"] = _HOME

@@ -20,13 +20,12 @@ AFTER = ["load_redshift", "validate_outputs", "notify"]
 #: The job arguments every runner must pass for 2026-11-25 (before the per-runner conf dir).
 EXPECTED_JOB_ARGS = [
     "--run-date", DS,
-    "--input", f"s3://txcat-landing/daily/{DS}",
+    "--manifest", f"s3://txcat-output/daily/manifests/run_date={DS}/manifest.json",
     "--output", "s3://txcat-output/daily",
     "--model", "s3://txcat-models/champion",
     "--env", "{env}",
     "--run-id", RUN_ID,
     "--conf-dir", "{conf_dir}",
-    "--manifest", f"s3://txcat-output/daily/manifests/run_date={DS}/manifest.json",
     "--sink", "parquet,redshift",
     "--set", "quality.max_row_quarantine_share=0.1",
 ]  # fmt: skip
@@ -194,6 +193,7 @@ def test_redshift_off_and_manifest_off_change_only_their_arguments(load_dag):
     score = dag.get_task("score")
     args = _render(dag, score, score.application_args)
     assert "--manifest" not in args
+    assert args[args.index("--input") + 1] == f"s3://txcat-landing/daily/{DS}"
     assert args[args.index("--sink") + 1] == "parquet"
 
 

@@ -56,13 +56,13 @@ class JobArgs:
 
     Attributes:
         run_date: `YYYY-MM-DD` or a template rendering to it.
-        input: Folder or URI of the day's landed files.
+        input: Folder or URI of the day's landed files (read whole when there is no manifest).
         output: Output root (predictions, quarantine, runs).
         model: Model artifact folder or URI.
         env: Configuration overlay (`local`, `emr`).
         run_id: Identifier stamped on every output row.
         conf_dir: Configuration folder; None lets the job use its default.
-        manifest: Manifest URI listing exactly the files to read; None reads `input` whole.
+        manifest: Manifest URI listing exactly the files to read; replaces `--input`.
         sinks: Sinks for `--sink` (`parquet`, `redshift`); empty leaves the job's default.
         overrides: `section.key=value` settings passed as repeated `--set`.
     """
@@ -100,9 +100,11 @@ class JobArgs:
 
 def job_arguments(job: JobArgs) -> list[str]:
     """The argument list of `jobs/score_daily.py`, identical for every way of running it."""
+    # The job takes its files either from a manifest or from a folder, never both.
+    source = ["--manifest", job.manifest] if job.manifest else ["--input", job.input]
     args = [
         "--run-date", job.run_date,
-        "--input", job.input,
+        *source,
         "--output", job.output,
         "--model", job.model,
         "--env", job.env,
@@ -110,8 +112,6 @@ def job_arguments(job: JobArgs) -> list[str]:
     ]  # fmt: skip
     if job.conf_dir:
         args += ["--conf-dir", job.conf_dir]
-    if job.manifest:
-        args += ["--manifest", job.manifest]
     if job.sinks:
         args += ["--sink", ",".join(job.sinks)]
     for item in job.overrides:

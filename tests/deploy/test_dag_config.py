@@ -1,0 +1,127 @@
+"""DAG settings from TXCAT_* variables: defaults, derived URIs, and every refusal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from txcat.deploy.dag_config import DagConfigError, load_settings
+
+EMR = {
+    "TXCAT_RUNNER": "emr",
+    "TXCAT_LANDING_URI": "s3://landing/daily/",
+    "TXCAT_OUTPUT_URI": "s3://out/daily",
+    "TXCAT_MODEL_URI": "s3://models/champion",
+    "TXCAT_NOTIFY_TARGET": "https://hooks.example.test/txcat",
+    "TXCAT_EMR_PACKAGE_PREFIX": "s3://deploy/txcat/0.1.0",
+    "TXCAT_EMR_CLUSTER_ID": "j-1K48XXXXXXHCB",
+}
+LOCAL = {
+    **{k: v for k, v in EMR.items() if not k.startswith("TXCAT_EMR")},
+    "TXCAT_RUNNER": "local",
+    "TXCAT_JOB_SCRIPT": "/repo/jobs/score_daily.py",
+    "TXCAT_JOB_PYTHON": "/repo/.venv/bin/python",
+}
+
+
+def test_emr_defaults():
+    s = load_settings(EMR)
+    assert s.runner == "emr"
+    assert s.sinks == ("parquet", "redshift") and s.loads_redshift
+    assert s.pass_manifest is True
+    assert s.job_env == "emr" and s.job_conf_dir == "conf"
+    assert s.scoring_timeout_minutes == 30
+    assert s.retries == 2 and s.retry_delay_minutes == 2
+    assert s.landing_marker == "_SUCCESS"
+    assert s.notify_kind == "webhook"
+    assert s.local is None and s.emr_package is not None
+    assert s.day_uri("2026-11-25") == "s3://landing/daily/2026-11-25"
+    assert s.marker_uri("{{ ds }}") == "s3://landing/daily/{{ ds }}/_SUCCESS"
+    assert s.manifest_uri("2026-11-25") == (
+        "s3://out/daily/manifests/run_date=2026-11-25/manifest.json"
+    )
+    assert s.summary_uri("2026-11-25") == "s3://out/daily/runs/run_date=2026-11-25/summary.json"
+
+
+def test_local_runner_defaults_to_the_repository_conf():
+    s = load_settings({**LOCAL, "TXCAT_SPARK_CONF": json.dumps({"spark.x": 1, "spark.y": True})})
+    assert s.job_env == "local"
+    assert s.job_conf_dir == "/repo/conf"
+    assert s.local.master == "local[*]"
+    assert s.local.conf == {"spark.x": "1", "spark.y": "true"}
+    job = s.job_args("2026-11-25", "r1")
+    assert job.conf_dir == "/repo/conf"
+    assert job.manifest.endswith("run_date=2026-11-25/manifest.json")
+
+
+def test_sns_target_and_job_overrides():
+    s = load_settings({
+        **EMR,
+        "TXCAT_NOTIFY_TARGET": "arn:aws:sns:sa-east-1:123456789012:txcat-daily",
+        "TXCAT_JOB_SET": json.dumps(["quality.max_row_quarantine_share=0.2"]),
+        "TXCAT_SINKS": "parquet",
+        "TXCAT_PASS_MANIFEST": "false",
+    })  # fmt: skip
+    assert s.notify_kind == "sns"
+    assert s.job_overrides == ("quality.max_row_quarantine_share=0.2",)
+    assert not s.loads_redshift
+    assert s.job_args("2026-11-25", "r").manifest is None
+
+
+def test_transient_runner_needs_the_cluster_request():
+    settings = {**EMR, "TXCAT_RUNNER": "emr_transient"}
+    with pytest.raises(DagConfigError, match="EMR_JOB_FLOW_OVERRIDES"):
+        load_settings(settings)
+    request = {"Name": "txcat", "ReleaseLabel": "emr-7.5.0"}
+    s = load_settings({**settings, "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps(request)})
+    assert s.emr_job_flow_overrides == request
+    assert s.emr_cluster_id is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"TXCAT_RUNNER": "k8s"}, "TXCAT_RUNNER must be one of"),
+        ({"TXCAT_OUTPUT_URI": " "}, "TXCAT_OUTPUT_URI is not set"),
+        ({"TXCAT_NOTIFY_TARGET": "ftp://x"}, "webhook URL or an SNS topic ARN"),
+        ({"TXCAT_NOTIFY_TARGET": "arn:aws:sns:us-east-1:12:t"}, "SNS topic ARN"),
+        ({"TXCAT_SINKS": "parquet,kafka"}, "TXCAT_SINKS"),
+        ({"TXCAT_EMR_CLUSTER_ID": "my-cluster"}, "TXCAT_EMR_CLUSTER_ID"),
+        ({"TXCAT_EMR_CLUSTER_ID": ""}, "TXCAT_EMR_CLUSTER_ID is not set"),
+        ({"TXCAT_EMR_PACKAGE_PREFIX": "dist"}, "s3:// URI"),
+        ({"TXCAT_RETRIES": "-1"}, "at least 0"),
+        ({"TXCAT_SCORING_TIMEOUT_MINUTES": "0"}, "at least 1"),
+        ({"TXCAT_PASS_MANIFEST": "maybe"}, "true or false"),
+        ({"TXCAT_JOB_SET": '"a.b=1"'}, "JSON list of strings"),
+        ({"TXCAT_JOB_SET": '["no_section=1"]'}, "section.key=value"),
+        ({"TXCAT_SPARK_CONF": "[1]"}, "JSON object"),
+        ({"TXCAT_LANDING_MARKER": "READY"}, "starting with '_' or '.'"),
+    ],
+)
+def test_refusals_name_the_variable(change, message):
+    with pytest.raises(DagConfigError, match=message):
+        load_settings({**EMR, **change})
+
+
+def test_local_paths_must_be_absolute():
+    with pytest.raises(DagConfigError, match="TXCAT_JOB_SCRIPT must be an absolute path"):
+        load_settings({**LOCAL, "TXCAT_JOB_SCRIPT": "jobs/score_daily.py"})
+    with pytest.raises(DagConfigError, match="TXCAT_JOB_PYTHON is not set"):
+        load_settings({k: v for k, v in LOCAL.items() if k != "TXCAT_JOB_PYTHON"})
+
+
+def test_deploy_modules_import_nothing_outside_the_standard_library():
+    """The DAG imports these at parse time in an environment without Spark or PyYAML."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import txcat.deploy.dag_config, txcat.deploy.submit, txcat.deploy.package\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'pyspark', 'pandas', 'numpy', 'yaml', 'xgboost', 'pyarrow', 'boto3'})\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,61 @@
+"""Benchmark txcat against the I/O floor and other scorers; writes docs/benchmarks.{md,json}.
+
+python scripts/benchmark.py --files 20000 [--repeats 3] [--tuning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from txcat.benchmark import runner
+from txcat.session import configure_logging
+
+
+def main(argv: list[str]) -> int:
+    configure_logging()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=20000)
+    parser.add_argument("--rows-per-file", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path("data/bench"))
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--tuning", action="store_true", help="also time tuning variants")
+    parser.add_argument(
+        "--row-udf-limit",
+        type=int,
+        default=100_000,
+        help="rows scored by the (slow) row-at-a-time UDF",
+    )
+    args = parser.parse_args(argv)
+    work = args.work / f"{args.files}x{args.rows_per_file}"
+    result = runner.run(
+        work,
+        args.files,
+        args.rows_per_file,
+        args.repeats,
+        args.out,
+        args.tuning,
+        args.row_udf_limit,
+    )
+    keys = [
+        "files",
+        "rows",
+        "cores",
+        "io_floor_s",
+        "job_s",
+        "job_over_io_floor",
+        "udf_rows_per_s",
+        "xgboost_spark_rows_per_s",
+        "row_udf_rows_per_s",
+        "pandas_rows_per_s",
+        "files_per_s_per_core",
+    ]
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,430 @@
+"""The benchmark: the I/O floor, the real job and four scorers, side by side on the same files.
+
+Every measured piece runs as its own `spark-submit` process, the way a scheduler runs the job,
+and is timed from outside (wall clock, and peak resident memory of the whole process tree:
+JVM and Python workers). Ratios are taken within one run, since the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN_DATE = "2026-11-25"
+SCORERS = ("txcat_udf", "xgboost_spark", "row_udf", "pandas")
+
+
+@dataclass
+class Measurement:
+    name: str
+    command: str
+    wall_s: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+    inner: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.wall_s)
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        rss[pid] = int(fields[21]) * page
+    total = 0
+    for pid in rss:
+        walk = pid
+        while walk > 1:
+            if walk == root_pid:
+                total += rss[pid]
+                break
+            walk = parents.get(walk, 0)
+    return total
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Runs a command; returns (wall seconds, peak tree RSS in MB, stdout)."""
+    start = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            stop.wait(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    stop.set()
+    sampler.join()
+    wall = time.monotonic() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} exited {process.returncode}:\n{err[-3000:]}")
+    return wall, peak / 2**20, out
+
+
+class Bench:
+    def __init__(self, work: Path, files: int, rows_per_file: int, repeats: int, cores: int):
+        self.work = work
+        self.files = files
+        self.rows_per_file = rows_per_file
+        self.repeats = repeats
+        self.cores = cores
+        self.python = sys.executable
+        self.submit = str(Path(sys.executable).with_name("spark-submit"))
+        self.env = dict(
+            os.environ,
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            SPARK_LOCAL_IP="127.0.0.1",
+        )
+
+    @property
+    def landing(self) -> Path:
+        return self.work / "landing"
+
+    @property
+    def reference(self) -> Path:
+        return self.work / "reference"
+
+    def reference_overrides(self) -> list[str]:
+        return [
+            "--set",
+            f"reference.holidays={self.reference / 'holidays.csv'}",
+            "--set",
+            f"reference.countries={self.reference / 'countries.csv'}",
+            "--set",
+            f"reference.bureau={self.reference / 'bureau.jsonl'}",
+        ]
+
+    def spark_submit(
+        self, script: str, *args: str, conf: dict[str, str] | None = None
+    ) -> list[str]:
+        command = [
+            self.submit,
+            "--master",
+            f"local[{self.cores}]",
+            "--driver-memory",
+            "6g",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--driver-java-options",
+            f"-Dlog4j.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
+        ]
+        for key, value in (conf or {}).items():
+            command += ["--conf", f"{key}={value}"]
+        return [*command, str(ROOT / script), *args]
+
+    def prepare(self) -> None:
+        """Generates the day (and a labelled set), trains the model scored with."""
+        generate = [self.python, str(ROOT / "scripts" / "generate_data.py")]
+        if not (self.landing / "_generation.json").exists():
+            subprocess.run(
+                [
+                    *generate,
+                    "--out",
+                    str(self.landing),
+                    "--accounts",
+                    str(self.files),
+                    "--start-date",
+                    "2026-10-26",
+                    "--end-date",
+                    RUN_DATE,
+                    "--seed",
+                    "5",
+                    "--no-labels",
+                    "--rows-per-account",
+                    str(self.rows_per_file),
+                    "--reference-out",
+                    str(self.reference),
+                ],
+                check=True,
+                env=self.env,
+            )
+        training = self.work / "training"
+        if not (training / "_generation.json").exists():
+            subprocess.run(
+                [
+                    *generate,
+                    "--out",
+                    str(training),
+                    "--accounts",
+                    str(min(self.files, 2000)),
+                    "--start-date",
+                    "2026-05-01",
+                    "--end-date",
+                    "2026-10-31",
+                    "--seed",
+                    "5",
+                ],
+                check=True,
+                env=self.env,
+            )
+        if not (self.work / "model" / "model.json").exists():
+            subprocess.run(
+                self.spark_submit(
+                    "jobs/train.py",
+                    "--input",
+                    str(training),
+                    "--model-out",
+                    str(self.work / "model"),
+                    "--as-of",
+                    RUN_DATE,
+                    *self.reference_overrides(),
+                ),
+                check=True,
+                env=self.env,
+                capture_output=True,
+            )
+
+    def measure(self, name: str, command: list[str], repeats: int | None = None) -> Measurement:
+        result = Measurement(name, shlex.join(command))
+        for i in range(repeats or self.repeats):
+            wall, peak, out = run_measured(command, self.env)
+            result.wall_s.append(round(wall, 2))
+            result.peak_rss_mb.append(round(peak))
+            inner = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+            result.inner.extend(inner)
+            log.info("%s run %d: %.1f s, peak %.0f MB", name, i + 1, wall, peak)
+        return result
+
+    def io_floor(self) -> Measurement:
+        return self.measure(
+            "io_floor",
+            self.spark_submit(
+                "scripts/benchmark_stage.py",
+                "io-floor",
+                "--input",
+                str(self.landing),
+                "--output",
+                str(self.work / "floor-out"),
+                "--run-date",
+                RUN_DATE,
+            ),
+        )
+
+    def job(self, name: str = "job", conf: dict[str, str] | None = None) -> Measurement:
+        return self.measure(
+            name,
+            self.spark_submit(
+                "jobs/score_daily.py",
+                "--run-date",
+                RUN_DATE,
+                "--input",
+                str(self.landing),
+                "--output",
+                str(self.work / f"{name}-out"),
+                "--model",
+                str(self.work / "model"),
+                "--env",
+                "local",
+                *self.reference_overrides(),
+                conf=conf,
+            ),
+        )
+
+    def features(self) -> Measurement:
+        return self.measure(
+            "features",
+            self.spark_submit(
+                "scripts/benchmark_stage.py",
+                "features",
+                "--input",
+                str(self.landing),
+                "--output",
+                str(self.work / "features"),
+                "--run-date",
+                RUN_DATE,
+                *self.reference_overrides(),
+            ),
+            repeats=1,
+        )
+
+    def scorer(self, variant: str, limit: int | None) -> Measurement:
+        args = [
+            "score",
+            "--variant",
+            variant,
+            "--features",
+            str(self.work / "features"),
+            "--model",
+            str(self.work / "model"),
+        ]
+        if limit:
+            args += ["--limit", str(limit)]
+        if variant == "pandas":
+            command = [self.python, str(ROOT / "scripts" / "benchmark_stage.py"), *args]
+        else:
+            command = self.spark_submit("scripts/benchmark_stage.py", *args)
+        return self.measure(f"score_{variant}", command)
+
+
+def rows_per_s(m: Measurement) -> float:
+    """Median throughput of the timed action inside the process (startup excluded)."""
+    rates = [i["rows"] / i["seconds"] for i in m.inner if i.get("seconds")]
+    return statistics.median(rates) if rates else 0.0
+
+
+def run(
+    work: Path,
+    files: int,
+    rows_per_file: int,
+    repeats: int,
+    out_dir: Path,
+    tuning: bool,
+    row_udf_limit: int,
+) -> dict[str, Any]:
+    cores = os.cpu_count() or 1
+    bench = Bench(work, files, rows_per_file, repeats, cores)
+    bench.prepare()
+    manifest = json.loads((bench.landing / "_generation.json").read_text())
+    rows = manifest["counts"]["rows"]
+    floor = bench.io_floor()
+    job = bench.job()
+    bench.features()
+    scorers = {v: bench.scorer(v, row_udf_limit if v == "row_udf" else None) for v in SCORERS}
+    tuning_rows = []
+    if tuning:
+        for label, conf in TUNING_VARIANTS:
+            m = bench.job(f"job_{label}", conf)
+            tuning_rows.append(
+                {
+                    "variant": label,
+                    "conf": conf,
+                    "median_s": m.median_s,
+                    "wall_s": m.wall_s,
+                    "command": m.command,
+                }
+            )
+    summary_path = work / "job-out" / "runs" / f"run_date={RUN_DATE}" / "summary.json"
+    job_summary = json.loads(summary_path.read_text())
+    result = {
+        "date": dt.date.today().isoformat(),
+        "files": files,
+        "rows": rows,
+        "rows_scored": job_summary["rows_scored"],
+        "cores": cores,
+        "repeats": repeats,
+        "io_floor_s": floor.median_s,
+        "job_s": job.median_s,
+        "job_over_io_floor": round(job.median_s / floor.median_s, 3),
+        "job_inner_duration_s": job_summary["duration_s"],
+        "files_per_s_per_core": round(files / job.median_s / cores, 2),
+        "rows_per_s_per_core": round(rows / job.median_s / cores, 1),
+        "io_floor_files_per_s_per_core": round(files / floor.median_s / cores, 2),
+        "udf_rows_per_s": round(rows_per_s(scorers["txcat_udf"]), 1),
+        "xgboost_spark_rows_per_s": round(rows_per_s(scorers["xgboost_spark"]), 1),
+        "row_udf_rows_per_s": round(rows_per_s(scorers["row_udf"]), 1),
+        "pandas_rows_per_s": round(rows_per_s(scorers["pandas"]), 1),
+        "peak_rss_mb": {m.name: max(m.peak_rss_mb) for m in [floor, job, *scorers.values()]},
+        "model": json.loads((work / "model" / "model.json").read_text())["version"],
+        "measurements": [
+            vars(m) | {"median_s": m.median_s} for m in [floor, job, *scorers.values()]
+        ],
+        "tuning": tuning_rows,
+    }
+    result["udf_over_xgboost_spark"] = round(
+        result["udf_rows_per_s"] / max(result["xgboost_spark_rows_per_s"], 1e-9), 3
+    )
+    result["udf_over_row_udf"] = round(
+        result["udf_rows_per_s"] / max(result["row_udf_rows_per_s"], 1e-9), 2
+    )
+    result["udf_over_pandas_per_core"] = round(
+        result["udf_rows_per_s"] / cores / max(result["pandas_rows_per_s"], 1e-9), 3
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "benchmarks.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "benchmarks.md").write_text(render_markdown(result))
+    return result
+
+
+TUNING_VARIANTS: list[tuple[str, dict[str, str]]] = [
+    ("default_file_packing", {"spark.sql.files.openCostInBytes": "4194304"}),
+    ("arrow_batch_2000", {"spark.sql.execution.arrow.maxRecordsPerBatch": "2000"}),
+    ("arrow_batch_50000", {"spark.sql.execution.arrow.maxRecordsPerBatch": "50000"}),
+    ("no_aqe", {"spark.sql.adaptive.enabled": "false"}),
+]
+
+
+def render_markdown(r: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {r['date']} by `make bench` on {r['cores']} cores (`local[*]`): "
+        f"{r['files']:,} files, {r['rows']:,} rows, median of {r['repeats']} runs. "
+        "Wall times include spark-submit start-up; throughputs of the scorers time only the "
+        "scoring action. These machines are shared: read the ratios, taken within one run.",
+        "",
+        "| measurement | median wall (s) | runs (s) | peak memory (MB) |",
+        "|---|---|---|---|",
+    ]
+    for m in r["measurements"]:
+        lines.append(
+            f"| {m['name']} | {m['median_s']:.1f} | "
+            f"{', '.join(f'{w:.1f}' for w in m['wall_s'])} | {max(m['peak_rss_mb'])} |"
+        )
+    lines += [
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| job / I/O floor | **{r['job_over_io_floor']}** (target ≤ 1.5) |",
+        f"| job files/s per core | {r['files_per_s_per_core']} |",
+        f"| I/O floor files/s per core | {r['io_floor_files_per_s_per_core']} |",
+        f"| txcat UDF rows/s | {r['udf_rows_per_s']:,} |",
+        f"| xgboost.spark transform rows/s | {r['xgboost_spark_rows_per_s']:,} |",
+        f"| row-at-a-time UDF rows/s | {r['row_udf_rows_per_s']:,} |",
+        f"| pandas + Booster.predict, one core, rows/s | {r['pandas_rows_per_s']:,} |",
+        f"| txcat UDF / xgboost.spark | **{r['udf_over_xgboost_spark']}** (target ≥ 1) |",
+        f"| txcat UDF / row UDF | **{r['udf_over_row_udf']}** (target ≥ 10) |",
+        f"| txcat UDF per core / pandas floor | {r['udf_over_pandas_per_core']} |",
+        "",
+        "## Commands",
+        "",
+    ]
+    for m in r["measurements"]:
+        lines += [f"- {m['name']}: `{m['command']}`"]
+    if r["tuning"]:
+        lines += [
+            "",
+            "## Tuning (the job, one setting changed at a time)",
+            "",
+            "| variant | setting | median (s) | vs default job |",
+            "|---|---|---|---|",
+        ]
+        for t in r["tuning"]:
+            setting = ", ".join(f"`{k}={v}`" for k, v in t["conf"].items())
+            lines.append(
+                f"| {t['variant']} | {setting} | {t['median_s']:.1f} | "
+                f"{t['median_s'] / r['job_s']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"

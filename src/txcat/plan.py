@@ -1,0 +1,141 @@
+"""Capacity planner: how many vCPUs / instances score a day inside its window.
+
+The per-core throughput comes from the benchmark's output (`docs/benchmarks.json`), never from a
+constant in the code; the rest are stated assumptions with flags to change them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.json"
+
+#: vCPUs of common EMR core-node types (YARN gets them all by default).
+INSTANCE_VCPUS = {
+    "m5.xlarge": 4,
+    "m5.2xlarge": 8,
+    "m5.4xlarge": 16,
+    "m6i.4xlarge": 16,
+    "c5.4xlarge": 16,
+    "c6i.4xlarge": 16,
+    "r5.2xlarge": 8,
+}
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    files: int
+    rows_per_file: float
+    window_min: float
+    s3_latency_ms: float = 0.0
+    reads_in_flight_per_core: int = 1
+    instance_type: str = "m5.4xlarge"
+    fixed_overhead_s: float = 300.0
+    efficiency: float = 0.75
+
+
+@dataclass(frozen=True)
+class Plan:
+    core_seconds: float
+    usable_seconds: float
+    vcpus: int
+    instances: int
+    rows_per_s_per_core: float
+    per_file_latency_s: float
+    assumptions: list[str]
+
+
+def load_benchmarks(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise FileNotFoundError(f"no benchmark figures at {path}: run `make bench` first") from exc
+    for key in ("rows_per_s_per_core", "files", "rows", "cores"):
+        if key not in data:
+            raise ValueError(f"{path} lacks {key!r}: rerun `make bench`")
+    return data
+
+
+def make_plan(spec: PlanInput, bench: dict[str, Any]) -> Plan:
+    """Core-seconds needed (compute + waiting on storage) over the usable part of the window."""
+    rate = float(bench["rows_per_s_per_core"])
+    rows = spec.files * spec.rows_per_file
+    compute = rows / rate
+    latency = spec.s3_latency_ms / 1000.0 / max(spec.reads_in_flight_per_core, 1)
+    waiting = spec.files * latency
+    core_seconds = compute + waiting
+    usable = spec.window_min * 60.0 - spec.fixed_overhead_s
+    if usable <= 0:
+        raise ValueError("the window is shorter than the fixed overhead")
+    vcpus = math.ceil(core_seconds / (usable * spec.efficiency))
+    per_instance = INSTANCE_VCPUS[spec.instance_type]
+    instances = math.ceil(vcpus / per_instance)
+    bench_rows_per_file = bench["rows"] / bench["files"]
+    assumptions = [
+        f"throughput {rate:,.0f} rows/s per core: the end-to-end job in the benchmark "
+        f"({bench['files']:,} files x {bench_rows_per_file:.0f} rows on {bench['cores']} cores, "
+        f"measured {bench.get('date', '?')}), assumed linear in rows",
+        f"storage wait {spec.s3_latency_ms:g} ms per file / {spec.reads_in_flight_per_core} "
+        "reads in flight per core (1 = Spark's own reader, one object after another)",
+        f"fixed overhead {spec.fixed_overhead_s:g} s (cluster step start, listing or manifest, "
+        "driver work, summary) taken off the window",
+        f"efficiency {spec.efficiency:g}: share of core time a cluster turns into work "
+        "(stragglers, scheduling, shuffle by file)",
+        f"{spec.instance_type}: {per_instance} vCPUs per core node, all given to YARN; "
+        "the driver runs on the primary node",
+    ]
+    return Plan(core_seconds, usable, vcpus, instances, rate, latency, assumptions)
+
+
+def render(spec: PlanInput, plan: Plan) -> str:
+    rows = spec.files * spec.rows_per_file
+    lines = [
+        f"day: {spec.files:,} files x {spec.rows_per_file:g} rows = {rows:,.0f} rows, "
+        f"window {spec.window_min:g} min",
+        f"work: {plan.core_seconds:,.0f} core-seconds "
+        f"({rows / plan.rows_per_s_per_core:,.0f} compute + "
+        f"{spec.files * plan.per_file_latency_s:,.0f} waiting on storage)",
+        f"usable window: {plan.usable_seconds:,.0f} s at efficiency {spec.efficiency:g}",
+        f"needed: {plan.vcpus} vCPUs = {plan.instances} x {spec.instance_type}",
+        "assumptions:",
+        *[f"  - {a}" for a in plan.assumptions],
+    ]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--files", type=int, required=True)
+    parser.add_argument("--rows-per-file", type=float, default=100)
+    parser.add_argument("--window-min", type=float, default=30)
+    parser.add_argument("--s3-latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--reads-in-flight",
+        type=int,
+        default=1,
+        help="concurrent object reads per core (the reader's concurrency)",
+    )
+    parser.add_argument("--instance-type", choices=sorted(INSTANCE_VCPUS), default="m5.4xlarge")
+    parser.add_argument("--overhead-s", type=float, default=300.0)
+    parser.add_argument("--efficiency", type=float, default=0.75)
+    parser.add_argument("--benchmarks", type=Path, default=DEFAULT_BENCHMARKS)
+
+
+def main(args: argparse.Namespace) -> int:
+    spec = PlanInput(
+        args.files,
+        args.rows_per_file,
+        args.window_min,
+        args.s3_latency_ms,
+        args.reads_in_flight,
+        args.instance_type,
+        args.overhead_s,
+        args.efficiency,
+    )
+    plan = make_plan(spec, load_benchmarks(args.benchmarks))
+    print(render(spec, plan))  # the command's output
+    return 0

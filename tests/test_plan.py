@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from txcat.plan import PlanInput, load_benchmarks, make_plan, render
+
+BENCH = {
+    "files": 20000,
+    "rows": 2_000_000,
+    "cores": 2,
+    "rows_per_s_per_core": 10_000.0,
+    "date": "2026-11-26",
+}
+
+
+def test_plan_divides_work_by_usable_core_time():
+    spec = PlanInput(
+        files=3_000_000,
+        rows_per_file=100,
+        window_min=30,
+        instance_type="m5.4xlarge",
+        fixed_overhead_s=300,
+        efficiency=0.75,
+    )
+    plan = make_plan(spec, BENCH)
+    # 3e8 rows / 1e4 rows/s = 30,000 core-s; usable (1800 - 300) * 0.75 = 1,125 s per core.
+    assert plan.core_seconds == pytest.approx(30_000)
+    assert plan.vcpus == 27  # ceil(30000 / 1125) = ceil(26.67)
+    assert plan.instances == 2  # 16 vCPUs per m5.4xlarge
+
+
+def test_storage_latency_adds_waiting_divided_by_reads_in_flight():
+    base = PlanInput(files=1_000_000, rows_per_file=100, window_min=30, s3_latency_ms=20)
+    sequential = make_plan(base, BENCH)
+    concurrent = make_plan(PlanInput(**{**vars(base), "reads_in_flight_per_core": 16}), BENCH)
+    assert sequential.core_seconds - 10_000 == pytest.approx(20_000)  # 1e6 files x 20 ms
+    assert concurrent.core_seconds - 10_000 == pytest.approx(1_250)
+    assert concurrent.vcpus < sequential.vcpus
+
+
+def test_window_shorter_than_overhead_is_refused():
+    with pytest.raises(ValueError, match="shorter than the fixed overhead"):
+        make_plan(PlanInput(files=1, rows_per_file=1, window_min=1, fixed_overhead_s=300), BENCH)
+
+
+def test_figures_come_from_the_benchmark_file(tmp_path):
+    path = tmp_path / "benchmarks.json"
+    with pytest.raises(FileNotFoundError, match="make bench"):
+        load_benchmarks(path)
+    path.write_text(json.dumps({"files": 1}))
+    with pytest.raises(ValueError, match="lacks"):
+        load_benchmarks(path)
+    path.write_text(json.dumps(BENCH))
+    text = render(
+        PlanInput(files=3_000_000, rows_per_file=100, window_min=30),
+        make_plan(
+            PlanInput(files=3_000_000, rows_per_file=100, window_min=30), load_benchmarks(path)
+        ),
+    )
+    assert "10,000 rows/s per core" in text and "vCPUs" in text

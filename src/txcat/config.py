@@ -140,6 +140,7 @@ class LifecycleConfig:
     holdout_account_share: float
     cv_folds: int
     search_budget: int
+    search_max_rows: int
     latency_repeats: int
 
     def __post_init__(self) -> None:
@@ -147,8 +148,10 @@ class LifecycleConfig:
             raise ConfigError("lifecycle.holdout_account_share must be between 0 and 1")
         if self.cv_folds < 2:
             raise ConfigError("lifecycle.cv_folds must be at least 2")
-        if self.search_budget < 1 or self.latency_repeats < 1:
-            raise ConfigError("lifecycle.search_budget and latency_repeats must be at least 1")
+        if min(self.search_budget, self.latency_repeats, self.search_max_rows) < 1:
+            raise ConfigError(
+                "lifecycle.search_budget, search_max_rows and latency_repeats must be >= 1"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

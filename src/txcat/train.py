@@ -169,13 +169,23 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
             f"the split left {len(train)} training and {len(hold)} hold-out rows; "
             f"check lifecycle.cutoff_date ({lc.cutoff_date}) against the data's dates"
         )
-    x, y = _matrix(train)
+    x_all, y_all = _matrix(train)
     xh, yh = _matrix(hold)
-    weights = C.class_weights(y, n_classes, tc.class_weight_power)
+    weights_all = C.class_weights(y_all, n_classes, tc.class_weight_power)
+    # The search sees whole accounts up to search_max_rows; the refit sees every training row.
+    searched = splits.sample_groups(train[S.ACCOUNT_ID], lc.search_max_rows, tc.seed)
+    x, y, weights = x_all[searched], y_all[searched], weights_all[searched]
     try:
-        folds = splits.group_folds(train[S.ACCOUNT_ID], lc.cv_folds, tc.seed)
+        folds = splits.group_folds(train.loc[searched, S.ACCOUNT_ID], lc.cv_folds, tc.seed)
     except ValueError as exc:
         raise TrainingDataError(str(exc)) from exc
+    log.info(
+        "search on %d of %d training rows, %d folds, %d XGBoost configurations",
+        len(y),
+        len(y_all),
+        lc.cv_folds,
+        lc.search_budget,
+    )
     configs = C.search_space(tc, lc.search_budget, tc.seed)
     per_fold: dict[str, list[dict[str, Any]]] = {C.MAJORITY: [], C.LOGISTIC: []}
     per_fold |= {f"{C.XGBOOST}#{i}": [] for i in range(len(configs))}
@@ -236,12 +246,12 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     )
 
     final = {
-        C.MAJORITY: C.fit_majority(x, y, n_classes),
-        C.LOGISTIC: C.fit_logistic(x, y, weights, n_classes, tc.seed),
+        C.MAJORITY: C.fit_majority(x_all, y_all, n_classes),
+        C.LOGISTIC: C.fit_logistic(x_all, y_all, weights_all, n_classes, tc.seed),
         C.XGBOOST: C.fit_xgboost(
-            x,
-            y,
-            weights,
+            x_all,
+            y_all,
+            weights_all,
             best["params"],
             n_classes,
             FEATURE_COLUMNS,
@@ -260,6 +270,7 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
         "split": {
             "cutoff_date": lc.cutoff_date.isoformat(),
             "training_rows": int(len(train)),
+            "search_rows": int(len(y)),
             "training_accounts": int(train[S.ACCOUNT_ID].nunique()),
             "holdout_rows": int(len(hold)),
             "holdout_accounts": int(hold[S.ACCOUNT_ID].nunique()),

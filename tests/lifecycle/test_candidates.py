@@ -55,9 +55,18 @@ def test_logistic_regression_learns_separable_classes():
 
 def test_xgboost_early_stops_and_keeps_best_rounds():
     x, y = _blobs()
-    fitted = C.fit_xgboost(x[:200], y[:200], np.ones(200), C.search_space(TRAINING, 1, 1)[0],
-                           3, ["a", "b", "c", "d"], seed=1, num_boost_round=200,
-                           early_stopping_rounds=5, valid=(x[200:], y[200:]))
+    fitted = C.fit_xgboost(
+        x[:200],
+        y[:200],
+        np.ones(200),
+        C.search_space(TRAINING, 1, 1)[0],
+        3,
+        ["a", "b", "c", "d"],
+        seed=1,
+        num_boost_round=200,
+        early_stopping_rounds=5,
+        valid=(x[200:], y[200:]),
+    )
     assert fitted.best_iteration is not None and fitted.best_iteration < 199
     assert fitted.booster.num_boosted_rounds() == fitted.best_iteration + 1
     assert fitted.params["num_boost_round"] == fitted.best_iteration + 1

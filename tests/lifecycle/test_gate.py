@@ -13,11 +13,21 @@ from txcat.lifecycle.gate import GateInputError, evaluate_gate
 GATE = load_config("local").quality_gate
 
 
-def _model(macro_f1: float, accuracy: float, recall_b: float = 0.5, support_b: int = 50,
-           ece: float = 0.05, latency: float = 300.0, size: float = 1e6) -> dict:
+def _model(
+    macro_f1: float,
+    accuracy: float,
+    recall_b: float = 0.5,
+    support_b: int = 50,
+    ece: float = 0.05,
+    latency: float = 300.0,
+    size: float = 1e6,
+) -> dict:
     return {
-        "macro_f1": macro_f1, "accuracy": accuracy, "calibration_error": ece,
-        "latency_ms_per_10k": latency, "size_bytes": size,
+        "macro_f1": macro_f1,
+        "accuracy": accuracy,
+        "calibration_error": ece,
+        "latency_ms_per_10k": latency,
+        "size_bytes": size,
         "per_class": {
             "A": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 100},
             "B": {"precision": 0.5, "recall": recall_b, "f1": 0.5, "support": support_b},
@@ -44,21 +54,28 @@ def test_a_good_model_passes_every_check():
     result = evaluate_gate(EVALUATION, GATE)
     assert result.passed
     assert [c.name for c in result.checks] == [
-        "macro_f1_vs_baselines", "accuracy_vs_baselines", "no_dead_category",
-        "calibration_error", "latency", "size",
+        "macro_f1_vs_baselines",
+        "accuracy_vs_baselines",
+        "no_dead_category",
+        "calibration_error",
+        "latency",
+        "size",
     ]
     assert result.lines()[0].startswith("PASS macro_f1_vs_baselines: 0.7000 vs required 0.6000")
     assert "best baseline logistic_regression 0.5500" in result.lines()[0]
 
 
-@pytest.mark.parametrize(("change", "failing"), [
-    ({"macro_f1": 0.58}, "macro_f1_vs_baselines"),
-    ({"accuracy": 0.71}, "accuracy_vs_baselines"),
-    ({"recall_b": 0.0}, "no_dead_category"),
-    ({"ece": 0.5}, "calibration_error"),
-    ({"latency": 1e6}, "latency"),
-    ({"size": 1e12}, "size"),
-])
+@pytest.mark.parametrize(
+    ("change", "failing"),
+    [
+        ({"macro_f1": 0.58}, "macro_f1_vs_baselines"),
+        ({"accuracy": 0.71}, "accuracy_vs_baselines"),
+        ({"recall_b": 0.0}, "no_dead_category"),
+        ({"ece": 0.5}, "calibration_error"),
+        ({"latency": 1e6}, "latency"),
+        ({"size": 1e12}, "size"),
+    ],
+)
 def test_each_failure_is_named(change, failing):
     result = evaluate_gate(_with_model(**change), GATE)
     assert not result.passed

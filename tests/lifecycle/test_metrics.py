@@ -11,14 +11,16 @@ from txcat.lifecycle import metrics as M
 
 CATEGORIES = ["A", "B", "C"]
 Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
-PROBA = np.array([
-    [0.7, 0.2, 0.1],  # A, right
-    [0.4, 0.5, 0.1],  # A predicted B
-    [0.2, 0.6, 0.2],  # B, right
-    [0.1, 0.3, 0.6],  # B predicted C
-    [0.1, 0.1, 0.8],  # C, right
-    [0.3, 0.3, 0.4],  # C, right
-])
+PROBA = np.array(
+    [
+        [0.7, 0.2, 0.1],  # A, right
+        [0.4, 0.5, 0.1],  # A predicted B
+        [0.2, 0.6, 0.2],  # B, right
+        [0.1, 0.3, 0.6],  # B predicted C
+        [0.1, 0.1, 0.8],  # C, right
+        [0.3, 0.3, 0.4],  # C, right
+    ]
+)
 
 
 @pytest.fixture(scope="module")

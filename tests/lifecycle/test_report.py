@@ -17,19 +17,33 @@ from .test_metrics import CATEGORIES, PROBA, Y_TRUE
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    metrics = M.evaluate(Y_TRUE, PROBA, CATEGORIES) | {"latency_ms_per_10k": 12.5,
-                                                        "size_bytes": 2048.0}
+    metrics = M.evaluate(Y_TRUE, PROBA, CATEGORIES) | {
+        "latency_ms_per_10k": 12.5,
+        "size_bytes": 2048.0,
+    }
     baseline = M.evaluate(Y_TRUE, np.full_like(PROBA, 1 / 3), CATEGORIES)
-    files = RP.write_report(folder, metrics, CATEGORIES, "Model v1", importance={"f1": 3.0,
-                            "f2": 1.0}, context={"model_version": "v1"},
-                            baselines={"majority": baseline})
+    files = RP.write_report(
+        folder,
+        metrics,
+        CATEGORIES,
+        "Model v1",
+        importance={"f1": 3.0, "f2": 1.0},
+        context={"model_version": "v1"},
+        baselines={"majority": baseline},
+    )
     return folder, files, metrics
 
 
 def test_every_file_is_written(written):
     folder, files, _ = written
-    expected = {RP.METRICS_FILE, RP.CONFUSION_PNG, RP.F1_PNG, RP.CALIBRATION_PNG,
-                RP.IMPORTANCE_PNG, RP.HTML_FILE}
+    expected = {
+        RP.METRICS_FILE,
+        RP.CONFUSION_PNG,
+        RP.F1_PNG,
+        RP.CALIBRATION_PNG,
+        RP.IMPORTANCE_PNG,
+        RP.HTML_FILE,
+    }
     assert set(files) == expected
     assert {p.name for p in folder.iterdir()} == expected
 
@@ -49,8 +63,16 @@ def test_metrics_json_holds_the_numbers(written):
     folder, _, metrics = written
     document = json.loads((folder / RP.METRICS_FILE).read_text())
     saved = document["metrics"]
-    for key in ("accuracy", "macro_f1", "weighted_f1", "log_loss", "roc_auc_ovr_macro",
-                "calibration_error", "latency_ms_per_10k", "size_bytes"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "log_loss",
+        "roc_auc_ovr_macro",
+        "calibration_error",
+        "latency_ms_per_10k",
+        "size_bytes",
+    ):
         assert saved[key] == pytest.approx(metrics[key])
     assert saved["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
     assert saved["per_class"]["C"]["f1"] == pytest.approx(0.8)

@@ -36,25 +36,33 @@ def test_holdout_needs_two_accounts():
 
 
 def test_sides_follow_account_and_cutoff():
-    frame = pd.DataFrame({
-        "account_id": ["h", "h", "t", "t", "t"],
-        "transaction_date": [dt.date(2026, 9, 14), CUTOFF, dt.date(2026, 9, 14), CUTOFF,
-                             dt.date(2026, 1, 1)],
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": ["h", "h", "t", "t", "t"],
+            "transaction_date": [
+                dt.date(2026, 9, 14),
+                CUTOFF,
+                dt.date(2026, 9, 14),
+                CUTOFF,
+                dt.date(2026, 1, 1),
+            ],
+        }
+    )
     sides = splits.assign_sides(frame, "account_id", "transaction_date", CUTOFF, {"h"})
     assert sides.tolist() == [None, splits.HOLDOUT, splits.TRAIN, None, splits.TRAIN]
     for i, row in frame.iterrows():
-        assert splits.side_of(row["account_id"], row["transaction_date"], CUTOFF, {"h"}) == \
-            sides[i]
+        assert splits.side_of(row["account_id"], row["transaction_date"], CUTOFF, {"h"}) == sides[i]
 
 
 def test_no_account_on_both_sides_of_the_holdout():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({
-        "account_id": rng.choice([f"a{i}" for i in range(50)], 3000),
-        "transaction_date": pd.to_datetime("2026-05-01")
-        + pd.to_timedelta(rng.integers(0, 180, 3000), unit="D"),
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": rng.choice([f"a{i}" for i in range(50)], 3000),
+            "transaction_date": pd.to_datetime("2026-05-01")
+            + pd.to_timedelta(rng.integers(0, 180, 3000), unit="D"),
+        }
+    )
     held = splits.holdout_accounts(frame["account_id"], 0.3, seed=3)
     sides = splits.assign_sides(frame, "account_id", "transaction_date", CUTOFF, held)
     train_accounts = set(frame.loc[sides == splits.TRAIN, "account_id"])
@@ -92,8 +100,11 @@ def test_folds_need_enough_accounts():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.sampled_from("abcdefghij"), min_size=5, max_size=60), st.integers(2, 4),
-       st.integers(0, 1000))
+@given(
+    st.lists(st.sampled_from("abcdefghij"), min_size=5, max_size=60),
+    st.integers(2, 4),
+    st.integers(0, 1000),
+)
 def test_no_account_in_two_folds(groups, k, seed):
     groups = np.array(groups)
     if len(set(groups)) < k:
@@ -104,3 +115,13 @@ def test_no_account_in_two_folds(groups, k, seed):
     for _, train, valid in splits.iter_folds(folds):
         assert not set(groups[train]) & set(groups[valid])
         assert len(valid) > 0
+
+
+def test_sampled_groups_are_whole_and_within_budget():
+    groups = np.repeat([f"a{i}" for i in range(30)], 10)
+    keep = splits.sample_groups(groups, 95, seed=2)
+    assert keep.sum() == 90
+    for account in set(groups):
+        assert len(set(keep[groups == account])) == 1
+    assert splits.sample_groups(groups, 10_000, seed=2).all()
+    assert splits.sample_groups(groups, 1, seed=2).sum() == 10  # one account at least

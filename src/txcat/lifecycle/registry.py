@@ -11,6 +11,7 @@ job loads its bytes, verifies the checksum and broadcasts them. Executors never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -90,6 +91,12 @@ def tracking_uri(cfg: Config) -> str:
         path = uri[len("sqlite:///") :]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     return uri
+
+
+def store_cache(cfg: Config, purpose: str) -> Path:
+    """A local cache folder per tracking store (two stores may hold the same model name)."""
+    digest = hashlib.sha256(cfg.lifecycle.tracking_uri.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / purpose / digest
 
 
 def _artifact_location(cfg: Config) -> str:

@@ -88,3 +88,21 @@ def iter_folds(folds: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]
     """(fold, train row indices, validation row indices) for each fold."""
     for f in np.unique(folds):
         yield int(f), np.flatnonzero(folds != f), np.flatnonzero(folds == f)
+
+
+def sample_groups(groups: np.ndarray | pd.Series, max_rows: int, seed: int) -> np.ndarray:
+    """Row mask keeping whole groups (accounts), drawn in random order, up to `max_rows` rows.
+
+    The first drawn group is always kept, even when it alone exceeds `max_rows`.
+    """
+    values = np.asarray(groups)
+    names, inverse, sizes = np.unique(values, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    keep = np.zeros(len(names), dtype=bool)
+    total = 0
+    for g in order:
+        if total and total + sizes[g] > max_rows:
+            continue
+        keep[g] = True
+        total += sizes[g]
+    return keep[inverse]

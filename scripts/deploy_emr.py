@@ -55,8 +55,8 @@ def load_manifest(dist: Path) -> dict:
 
 def deploy(dist: Path, prefix: str, client=None) -> str:  # type: ignore[no-untyped-def]
     """Uploads one packaged version; returns its S3 prefix (`<prefix>/<version>`)."""
-    manifest = load_manifest(dist)
     bucket, base = _split(prefix)
+    manifest = load_manifest(dist)
     version_key = "/".join(p for p in (base, manifest["version"]) if p)
     s3 = client or boto3.client("s3")
     for name, info in sorted(manifest["files"].items()):

@@ -1,0 +1,157 @@
+"""The AWS side against a real S3/SNS/SQS protocol server (moto, loopback).
+
+The landing marker sensor, the manifest ("retrieve new files") and the input validation run
+as Airflow tasks on S3; the notification is published to an SNS topic and read back from a
+subscribed SQS queue; `scripts/deploy_emr.py` uploads a package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+
+import boto3
+import pytest
+from conftest import BASE_SETTINGS, REPO
+
+DS = "2026-11-25"
+
+
+@pytest.fixture
+def s3(aws_conn):
+    client = boto3.client("s3", endpoint_url=aws_conn, region_name="us-east-1")
+    for bucket in ("txcat-landing", "txcat-output", "txcat-deploy"):
+        try:
+            client.create_bucket(Bucket=bucket)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    return client
+
+
+def _put_day(s3, day: str, names: list[str], marker: bool = True) -> None:
+    for i, name in enumerate(names):
+        body = f"line;{i}\r\n".encode("latin-1") * (i + 1)
+        s3.put_object(Bucket="txcat-landing", Key=f"daily/{day}/{name}", Body=body)
+    if marker:
+        s3.put_object(Bucket="txcat-landing", Key=f"daily/{day}/_SUCCESS", Body=b"")
+
+
+def _states(dag_run) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def test_marker_manifest_and_input_checks_on_s3(load_dag, s3, webhook):
+    url, messages = webhook
+    _put_day(s3, DS, ["100001.csv", "100002.csv", "100003.csv.gz"])
+    _, dag = load_dag({**BASE_SETTINGS, "TXCAT_RUNNER": "emr", "TXCAT_NOTIFY_TARGET": url,
+                       "TXCAT_RETRIES": "0", "TXCAT_MIN_INPUT_FILES": "3"})  # fmt: skip
+    part = dag.partial_subset(task_ids=["validate_inputs"], include_upstream=True)
+    assert sorted(part.task_dict) == ["build_manifest", "validate_inputs", "wait_for_landing"]
+    dag_run = part.test(logical_date=dt.datetime(2026, 11, 25, 6, tzinfo=dt.timezone.utc))
+
+    assert str(dag_run.state) == "success", _states(dag_run)
+    body = s3.get_object(
+        Bucket="txcat-output", Key=f"daily/manifests/run_date={DS}/manifest.json"
+    )["Body"].read()
+    manifest = json.loads(body)
+    assert manifest["run_date"] == DS
+    assert [f["uri"] for f in manifest["files"]] == [
+        f"s3://txcat-landing/daily/{DS}/100001.csv",
+        f"s3://txcat-landing/daily/{DS}/100002.csv",
+        f"s3://txcat-landing/daily/{DS}/100003.csv.gz",
+    ]
+    heads = [
+        s3.head_object(Bucket="txcat-landing", Key=f"daily/{DS}/{n}")
+        for n in ("100001.csv", "100002.csv", "100003.csv.gz")
+    ]
+    assert [f["size"] for f in manifest["files"]] == [h["ContentLength"] for h in heads]
+    assert [f["etag"] for f in manifest["files"]] == [h["ETag"].strip('"') for h in heads]
+    assert manifest["total_bytes"] == sum(h["ContentLength"] for h in heads)
+    assert messages == []
+
+
+def test_too_few_files_fail_the_input_validation_and_notify(load_dag, s3, webhook):
+    url, messages = webhook
+    day = "2026-11-23"
+    _put_day(s3, day, ["200001.csv"])
+    _, dag = load_dag({**BASE_SETTINGS, "TXCAT_RUNNER": "emr", "TXCAT_NOTIFY_TARGET": url,
+                       "TXCAT_RETRIES": "0", "TXCAT_MIN_INPUT_FILES": "2"})  # fmt: skip
+    part = dag.partial_subset(task_ids=["validate_inputs"], include_upstream=True)
+    dag_run = part.test(logical_date=dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc))
+    states = _states(dag_run)
+    assert states["build_manifest"] == "success"
+    assert states["validate_inputs"] == "failed"
+    assert [m["task_id"] for m in messages] == ["validate_inputs"]
+    assert "1 files, at least 2 expected" in messages[0]["error"]
+
+
+def _dag_module(monkeypatch, settings):  # type: ignore[no-untyped-def]
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location(
+        "daily_predictions_module_under_test", REPO / "dags" / "daily_predictions.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notification_is_published_to_sns(monkeypatch, aws_conn):
+    sns = boto3.client("sns", endpoint_url=aws_conn, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=aws_conn, region_name="us-east-1")
+    topic = sns.create_topic(Name="txcat-daily")["TopicArn"]
+    queue = sqs.create_queue(QueueName="txcat-daily-listener")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    module = _dag_module(monkeypatch, {**BASE_SETTINGS, "TXCAT_NOTIFY_TARGET": topic})
+    module.publish({"status": "succeeded", "run_date": DS, "rows_scored": 42})
+
+    received = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
+    assert len(received) == 1
+    envelope = json.loads(received[0]["Body"])
+    assert envelope["Subject"] == f"daily_predictions succeeded {DS}"
+    assert json.loads(envelope["Message"]) == {
+        "status": "succeeded", "run_date": DS, "rows_scored": 42
+    }
+
+
+def test_webhook_refusal_is_an_error(monkeypatch):
+    # Nothing listens on the discard port: the task must fail, not report a sent message.
+    settings = {**BASE_SETTINGS, "TXCAT_NOTIFY_TARGET": "http://127.0.0.1:9/closed"}
+    module = _dag_module(monkeypatch, settings)
+    with pytest.raises(OSError):
+        module.publish({"status": "succeeded"})
+
+
+def test_deploy_uploads_the_package_and_verifies_it(s3, aws_conn, tmp_path, monkeypatch):
+    from txcat.deploy import package
+
+    dist = tmp_path / "dist"
+    package.copy_jobs(REPO, dist)
+    package.build_conf_archive(REPO / "conf", dist)
+    (dist / "txcat-env.tar.gz").write_bytes(b"packed venv stand-in")
+    (dist / "txcat-0.1.0-py3-none-any.whl").write_bytes(b"wheel stand-in")
+    manifest = package.write_manifest(dist, "0.1.0")
+
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    import deploy_emr
+
+    client = boto3.client("s3", endpoint_url=aws_conn, region_name="us-east-1")
+    where = deploy_emr.deploy(dist, "s3://txcat-deploy/txcat/", client)
+    assert where == "s3://txcat-deploy/txcat/0.1.0"
+    listed = client.list_objects_v2(Bucket="txcat-deploy", Prefix="txcat/0.1.0/")["Contents"]
+    sizes = {o["Key"][len("txcat/0.1.0/") :]: o["Size"] for o in listed}
+    assert sizes == {
+        **{name: info["size"] for name, info in manifest["files"].items()},
+        "package.json": (dist / "package.json").stat().st_size,
+    }
+
+    (dist / "jobs" / "score_daily.py").write_text("tampered\n")
+    with pytest.raises(deploy_emr.DeployError, match="changed since it was packaged"):
+        deploy_emr.deploy(dist, "s3://txcat-deploy/txcat", client)
+    with pytest.raises(deploy_emr.DeployError, match="s3:// URI"):
+        deploy_emr.deploy(tmp_path / "dist", "/local/prefix", client)

@@ -1,0 +1,70 @@
+"""EMR package pieces: runtime pins without pyspark, the conf archive, jobs, the manifest."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from txcat.deploy import package
+from txcat.deploy.package import PackageError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_runtime_requirements_exclude_the_cluster_spark(tmp_path):
+    (tmp_path / "base.txt").write_text("numpy==1.26.4\n# comment\n")
+    (tmp_path / "requirements.txt").write_text(
+        "-r base.txt\npyspark==3.5.9  # the cluster's\nPy4J==0.10.9.7\npandas==2.3.3\n\n"
+    )
+    assert package.runtime_requirements(tmp_path) == ["numpy==1.26.4", "pandas==2.3.3"]
+
+
+def test_repository_runtime_requirements_have_no_pyspark():
+    pins = package.runtime_requirements(REPO)
+    assert pins, "requirements.txt is empty"
+    assert not any(p.lower().startswith(("pyspark", "py4j")) for p in pins)
+
+
+def test_conf_archive_is_flat_and_complete(tmp_path):
+    out = tmp_path / "dist"
+    out.mkdir()
+    archive = package.build_conf_archive(REPO / "conf", out)
+    assert archive.name == "txcat-conf.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+    expected = sorted(p.name for p in (REPO / "conf").glob("*.yaml"))
+    assert [n for n in names if n.endswith(".yaml")] == expected
+    assert "base.yaml" in names and "emr.yaml" in names
+    assert all("/" not in n for n in names)
+
+
+def test_conf_archive_refuses_a_folder_without_base(tmp_path):
+    (tmp_path / "emr.yaml").write_text("spark: {}\n")
+    with pytest.raises(PackageError, match="no base.yaml"):
+        package.build_conf_archive(tmp_path, tmp_path)
+
+
+def test_manifest_records_every_file_with_its_checksum(tmp_path):
+    out = tmp_path / "dist"
+    package.copy_jobs(REPO, out)
+    package.build_conf_archive(REPO / "conf", out)
+    (out / ".pack-venv").mkdir()
+    (out / ".pack-venv" / "junk").write_text("x")
+    manifest = package.write_manifest(out, "0.1.0")
+    assert manifest["version"] == "0.1.0"
+    assert manifest["emr_release"].startswith("emr-7.")
+    assert set(manifest["files"]) == {
+        "txcat-conf.tar.gz", *(f"jobs/{p.name}" for p in (REPO / "jobs").glob("*.py"))
+    }
+    score = manifest["files"]["jobs/score_daily.py"]
+    assert score["sha256"] == package.sha256(REPO / "jobs" / "score_daily.py")
+    assert json.loads((out / "package.json").read_text()) == manifest
+
+
+def test_wheel_version_from_name():
+    assert package.wheel_version(Path("txcat-0.1.0-py3-none-any.whl")) == "0.1.0"
+    with pytest.raises(PackageError):
+        package.wheel_version(Path("txcat.whl"))

@@ -201,6 +201,9 @@ class Bench:
                     "--as-of",
                     RUN_DATE,
                     *self.reference_overrides(),
+                    # the configured model, without a search
+                    "--set",
+                    "lifecycle.search_budget=1",
                 ),
                 check=True,
                 env=self.env,

@@ -122,6 +122,10 @@ def trained(tmp_path_factory):
         RUN_DATE,
         "--set",
         "training.num_boost_round=20",
+        "--set",
+        "lifecycle.search_budget=1",
+        "--set",
+        "lifecycle.cv_folds=2",
         *_reference_overrides(ref),
     )
     assert done.returncode == 0, done.stderr[-3000:]

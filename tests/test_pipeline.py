@@ -55,6 +55,8 @@ def _config(ref: Path, *extra: str):
             f"reference.countries={ref / 'countries.csv'}",
             f"reference.bureau={ref / 'bureau.jsonl'}",
             "training.num_boost_round=15",
+            "lifecycle.search_budget=1",
+            "lifecycle.cv_folds=2",
             *extra,
         ],
     )

@@ -70,6 +70,7 @@ def _wait(endpoint: str) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.config import Config
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -77,7 +78,7 @@ def _bench(args: argparse.Namespace) -> int:
     from txcat.inputs import objects
     from txcat.inputs.manifest import parse_manifest
 
-    client = boto3.client("s3")
+    client = boto3.client("s3", config=Config(max_pool_connections=16))
     client.create_bucket(Bucket="bench")
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp), args.files, "2026-10-01", "2026-11-25", seed=3, labels=False,

@@ -52,7 +52,7 @@ SETTINGS: DagSettings = load_settings(os.environ)
 DAG_ID = "daily_predictions"
 # The bank's files for day D land overnight; the run for D starts at 06:00 UTC on D.
 SCHEDULE = "0 6 * * *"
-START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 # No automatic catch-up: a missed day is backfilled on purpose (`airflow backfill create`), so a
 # scheduler outage does not start a burst of cluster runs. Each run still reads only its own day.
 CATCHUP = False
@@ -220,7 +220,7 @@ def build_manifest(ds: str | None = None) -> dict[str, Any]:
     manifest = {
         "run_date": ds,
         "source": day,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "file_count": len(files),
         "total_bytes": sum(f["size"] for f in files),
         "files": files,
@@ -298,7 +298,9 @@ def load_redshift(ds: str | None = None) -> dict[str, Any]:
             f"Redshift load reports {report.get('rows_staged')} rows for "
             f"{report.get('run_date')}, the job scored {summary['rows_scored']} for {ds}"
         )
-    log.info("Redshift %s holds the %d rows of %s", report.get("target"), summary["rows_scored"], ds)
+    log.info(
+        "Redshift %s holds the %d rows of %s", report.get("target"), summary["rows_scored"], ds
+    )
     return report
 
 
@@ -411,6 +413,7 @@ def scoring_emr():  # type: ignore[no-untyped-def]
             cluster = EmrCreateJobFlowOperator(
                 task_id="create_cluster",
                 aws_conn_id=SETTINGS.aws_conn_id,
+                emr_conn_id=None,  # the whole RunJobFlow request is TXCAT_EMR_JOB_FLOW_OVERRIDES
                 job_flow_overrides=dict(SETTINGS.emr_job_flow_overrides or {}),
                 wait_for_completion=True,
             )

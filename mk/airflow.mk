@@ -22,7 +22,9 @@ $(AIRFLOW_BIN)/.installed: requirements-airflow.txt constraints-airflow.txt setu
 
 airflow-venv: $(AIRFLOW_BIN)/.installed ## Create the Airflow 3 environment (.venv-airflow)
 
-dag-test: venv airflow-venv ## Run the DAG tests with a real Airflow (local Spark run included)
+# The local DAG run loads the day into PostgreSQL through the job's warehouse sink: it needs the
+# storage stage's server binaries and client packages in the job environment.
+dag-test: venv airflow-venv storage-postgres storage-python ## Run the DAG tests with a real Airflow (local Spark run included)
 	$(AIRFLOW_BIN)/python -m pytest -q --confcutdir=tests/dags -p no:cacheprovider tests/dags
 
 airflow-constraints: ## Re-lock constraints-airflow.txt after changing requirements-airflow.txt

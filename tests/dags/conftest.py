@@ -40,7 +40,9 @@ if HAVE_AIRFLOW:
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAG_FILE.parent)
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
-    os.environ["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[*]"})
+    os.environ["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
+        {"conn_type": "spark", "host": "local[*]"}
+    )
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -53,11 +55,14 @@ BASE_SETTINGS = {
     "TXCAT_NOTIFY_TARGET": "arn:aws:sns:us-east-1:123456789012:txcat-daily",
     "TXCAT_EMR_PACKAGE_PREFIX": "s3://txcat-deploy/txcat/0.1.0",
     "TXCAT_EMR_CLUSTER_ID": "j-2AXXXXXXGAPLF",
-    "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps({
-        "Name": "txcat-daily", "ReleaseLabel": "emr-7.5.0",
-        "Applications": [{"Name": "Spark"}],
-        "Instances": {"KeepJobFlowAliveWhenNoSteps": True},
-    }),  # fmt: skip
+    "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps(
+        {
+            "Name": "txcat-daily",
+            "ReleaseLabel": "emr-7.5.0",
+            "Applications": [{"Name": "Spark"}],
+            "Instances": {"KeepJobFlowAliveWhenNoSteps": True},
+        }
+    ),  # fmt: skip
     "TXCAT_JOB_SCRIPT": str(REPO / "jobs" / "score_daily.py"),
     "TXCAT_JOB_PYTHON": str(JOB_VENV / "bin" / "python"),
     "TXCAT_SPARK_SUBMIT": str(JOB_VENV / "bin" / "spark-submit"),
@@ -136,10 +141,12 @@ def aws_conn(monkeypatch, moto_endpoint):  # type: ignore[no-untyped-def]
     """Points Airflow's aws_default connection (and plain boto3) at the moto server."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        json.dumps({
-            "conn_type": "aws",
-            "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
-        }),  # fmt: skip
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),  # fmt: skip
     )
     return moto_endpoint
 

@@ -48,12 +48,12 @@ def test_marker_manifest_and_input_checks_on_s3(load_dag, s3, webhook):
                        "TXCAT_RETRIES": "0", "TXCAT_MIN_INPUT_FILES": "3"})  # fmt: skip
     part = dag.partial_subset(task_ids=["validate_inputs"], include_upstream=True)
     assert sorted(part.task_dict) == ["build_manifest", "validate_inputs", "wait_for_landing"]
-    dag_run = part.test(logical_date=dt.datetime(2026, 11, 25, 6, tzinfo=dt.timezone.utc))
+    dag_run = part.test(logical_date=dt.datetime(2026, 11, 25, 6, tzinfo=dt.UTC))
 
     assert str(dag_run.state) == "success", _states(dag_run)
-    body = s3.get_object(
-        Bucket="txcat-output", Key=f"daily/manifests/run_date={DS}/manifest.json"
-    )["Body"].read()
+    body = s3.get_object(Bucket="txcat-output", Key=f"daily/manifests/run_date={DS}/manifest.json")[
+        "Body"
+    ].read()
     manifest = json.loads(body)
     assert manifest["run_date"] == DS
     assert [f["uri"] for f in manifest["files"]] == [
@@ -78,7 +78,7 @@ def test_too_few_files_fail_the_input_validation_and_notify(load_dag, s3, webhoo
     _, dag = load_dag({**BASE_SETTINGS, "TXCAT_RUNNER": "emr", "TXCAT_NOTIFY_TARGET": url,
                        "TXCAT_RETRIES": "0", "TXCAT_MIN_INPUT_FILES": "2"})  # fmt: skip
     part = dag.partial_subset(task_ids=["validate_inputs"], include_upstream=True)
-    dag_run = part.test(logical_date=dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc))
+    dag_run = part.test(logical_date=dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC))
     states = _states(dag_run)
     assert states["build_manifest"] == "success"
     assert states["validate_inputs"] == "failed"
@@ -102,9 +102,9 @@ def test_notification_is_published_to_sns(monkeypatch, aws_conn):
     sqs = boto3.client("sqs", endpoint_url=aws_conn, region_name="us-east-1")
     topic = sns.create_topic(Name="txcat-daily")["TopicArn"]
     queue = sqs.create_queue(QueueName="txcat-daily-listener")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     module = _dag_module(monkeypatch, {**BASE_SETTINGS, "TXCAT_NOTIFY_TARGET": topic})
@@ -115,7 +115,9 @@ def test_notification_is_published_to_sns(monkeypatch, aws_conn):
     envelope = json.loads(received[0]["Body"])
     assert envelope["Subject"] == f"daily_predictions succeeded {DS}"
     assert json.loads(envelope["Message"]) == {
-        "status": "succeeded", "run_date": DS, "rows_scored": 42
+        "status": "succeeded",
+        "run_date": DS,
+        "rows_scored": 42,
     }
 
 

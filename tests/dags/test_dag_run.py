@@ -9,10 +9,10 @@ landing folder with the landing marker written last, as the sender does.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from conftest import BASE_SETTINGS, JOB_VENV, REPO
@@ -46,17 +46,23 @@ def world(tmp_path_factory):
         pytest.fail(f"the job environment {JOB_VENV} is missing: run `make venv` first")
     root = tmp_path_factory.mktemp("daily")
     ref, landing, training = root / "reference", root / "landing", root / "training"
-    _job_python(
+    # The day has defects, as the bank's files do: some files and rows end in quarantine.
+    report = _job_python(
         "from txcat.generate import generate\n"
         f"generate({str(training)!r}, 60, '2026-06-01', '2026-10-31', seed=21, "
         f"reference_out={str(ref)!r}, rows_per_account=40)\n"
-        f"generate({str(landing / RUN_DATE.isoformat())!r}, 24, '2026-09-01', "
-        f"'{RUN_DATE}', seed=22, labels=False, rows_per_account=30)\n"
-    )
+        f"r = generate({str(landing / RUN_DATE.isoformat())!r}, 24, '2026-09-01', "
+        f"'{RUN_DATE}', seed=22, labels=False, rows_per_account=30, bad_share=0.25)\n"
+        "print(r.files, len(r.bad_files))\n"
+    ).split()
+    files, bad_files = int(report[0]), int(report[1])
+    assert files == 24 and bad_files > 0
     overrides = [
         f"reference.holidays={ref / 'holidays.csv'}",
         f"reference.countries={ref / 'countries.csv'}",
         f"reference.bureau={ref / 'bureau.jsonl'}",
+        "quality.max_row_quarantine_share=0.5",
+        "quality.max_file_quarantine_share=0.5",
     ]
     train = [
         str(JOB_VENV / "bin" / "spark-submit"), "--master", "local[2]",
@@ -97,7 +103,7 @@ def _states(dag_run) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def _logical(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(6), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
 
 
 def test_local_run_scores_the_day_and_notifies(load_dag, webhook, world):
@@ -124,6 +130,7 @@ def test_local_run_scores_the_day_and_notifies(load_dag, webhook, world):
     assert summary["status"] == "succeeded"
     assert summary["files_read"] == 24
     assert summary["rows_scored"] > 0
+    assert summary["rows_quarantined"] + summary["files_quarantined"] > 0
 
     # The predictions on disk are the day's, as many as the summary says.
     counted = _job_python(
@@ -139,7 +146,8 @@ def test_local_run_scores_the_day_and_notifies(load_dag, webhook, world):
     )
     assert manifest["run_date"] == str(RUN_DATE)
     assert manifest["file_count"] == 24
-    assert not any(f["uri"].endswith("_SUCCESS") for f in manifest["files"])
+    # Neither the landing marker nor the generator's hidden record is a data file.
+    assert not any(f["uri"].rsplit("/", 1)[-1].startswith("_") for f in manifest["files"])
 
     assert len(messages) == 1, messages
     message = messages[0]
@@ -181,3 +189,54 @@ def test_failed_run_notifies_with_the_failing_task(load_dag, webhook, world):
     assert messages[0]["run_date"] == str(EMPTY_DATE)
     assert "holds no data files" in messages[0]["error"]
     assert not (world["root"] / "output" / "runs" / f"run_date={EMPTY_DATE}").exists()
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    """A throw-away PostgreSQL server standing in for Redshift (the job's `postgres` backend)."""
+    spec = importlib.util.spec_from_file_location(
+        "txcat_storage_servers", REPO / "tests" / "storage" / "servers.py"
+    )
+    servers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(servers)
+    bindir = servers.postgres_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries are missing: run `make storage-deps`")
+    cluster = servers.PostgresCluster(tmp_path / "pg", servers.free_port(), bindir)
+    cluster.start()
+    try:
+        yield cluster.dsn
+    finally:
+        cluster.stop()
+
+
+def test_local_run_loads_the_day_into_the_warehouse(load_dag, webhook, world, warehouse):
+    url, messages = webhook
+    settings = _settings(
+        world,
+        url,
+        TXCAT_SINKS="parquet,redshift",
+        TXCAT_JOB_SET=json.dumps([*world["overrides"], "redshift.backend=postgres"]),
+        TXCAT_PG_DSN=warehouse,
+    )
+    _, dag = load_dag(settings)
+    dag_run = dag.test(logical_date=_logical(RUN_DATE))
+
+    states = _states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert states["load_redshift"] == "success"
+    out = world["root"] / "output"
+    summary = json.loads((out / "runs" / f"run_date={RUN_DATE}" / "summary.json").read_text())
+    assert summary["run_id"] == dag_run.run_id
+    in_table = _job_python(
+        "import psycopg\n"
+        f"with psycopg.connect({warehouse!r}) as c:\n"
+        '    print(*c.execute("select count(*), count(distinct run_id), min(run_id) '
+        f"from txcat.predictions where run_date = '{RUN_DATE}'\").fetchone())\n"
+    ).split()
+    assert in_table == [str(summary["rows_scored"]), "1", dag_run.run_id]
+    assert len(messages) == 1, messages
+    redshift = messages[0]["redshift"]
+    assert redshift["status"] == "loaded"
+    assert redshift["rows_staged"] == summary["rows_scored"]
+    assert redshift["run_date"] == str(RUN_DATE)

@@ -57,7 +57,8 @@ def test_manifest_records_every_file_with_its_checksum(tmp_path):
     assert manifest["version"] == "0.1.0"
     assert manifest["emr_release"].startswith("emr-7.")
     assert set(manifest["files"]) == {
-        "txcat-conf.tar.gz", *(f"jobs/{p.name}" for p in (REPO / "jobs").glob("*.py"))
+        "txcat-conf.tar.gz",
+        *(f"jobs/{p.name}" for p in (REPO / "jobs").glob("*.py")),
     }
     score = manifest["files"]["jobs/score_daily.py"]
     assert score["sha256"] == package.sha256(REPO / "jobs" / "score_daily.py")

@@ -91,9 +91,9 @@ def test_emr_command_is_bootstrap_free_cluster_mode_with_packed_env():
     app = argv.index("s3://deploy/txcat/0.1.0/jobs/score_daily.py")
     job_args = argv[app + 1 :]
     assert job_args[job_args.index("--conf-dir") + 1] == "conf"
-    without_conf_dir = job_args[: job_args.index("--conf-dir")] + job_args[
-        job_args.index("--conf-dir") + 2 :
-    ]
+    without_conf_dir = (
+        job_args[: job_args.index("--conf-dir")] + job_args[job_args.index("--conf-dir") + 2 :]
+    )
     assert without_conf_dir == submit.job_arguments(JOB)
     assert "--py-files" not in argv and "--packages" not in argv
 

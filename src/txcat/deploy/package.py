@@ -163,7 +163,9 @@ def sha256(path: Path) -> str:
 def write_manifest(out: Path, version: str) -> dict[str, object]:
     """Records what was built: deploy uploads exactly these files and verifies them."""
     files = sorted(
-        p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST and ".pack-venv" not in p.parts
+        p
+        for p in out.rglob("*")
+        if p.is_file() and p.name != MANIFEST and ".pack-venv" not in p.parts
     )
     manifest = {
         "version": version,
@@ -185,7 +187,9 @@ def wheel_version(wheel: Path) -> str:
     return parts[1]
 
 
-def build_package(repo: Path, out: Path, python: str, python_prefix: str | None) -> dict[str, object]:
+def build_package(
+    repo: Path, out: Path, python: str, python_prefix: str | None
+) -> dict[str, object]:
     """Builds the whole `dist/` folder; returns its manifest."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / JOBS_DIR, out / ".pack-venv"):

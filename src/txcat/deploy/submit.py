@@ -163,7 +163,9 @@ class LocalSubmit:
         }
 
 
-def local_command(job: JobArgs, local: LocalSubmit, spark_submit: str = "spark-submit") -> list[str]:
+def local_command(
+    job: JobArgs, local: LocalSubmit, spark_submit: str = "spark-submit"
+) -> list[str]:
     """The full local command line (what `SparkSubmitOperator` runs for the same settings)."""
     argv = [spark_submit, "--master", local.master]
     for key, value in local.spark_conf().items():

@@ -9,6 +9,9 @@ LIFECYCLE_SET    ?= --set lifecycle.tracking_uri=sqlite:///$(LIFECYCLE_STORE)/ml
 LIFECYCLE_MODEL  ?= txcat-categoriser
 LIFECYCLE_ALIAS  ?= champion
 EVAL_ACCOUNTS    ?= 300
+# A smaller search than conf/base.yaml's, so the demo trains in minutes on a laptop.
+DEMO_TRAIN_SET   ?= --set lifecycle.cv_folds=3 --set lifecycle.search_budget=3 \
+	--set lifecycle.search_max_rows=15000
 DASHBOARD_PORT   ?= 8501
 
 .PHONY: lifecycle-venv demo-lifecycle demo-eval-data demo-gate-fail dashboard lifecycle-test
@@ -30,7 +33,7 @@ demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, registe
 		{ echo "no demo data under $(DEMO): run 'make demo-data' first"; exit 2; }
 	rm -rf $(DEMO)/model $(DEMO)/reports
 	$(SPARK_SUBMIT) jobs/train.py --input $(DEMO)/training --model-out $(DEMO)/model \
-		--env local --as-of $(DEMO_DATE) --register $(LIFECYCLE_SET)
+		--env local --as-of $(DEMO_DATE) --register $(DEMO_TRAIN_SET) $(LIFECYCLE_SET)
 	$(TXCAT) promote --version $$($(BIN)/python -c "import json; \
 		print(json.load(open('$(DEMO)/model/registration.json'))['version'])") $(LIFECYCLE_SET)
 	version=$$($(BIN)/python -c "import json; \

@@ -327,7 +327,7 @@ def run(
     )
     out = Path(model_out)
     (out / EVALUATION_FILE).write_text(
-        json.dumps(selection.evaluation, indent=2, allow_nan=True) + "\n", encoding="utf-8"
+        json.dumps(M.json_ready(selection.evaluation), indent=2) + "\n", encoding="utf-8"
     )
     (out / MANIFEST_FILE).write_text(
         json.dumps({"input": input_path, "files": manifest}, indent=2) + "\n", encoding="utf-8"

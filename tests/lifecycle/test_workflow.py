@@ -37,6 +37,8 @@ def _overrides(root: Path) -> list[str]:
         "lifecycle.latency_repeats=1",
         "training.num_boost_round=10",
         "training.early_stopping_rounds=3",
+        "quality.max_row_quarantine_share=1",
+        "quality.max_file_quarantine_share=1",
     ]
 
 
@@ -46,6 +48,7 @@ LENIENT = [
     "quality_gate.min_accuracy_margin=-1",
     "quality_gate.min_support_for_recall=1000000",
     "quality_gate.max_calibration_error=1",
+    "quality_gate.max_latency_ms_per_10k=1000000000.0",
 ]
 STRICT = [*LENIENT, "quality_gate.max_size_bytes=1"]
 
@@ -67,7 +70,16 @@ def world(spark, tmp_path_factory):
         rows_per_account=30,
     )
     generate(root / "evaluation", 12, "2026-10-01", "2026-11-20", seed=22, rows_per_account=30)
-    generate(root / "landing", 8, "2026-10-01", AS_OF, seed=23, labels=False, rows_per_account=20)
+    generate(
+        root / "landing",
+        8,
+        "2026-10-01",
+        AS_OF,
+        seed=23,
+        labels=False,
+        bad_share=0.3,
+        rows_per_account=20,
+    )
     cfg = load_config("local", overrides=_overrides(root))
     outcome = workflow.train(
         spark, cfg, str(root / "training"), str(root / "model"), AS_OF, register=True
@@ -270,3 +282,19 @@ def test_dashboard_data_without_versions(world, tmp_path):
     cfg = load_config("local", overrides=[f"lifecycle.tracking_uri=sqlite:///{tmp_path}/m.db"])
     table = dashboard.versions_table(cfg)
     assert table.empty and "macro_f1" in table.columns
+
+
+def test_dashboard_app_renders_the_registry(promoted, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from txcat.lifecycle.commands import DASHBOARD_APP
+
+    args = [a for item in _overrides(promoted["root"]) for a in ("--set", item)]
+    monkeypatch.setattr("sys.argv", ["dashboard_app.py", *args])
+    app = AppTest.from_file(str(DASHBOARD_APP), default_timeout=120).run()
+    assert not app.exception
+    assert app.title[0].value == f"Registered model {NAME}"
+    assert app.multiselect[0].value == [1]
+    assert [m.value for m in app.markdown] == ["### Version 1"]
+    versions = app.dataframe[0].value
+    assert versions["aliases"].tolist() == ["champion"]

@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,4 +200,6 @@ def run_dashboard(args: argparse.Namespace) -> int:
         *app_args,
     ]
     log.info("dashboard on http://%s:%d", args.address, args.port)
-    return subprocess.call(command, env=dict(os.environ))
+    # Become the Streamlit server, so a signal to this process stops the server itself.
+    os.execv(sys.executable, command)
+    return EXIT_FAILED  # not reached

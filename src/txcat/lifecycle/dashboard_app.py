@@ -10,7 +10,6 @@ import argparse
 import sys
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from txcat.config import load_config
 from txcat.lifecycle import dashboard
@@ -59,7 +58,7 @@ def main() -> None:
                 st.image(str(path), caption=title)
             st.dataframe(report["per_class"], hide_index=True)
             with st.expander("Full HTML report"):
-                components.html(report["html"], height=800, scrolling=True)
+                st.html(report["html"])
 
 
 main()

@@ -12,6 +12,7 @@ Conventions (the same as scikit-learn's defaults):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -173,3 +174,16 @@ def summarise_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict
     """Mean and spread of every scalar metric across folds (per-class tables are left out)."""
     keys = [k for k, v in fold_metrics[0].items() if isinstance(v, int | float)]
     return {k: mean_and_spread([m[k] for m in fold_metrics]) for k in keys}
+
+
+def json_ready(value: Any) -> Any:
+    """NaN/inf become null, numpy scalars plain numbers: strict JSON for every reader."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from txcat.lifecycle.metrics import SUMMARY_KEYS  # noqa: E402
+from txcat.lifecycle.metrics import SUMMARY_KEYS, json_ready  # noqa: E402
 
 METRICS_FILE = "metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -39,19 +39,6 @@ FIGSIZES: Mapping[str, tuple[float, float]] = {
 }
 COST_KEYS = ("latency_ms_per_10k", "size_bytes")
 TOP_FEATURES = 20
-
-
-def json_ready(value: Any) -> Any:
-    """NaN/inf become null, numpy scalars plain numbers: strict JSON for every reader."""
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _fmt(value: Any) -> str:

@@ -57,6 +57,7 @@ def test_templates_are_accepted_as_run_date():
         ({"run_date": "25.11.2026"}, "YYYY-MM-DD"),
         ({"run_date": "2026-02-30"}, "day is out of range"),
         ({"output": ""}, "'output' is empty"),
+        ({"input": "", "manifest": None}, "input folder or a manifest"),
         ({"sinks": ("parquet", "bigquery")}, "sinks must be"),
         ({"sinks": ("parquet", "parquet")}, "sinks must be"),
         ({"overrides": ("max_share=1",)}, "section.key=value"),

@@ -79,9 +79,11 @@ class JobArgs:
     overrides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("run_date", "input", "output", "model", "env", "run_id"):
+        for name in ("run_date", "output", "model", "env", "run_id"):
             if not getattr(self, name):
                 raise SubmitError(f"job argument {name!r} is empty")
+        if not (self.input or self.manifest):
+            raise SubmitError("the job needs an input folder or a manifest")
         if not (_ISO_DATE.match(self.run_date) or _TEMPLATE.match(self.run_date)):
             raise SubmitError(f"run_date must be YYYY-MM-DD or a template, got {self.run_date!r}")
         if _ISO_DATE.match(self.run_date):
@@ -311,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the spark-submit line of a scoring run.")
     parser.add_argument("--target", choices=("local", "emr"), required=True)
     parser.add_argument("--run-date", required=True)
-    parser.add_argument("--input", required=True)
+    parser.add_argument("--input", default="", help="the day's folder (or give --manifest)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--env", default=None, help="default: local or emr, as the target")

@@ -83,7 +83,7 @@ def _bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp), args.files, "2026-10-01", "2026-11-25", seed=3, labels=False,
                  rows_per_account=args.rows_per_file)
-        paths = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+        paths = sorted(Path(tmp).rglob("*.csv"))
 
         def upload(path: Path) -> dict[str, object]:
             key = f"day/{path.relative_to(tmp).as_posix()}"

@@ -10,6 +10,8 @@ DIST           ?= dist
 DEPLOY_PREFIX  ?=
 # Python prefix of the EMR nodes: the packed venv's interpreter links are rewritten to it.
 EMR_PYTHON_PREFIX ?= /usr
+# Runtime pins packed for the executors (pyspark/py4j always left out: the cluster has them).
+PACKAGE_REQUIREMENTS ?= requirements.txt
 
 .PHONY: airflow-venv dag-test airflow-constraints package deploy
 
@@ -38,7 +40,8 @@ airflow-constraints: ## Re-lock constraints-airflow.txt after changing requireme
 
 package: airflow-venv ## Build dist/: txcat wheel, packed executor venv (no pyspark), jobs, conf
 	$(AIRFLOW_BIN)/python -m txcat.deploy.package --repo . --out $(DIST) \
-		--python $(PYTHON) --python-prefix $(EMR_PYTHON_PREFIX)
+		--python $(PYTHON) --python-prefix $(EMR_PYTHON_PREFIX) \
+		$(addprefix --requirements ,$(PACKAGE_REQUIREMENTS))
 
 deploy: package ## Upload dist/ to $(DEPLOY_PREFIX)/<version>/ with boto3 (AWS credentials from the environment)
 	@test -n "$(DEPLOY_PREFIX)" || { echo "set DEPLOY_PREFIX=s3://bucket/prefix"; exit 2; }

@@ -69,3 +69,10 @@ def test_wheel_version_from_name():
     assert package.wheel_version(Path("txcat-0.1.0-py3-none-any.whl")) == "0.1.0"
     with pytest.raises(PackageError):
         package.wheel_version(Path("txcat.whl"))
+
+
+def test_several_requirement_files_are_merged_without_repeats(tmp_path):
+    (tmp_path / "requirements.txt").write_text("pandas==2.3.3\npyspark==3.5.9\n")
+    (tmp_path / "requirements-extra.txt").write_text("pandas==2.3.3\nboto3==1.44.8\n")
+    pins = package.runtime_requirements(tmp_path, ("requirements.txt", "requirements-extra.txt"))
+    assert pins == ["pandas==2.3.3", "boto3==1.44.8"]

@@ -49,9 +49,12 @@ class PackageError(RuntimeError):
     """The package cannot be built as specified."""
 
 
-def runtime_requirements(repo: Path) -> list[str]:
-    """The job's runtime pins (requirements.txt, `-r` includes followed) minus pyspark/py4j."""
-    return [r for r in _read_requirements(repo / "requirements.txt") if _name(r) not in EXCLUDED]
+def runtime_requirements(repo: Path, files: tuple[str, ...] = ("requirements.txt",)) -> list[str]:
+    """The job's runtime pins (`-r` includes followed, repeats dropped) minus pyspark/py4j."""
+    pins: list[str] = []
+    for name in files:
+        pins += [r for r in _read_requirements(repo / name) if _name(r) not in EXCLUDED]
+    return list(dict.fromkeys(pins))
 
 
 def _read_requirements(path: Path) -> list[str]:
@@ -188,14 +191,19 @@ def wheel_version(wheel: Path) -> str:
 
 
 def build_package(
-    repo: Path, out: Path, python: str, python_prefix: str | None
+    repo: Path,
+    out: Path,
+    python: str,
+    python_prefix: str | None,
+    requirements: tuple[str, ...] = ("requirements.txt",),
 ) -> dict[str, object]:
     """Builds the whole `dist/` folder; returns its manifest."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / JOBS_DIR, out / ".pack-venv"):
         shutil.rmtree(stale, ignore_errors=True)
     wheel = build_wheel(repo, out)
-    build_env_archive(wheel, runtime_requirements(repo), out, python, python_prefix)
+    pins = runtime_requirements(repo, requirements)
+    build_env_archive(wheel, pins, out, python, python_prefix)
     build_conf_archive(repo / "conf", out)
     copy_jobs(repo, out)
     return write_manifest(out, wheel_version(wheel))
@@ -210,12 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         "--python-prefix", default="/usr",
         help="Python prefix on the EMR nodes ('' keeps this machine's)",
     )  # fmt: skip
+    parser.add_argument(
+        "--requirements", action="append", default=None,
+        help="requirements file(s) of the job's runtime (default: requirements.txt)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         manifest = build_package(
             Path(args.repo).resolve(), Path(args.out).resolve(), args.python,
-            args.python_prefix or None,
+            args.python_prefix or None, tuple(args.requirements or ("requirements.txt",)),
         )  # fmt: skip
     except PackageError as exc:
         log.error("%s", exc)

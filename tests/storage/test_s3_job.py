@@ -78,7 +78,9 @@ def world(spark, s3, postgres, tmp_path_factory):
     for bucket in (LANDING, OUT):
         client.create_bucket(Bucket=bucket)
     entries = []
-    for path in sorted(p for p in (root / "landing").rglob("*") if p.is_file()):
+    # The bank's files only (the generator also writes its own _generation.json report).
+    files = (p for p in (root / "landing").rglob("*") if p.is_file())
+    for path in sorted(p for p in files if not p.name.startswith("_")):
         key = PREFIX + path.relative_to(root / "landing").as_posix()
         client.upload_file(str(path), LANDING, key)
         head = client.head_object(Bucket=LANDING, Key=key)

@@ -114,7 +114,12 @@ def read_manifest_files(
 
 
 def read_with_spark(spark: SparkSession, manifest: Manifest) -> DataFrame:
-    """Spark's binaryFile source over exactly the listed URIs."""
+    """Spark's binaryFile source over exactly the listed URIs.
+
+    Like every Spark file source it returns no row for a file whose name starts with `_` or
+    `.`, nor for a 0-byte file: the run then quarantines such an entry as an empty file. The
+    boto3 reader returns every entry.
+    """
     return (
         spark.read.format("binaryFile")
         .load(manifest.uris)

@@ -40,7 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
     parser.add_argument("--run-id", default="", help="run identifier (default: generated)")
     parser.add_argument(
-        "--sink", default="parquet", type=_sinks,
+        "--sink",
+        default="parquet",
+        type=_sinks,
         help="parquet, redshift or parquet,redshift (default: parquet)",
     )
     parser.add_argument(
@@ -71,8 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         return pipeline.EXIT_BAD_INPUT
     spark = build_session("txcat-score-daily", cfg.spark)
     params = pipeline.RunParams(
-        args.run_date, args.input or "", args.output, args.model, args.run_id,
-        manifest=args.manifest or "", sinks=args.sink,
+        args.run_date,
+        args.input or "",
+        args.output,
+        args.model,
+        args.run_id,
+        manifest=args.manifest or "",
+        sinks=args.sink,
     )
     try:
         result = pipeline.run(spark, cfg, params)

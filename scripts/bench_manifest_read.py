@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     moto = Path(sys.executable).with_name("moto_server")
-    server = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(args.port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(args.port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(endpoint)
         return _bench(args)
@@ -81,8 +84,15 @@ def _bench(args: argparse.Namespace) -> int:
     client = boto3.client("s3", config=Config(max_pool_connections=16))
     client.create_bucket(Bucket="bench")
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp), args.files, "2026-10-01", "2026-11-25", seed=3, labels=False,
-                 rows_per_account=args.rows_per_file)
+        generate(
+            Path(tmp),
+            args.files,
+            "2026-10-01",
+            "2026-11-25",
+            seed=3,
+            labels=False,
+            rows_per_account=args.rows_per_file,
+        )
         paths = sorted(Path(tmp).rglob("*.csv"))
 
         def upload(path: Path) -> dict[str, object]:
@@ -100,8 +110,9 @@ def _bench(args: argparse.Namespace) -> int:
     spark.sparkContext.setLogLevel("WARN")
     readers = {
         "spark": lambda: objects.read_with_spark(spark, manifest),
-        "boto3": lambda: objects.read_with_boto3(spark, manifest, args.threads,
-                                                 args.files_per_task),
+        "boto3": lambda: objects.read_with_boto3(
+            spark, manifest, args.threads, args.files_per_task
+        ),
     }
     expected = manifest.total_bytes
     results: dict[str, list[float]] = {name: [] for name in readers}
@@ -111,8 +122,10 @@ def _bench(args: argparse.Namespace) -> int:
             total = build().agg(F.sum(F.length("content")), F.count(F.lit(1))).first()
             elapsed = time.perf_counter() - started
             if total[0] != expected or total[1] != len(entries):
-                raise RuntimeError(f"{name} read {total[1]} objects / {total[0]} bytes, "
-                                   f"expected {len(entries)} / {expected}")
+                raise RuntimeError(
+                    f"{name} read {total[1]} objects / {total[0]} bytes, "
+                    f"expected {len(entries)} / {expected}"
+                )
             results[name].append(elapsed)
     report = {
         "files": len(entries),

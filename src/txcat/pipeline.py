@@ -130,7 +130,10 @@ def read_manifest_records(
     """Cleaned records of exactly the manifest's files, and the number of files listed."""
     try:
         files = manifest_objects.read_manifest_files(
-            spark, manifest, cfg.storage.manifest_reader, cfg.storage.fetch_threads,
+            spark,
+            manifest,
+            cfg.storage.manifest_reader,
+            cfg.storage.fetch_threads,
             cfg.storage.files_per_task,
         )
     except AnalysisException as exc:
@@ -174,7 +177,11 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     try:
         counts = _count_records(stamped)
         skipped = _skipped_files(
-            spark, stamped, files_listed, counts["files_seen"], params,
+            spark,
+            stamped,
+            files_listed,
+            counts["files_seen"],
+            params,
             listed=manifest.uris if manifest is not None else None,
         )
         quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
@@ -203,8 +210,16 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     summary["duration_s"] = round(time.monotonic() - started, 3)
     exit_code = _verdict(summary)
     exit_code = _storage_stages(
-        spark, cfg, params, summary, exit_code, manifest, input_check, predictions_root,
-        counts["to_score"], written,
+        spark,
+        cfg,
+        params,
+        summary,
+        exit_code,
+        manifest,
+        input_check,
+        predictions_root,
+        counts["to_score"],
+        written,
     )
     path = write.write_summary(spark, params.output, params.run_date, summary)
     log.info(
@@ -396,9 +411,7 @@ def _validate_input(
     from txcat.validate import stage as validation
 
     total = counts["to_score"] + sum(counts["rows"].values()) + sum(counts["files"].values())
-    return validation.validate_input(
-        spark, cfg, stamped, total, params.run_date, params.output
-    )
+    return validation.validate_input(spark, cfg, stamped, total, params.run_date, params.output)
 
 
 def _storage_stages(
@@ -478,7 +491,11 @@ def _load_redshift(
     day = spark.read.parquet(predictions_root).where(F.col(S.RUN_DATE) == F.lit(params.run_date))
     try:
         return sinks.load_redshift(
-            cfg, day, params.output, params.run_date, params.run_id,
+            cfg,
+            day,
+            params.output,
+            params.run_date,
+            params.run_id,
             s3_endpoint=manifest_objects.s3_endpoint(spark),
         )
     except SinkError as exc:

@@ -12,7 +12,11 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import BASE_SETTINGS, JOB_VENV, REPO
@@ -192,22 +196,28 @@ def test_failed_run_notifies_with_the_failing_task(load_dag, webhook, world):
 
 
 @pytest.fixture
-def warehouse(tmp_path):
+def warehouse():
     """A throw-away PostgreSQL server standing in for Redshift (the job's `postgres` backend)."""
     spec = importlib.util.spec_from_file_location(
         "txcat_storage_servers", REPO / "tests" / "storage" / "servers.py"
     )
     servers = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = servers  # dataclasses look their module up while it executes
     spec.loader.exec_module(servers)
     bindir = servers.postgres_bindir()
     if bindir is None:
         pytest.fail("PostgreSQL server binaries are missing: run `make storage-deps`")
-    cluster = servers.PostgresCluster(tmp_path / "pg", servers.free_port(), bindir)
-    cluster.start()
+    # Its own folder under /tmp: the server runs as an unprivileged user, which cannot enter
+    # pytest's private temporary folders.
+    root = Path(tempfile.mkdtemp(prefix="txcat-dag-pg-"))
+    cluster = servers.PostgresCluster(root, servers.free_port(), bindir)
     try:
+        cluster.start()
         yield cluster.dsn
     finally:
-        cluster.stop()
+        if (root / "data" / "postmaster.pid").exists():
+            cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_local_run_loads_the_day_into_the_warehouse(load_dag, webhook, world, warehouse):

@@ -36,8 +36,8 @@ $(PG_BINDIR_STAMP):
 
 storage-python: $(BIN)/.storage-installed ## boto3, Great Expectations, psycopg, moto server
 
-$(BIN)/.storage-installed: requirements-storage.txt | venv
-	$(BIN)/pip install --quiet -r requirements-storage.txt
+$(BIN)/.storage-installed: requirements-storage.txt requirements-storage-test.txt | venv
+	$(BIN)/pip install --quiet -r requirements-storage-test.txt
 	touch $@
 
 storage-test: storage-deps ## Run the storage tests (starts moto and PostgreSQL)

@@ -67,15 +67,16 @@ def score_txcat_udf(spark: SparkSession, features: DataFrame, artifact: ModelArt
 
 def score_xgboost_spark(spark: SparkSession, features: DataFrame, artifact: ModelArtifact) -> int:
     """The library's distributed predict: `SparkXGBClassifierModel.transform`."""
-    from xgboost.spark import SparkXGBClassifierModel
+    from xgboost.spark import SparkXGBClassifier
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.ubj"
         path.write_bytes(artifact.model_bytes)
         classifier = xgb.XGBClassifier()
         classifier.load_model(path)
-    model = SparkXGBClassifierModel(classifier)
-    model._set(features_cols=list(artifact.feature_names))  # noqa: SLF001 - public in fit()
+    # Built the way SparkXGBClassifier.fit builds its model, from our booster.
+    estimator = SparkXGBClassifier(features_col=list(artifact.feature_names))
+    model = estimator._copyValues(estimator._create_pyspark_model(classifier, None))
     cast = features.select(
         S.ROW_ID, *[F.col(c).cast("float").alias(c) for c in artifact.feature_names]
     )

@@ -142,12 +142,15 @@ class LifecycleConfig:
     search_budget: int
     search_max_rows: int
     latency_repeats: int
+    train_threads: int
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_account_share < 1.0:
             raise ConfigError("lifecycle.holdout_account_share must be between 0 and 1")
         if self.cv_folds < 2:
             raise ConfigError("lifecycle.cv_folds must be at least 2")
+        if self.train_threads < 0:
+            raise ConfigError("lifecycle.train_threads must be >= 0 (0 = every core)")
         if min(self.search_budget, self.latency_repeats, self.search_max_rows) < 1:
             raise ConfigError(
                 "lifecycle.search_budget, search_max_rows and latency_repeats must be >= 1"

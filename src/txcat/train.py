@@ -208,6 +208,7 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
                 tc.num_boost_round,
                 tc.early_stopping_rounds,
                 valid=(x[va], y[va]),
+                nthread=lc.train_threads,
             )
             best_rounds[i].append(int(fitted.best_iteration or 0) + 1)
             fits[f"{C.XGBOOST}#{i}"] = fitted
@@ -257,6 +258,7 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
             FEATURE_COLUMNS,
             tc.seed,
             best["params"]["num_boost_round"],
+            nthread=lc.train_threads,
         ),
     }
     holdout = {}

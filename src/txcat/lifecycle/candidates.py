@@ -110,7 +110,9 @@ def fit_logistic(
     )
 
 
-def xgb_params(config: Mapping[str, Any], n_classes: int, seed: int) -> dict[str, Any]:
+def xgb_params(
+    config: Mapping[str, Any], n_classes: int, seed: int, nthread: int = 1
+) -> dict[str, Any]:
     return {
         "objective": "multi:softprob",
         "num_class": n_classes,
@@ -122,7 +124,7 @@ def xgb_params(config: Mapping[str, Any], n_classes: int, seed: int) -> dict[str
         "subsample": float(config["subsample"]),
         "colsample_bytree": float(config["colsample_bytree"]),
         "seed": seed,
-        "nthread": 0,
+        "nthread": nthread,
     }
 
 
@@ -137,6 +139,7 @@ def fit_xgboost(
     num_boost_round: int,
     early_stopping_rounds: int = 0,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
+    nthread: int = 1,
 ) -> Fitted:
     """Trains a booster; with `valid`, stops early on its log loss and keeps the best rounds."""
     names = list(feature_names)
@@ -145,7 +148,7 @@ def fit_xgboost(
     if valid is not None:
         evals = [(xgb.DMatrix(valid[0], label=valid[1], feature_names=names), "valid")]
     booster = xgb.train(
-        xgb_params(config, n_classes, seed),
+        xgb_params(config, n_classes, seed, nthread),
         train,
         num_boost_round=num_boost_round,
         evals=evals,

@@ -95,6 +95,8 @@ def _spark(cfg: Any, name: str) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
     from txcat import pipeline, train
     from txcat.features.enrich import ReferenceDataError
     from txcat.lifecycle import registry, workflow
@@ -108,8 +110,8 @@ def run_train(args: argparse.Namespace) -> int:
     except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
-    except registry.RegistryError as exc:
-        log.error("registry: %s", exc)
+    except (registry.RegistryError, MlflowException) as exc:
+        log.error("tracking/registry at %s failed: %s", cfg.lifecycle.tracking_uri, exc)
         return EXIT_FAILED
     finally:
         spark.stop()

@@ -22,6 +22,8 @@ from txcat import storage  # noqa: E402
 from txcat.validate.suites import SuiteSpec  # noqa: E402
 
 log = logging.getLogger(__name__)
+# GX logs its own set-up at INFO on every context; the job logs each suite's outcome instead.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @dataclass

@@ -80,8 +80,22 @@ def airflow_db() -> Iterator[Path]:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def fresh_metadata(airflow_db):  # type: ignore[no-untyped-def]
+    """An empty metadata database for each test module.
+
+    Each module parses the DAG with other settings, so its asset `txcat_daily_predictions` has
+    another URI; in one database Airflow would keep the first (name, URI) pair active and refuse
+    events for the second.
+    """
+    from airflow.utils.db import resetdb
+
+    resetdb()
+    yield airflow_db
+
+
 @pytest.fixture
-def load_dag(monkeypatch, airflow_db):  # type: ignore[no-untyped-def]
+def load_dag(monkeypatch, fresh_metadata):  # type: ignore[no-untyped-def]
     """Parses the DAG file with the given TXCAT_* settings; returns the DagBag and the DAG."""
 
     def _load(settings: Mapping[str, str], expect_errors: bool = False):  # type: ignore[no-untyped-def]

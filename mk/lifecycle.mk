@@ -9,6 +9,12 @@ LIFECYCLE_SET    ?= --set lifecycle.tracking_uri=sqlite:///$(LIFECYCLE_STORE)/ml
 LIFECYCLE_MODEL  ?= txcat-categoriser
 LIFECYCLE_ALIAS  ?= champion
 EVAL_ACCOUNTS    ?= 300
+# On the generated demo data XGBoost beats logistic regression only narrowly (hold-out macro-F1
+# 0.245 vs 0.241) and a few rare categories get recall 0, so the production gate of
+# conf/base.yaml rejects it (see `make demo-gate-fail`). The demo promotes under these looser,
+# explicit thresholds: at least as good as the best baseline, no dead category with >= 100 rows.
+DEMO_GATE_SET    ?= --set quality_gate.min_macro_f1_margin=0.0 \
+	--set quality_gate.min_accuracy_margin=0.0 --set quality_gate.min_support_for_recall=100
 # A smaller search than conf/base.yaml's, so the demo trains in minutes on a laptop.
 DEMO_TRAIN_SET   ?= --set lifecycle.cv_folds=3 --set lifecycle.search_budget=3 \
 	--set lifecycle.search_max_rows=15000
@@ -35,7 +41,8 @@ demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, registe
 	$(SPARK_SUBMIT) jobs/train.py --input $(DEMO)/training --model-out $(DEMO)/model \
 		--env local --as-of $(DEMO_DATE) --register $(DEMO_TRAIN_SET) $(LIFECYCLE_SET)
 	$(TXCAT) promote --version $$($(BIN)/python -c "import json; \
-		print(json.load(open('$(DEMO)/model/registration.json'))['version'])") $(LIFECYCLE_SET)
+		print(json.load(open('$(DEMO)/model/registration.json'))['version'])") \
+		$(DEMO_GATE_SET) $(LIFECYCLE_SET)
 	version=$$($(BIN)/python -c "import json; \
 		print(json.load(open('$(DEMO)/model/registration.json'))['version'])") && \
 	$(TXCAT) evaluate --model @$(LIFECYCLE_ALIAS) --input $(DEMO)/evaluation \
@@ -45,8 +52,8 @@ demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, registe
 		--env local $(LIFECYCLE_SET)
 	@echo "reports: $$(ls -d $(DEMO)/reports/*)/report.html"
 
-demo-gate-fail: lifecycle-venv ## Show a gate failure: promote the newest version with a 1-byte size cap
-	-$(TXCAT) promote --version latest $(LIFECYCLE_SET) --set quality_gate.max_size_bytes=1
+demo-gate-fail: lifecycle-venv ## Show the production gate (conf/base.yaml) refusing the newest demo version
+	-$(TXCAT) promote --version latest $(LIFECYCLE_SET)
 
 dashboard: lifecycle-venv ## Streamlit app comparing the registered versions (DASHBOARD_PORT=8501)
 	$(TXCAT) dashboard --port $(DASHBOARD_PORT) $(LIFECYCLE_SET)

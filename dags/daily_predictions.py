@@ -196,7 +196,7 @@ def notify_failure(context: dict[str, Any]) -> None:
 
 @task.sensor(
     task_id="wait_for_landing",
-    poke_interval=60,
+    poke_interval=SETTINGS.poke_seconds,
     timeout=SETTINGS.sensor_timeout_minutes * 60,
     mode="reschedule",
 )
@@ -433,7 +433,7 @@ def scoring_emr():  # type: ignore[no-untyped-def]
             job_flow_id=cluster_id,
             step_id=SCORE_STEP_XCOM,
             mode="reschedule",
-            poke_interval=60,
+            poke_interval=SETTINGS.poke_seconds,
             timeout=SCORING_DEADLINE.total_seconds(),
         )
         add_step >> wait_step
@@ -478,7 +478,7 @@ with DAG(
             task_id="wait_for_landing",
             aws_conn_id=SETTINGS.aws_conn_id,
             bucket_key=SETTINGS.marker_uri(RUN_DATE),
-            poke_interval=60,
+            poke_interval=SETTINGS.poke_seconds,
             timeout=SETTINGS.sensor_timeout_minutes * 60,
             mode="reschedule",
         )

@@ -34,6 +34,7 @@ def test_emr_defaults():
     assert s.scoring_timeout_minutes == 30
     assert s.retries == 2 and s.retry_delay_minutes == 2
     assert s.landing_marker == "_SUCCESS"
+    assert s.poke_seconds == 60 and s.sensor_timeout_minutes == 180
     assert s.notify_kind == "webhook"
     assert s.local is None and s.emr_package is not None
     assert s.day_uri("2026-11-25") == "s3://landing/daily/2026-11-25"

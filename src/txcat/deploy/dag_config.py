@@ -58,6 +58,7 @@ class DagSettings:
         retries: Retries of every task.
         retry_delay_minutes: First retry delay; later ones back off exponentially.
         sensor_timeout_minutes: How long to wait for the landing marker.
+        poke_seconds: Interval between two checks of a sensor (landing marker, EMR step).
         job_conf_dir: `--conf-dir` of the job: the repository's `conf/` locally, the shipped
             archive `conf` on EMR.
         local: spark-submit settings of the local runner.
@@ -85,6 +86,7 @@ class DagSettings:
     retries: int
     retry_delay_minutes: int
     sensor_timeout_minutes: int
+    poke_seconds: int
     local: LocalSubmit | None
     spark_submit: str
     spark_conn_id: str
@@ -210,6 +212,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         retries=env.integer("RETRIES", 2, minimum=0),
         retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
         sensor_timeout_minutes=env.integer("SENSOR_TIMEOUT_MINUTES", 180, minimum=1),
+        poke_seconds=env.integer("POKE_SECONDS", 60, minimum=1),
         job_conf_dir=conf_dir,
         local=local,
         spark_submit=env.get("SPARK_SUBMIT", "spark-submit"),

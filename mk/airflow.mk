@@ -10,8 +10,10 @@ DIST           ?= dist
 DEPLOY_PREFIX  ?=
 # Python prefix of the EMR nodes: the packed venv's interpreter links are rewritten to it.
 EMR_PYTHON_PREFIX ?= /usr
-# Runtime pins packed for the executors (pyspark/py4j always left out: the cluster has them).
-PACKAGE_REQUIREMENTS ?= requirements.txt
+# Runtime pins packed for the executors (pyspark/py4j always left out: the cluster has them):
+# the job's stack and the storage stage's runtime (manifest reader, Redshift Data API,
+# validation). Add requirements-lifecycle.txt when the job resolves models:/ URIs on EMR.
+PACKAGE_REQUIREMENTS ?= requirements.txt requirements-storage.txt
 
 .PHONY: airflow-venv dag-test airflow-constraints package deploy
 

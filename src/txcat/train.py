@@ -142,7 +142,7 @@ def _matrix(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _costs(fitted: C.Fitted, x: np.ndarray, repeats: int) -> dict[str, float]:
     return {
         "latency_ms_per_10k": C.latency_ms_per_10k(fitted.predict_proba, x, repeats),
-        "size_bytes": float(fitted.size_bytes),
+        "size_bytes": int(fitted.size_bytes),
     }
 
 

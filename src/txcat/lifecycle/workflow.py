@@ -174,7 +174,7 @@ def evaluate(
     metrics["latency_ms_per_10k"] = C.latency_ms_per_10k(
         fitted.predict_proba, x, cfg.lifecycle.latency_repeats
     )
-    metrics["size_bytes"] = float(len(artifact.model_bytes))
+    metrics["size_bytes"] = len(artifact.model_bytes)
     label = f"version {version.version}" if version is not None else artifact.version
     context = {
         "registered_model": version.name if version is not None else "",

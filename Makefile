@@ -18,7 +18,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 .PHONY: help venv demo demo-data demo-train demo-score test lint clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: $(wildcard requirements*.txt) setup.py
 	$(PYTHON) -m venv $(VENV)

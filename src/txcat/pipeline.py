@@ -301,14 +301,15 @@ def _count_written(
     """Counts what landed in this run's partitions: the numbers the summary must reconcile."""
     root = predictions_root or write.predictions_path(params.output)
     predictions = spark.read.parquet(write.partition_path(root, params.run_date))
-    quarantine = spark.read.parquet(
-        write.partition_path(write.quarantine_path(params.output), params.run_date)
-    )
+    quarantine_day = write.partition_path(write.quarantine_path(params.output), params.run_date)
     scored = predictions.agg(
         F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
     ).first()
-    quarantined = quarantine.groupBy(S.LEVEL).count().collect()
-    by_level = {r[S.LEVEL]: r["count"] for r in quarantined}
+    by_level: dict[str, int] = {}
+    # A day without a single quarantined row writes no quarantine partition at all.
+    if storage.exists(spark, quarantine_day):
+        quarantined = spark.read.parquet(quarantine_day).groupBy(S.LEVEL).count().collect()
+        by_level = {r[S.LEVEL]: r["count"] for r in quarantined}
     return {
         "rows_scored": scored["rows"],
         "distinct_row_ids": scored["row_ids"],

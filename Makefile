@@ -50,8 +50,9 @@ demo-score: demo-train ## Score the demo day
 	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
 		--output $(DEMO)/output --model $(DEMO)/model --env local
 
-test: venv ## Run the test suite
-	$(BIN)/python -m pytest -q tests
+test: venv storage-deps ## Run the whole suite: job, storage (starts its servers), lifecycle, DAG
+	$(BIN)/python -m pytest -q tests --ignore=tests/dags
+	$(MAKE) dag-test
 
 lint: venv ## Lint and check formatting
 	$(BIN)/ruff check src jobs scripts tests

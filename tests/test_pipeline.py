@@ -277,3 +277,26 @@ def test_missing_input_is_a_clear_error(spark, world, tmp_path):
                 RUN_DATE, str(tmp_path / "empty"), str(tmp_path / "o"), str(world["root"] / "model")
             ),
         )
+
+
+def test_clean_rerun_removes_the_day_s_old_quarantine(spark, world):
+    root = world["root"]
+    out = root / "clean-out"
+    clean_day = root / "clean-landing"
+    generate(clean_day, 8, "2026-11-01", RUN_DATE, seed=21, labels=False, rows_per_account=10)
+    cfg = _config(world["ref"], "quality.quarantine_duplicate_rows=false")
+    dirty = pipeline.run(
+        spark,
+        world["cfg"],
+        pipeline.RunParams(RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "dirty"),
+    )
+    assert dirty.summary["rows_quarantined"] > 0
+    clean = pipeline.run(
+        spark,
+        cfg,
+        pipeline.RunParams(RUN_DATE, str(clean_day), str(out), str(root / "model"), "clean"),
+    )
+    assert clean.exit_code == pipeline.EXIT_OK, clean.summary["problems"]
+    assert clean.summary["rows_quarantined"] == 0 and clean.summary["files_quarantined"] == 0
+    assert not (out / "quarantine" / f"run_date={RUN_DATE}").exists()
+    assert _predictions(spark, out).count() == clean.summary["rows_scored"] > 0

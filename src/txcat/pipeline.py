@@ -279,8 +279,15 @@ def _skipped_files(
     missing = sorted(listed_uris - seen)
     log.warning("%d listed files returned no content (empty files)", len(missing))
     rows = [
-        (S.LEVEL_FILE, reasons.EMPTY_FILE, "0 bytes", uri, _account_of(uri), params.run_id,
-         params.run_date)
+        (
+            S.LEVEL_FILE,
+            reasons.EMPTY_FILE,
+            "0 bytes",
+            uri,
+            _account_of(uri),
+            params.run_id,
+            params.run_date,
+        )
         for uri in missing
     ]
     return spark.createDataFrame(
@@ -300,22 +307,42 @@ def _count_written(
 ) -> dict[str, int]:
     """Counts what landed in this run's partitions: the numbers the summary must reconcile."""
     root = predictions_root or write.predictions_path(params.output)
-    predictions = spark.read.parquet(write.partition_path(root, params.run_date))
-    quarantine_day = write.partition_path(write.quarantine_path(params.output), params.run_date)
-    scored = predictions.agg(
-        F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
-    ).first()
+    predictions_day = _this_run_partition(spark, root, params)
+    quarantine_day = _this_run_partition(spark, write.quarantine_path(params.output), params)
+    rows, row_ids = 0, 0
+    if predictions_day is not None:
+        scored = predictions_day.agg(
+            F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
+        ).first()
+        rows, row_ids = scored["rows"], scored["row_ids"]
     by_level: dict[str, int] = {}
-    # A day without a single quarantined row writes no quarantine partition at all.
-    if storage.exists(spark, quarantine_day):
-        quarantined = spark.read.parquet(quarantine_day).groupBy(S.LEVEL).count().collect()
+    if quarantine_day is not None:
+        quarantined = quarantine_day.groupBy(S.LEVEL).count().collect()
         by_level = {r[S.LEVEL]: r["count"] for r in quarantined}
     return {
-        "rows_scored": scored["rows"],
-        "distinct_row_ids": scored["row_ids"],
+        "rows_scored": rows,
+        "distinct_row_ids": row_ids,
         "rows_quarantined": by_level.get(S.LEVEL_ROW, 0),
         "files_quarantined": by_level.get(S.LEVEL_FILE, 0),
     }
+
+
+def _this_run_partition(spark: SparkSession, root: str, params: RunParams) -> DataFrame | None:
+    """The run date's partition as this run wrote it; None when this run wrote no row there.
+
+    Dynamic overwrite replaces only the partitions a write produces, so a rerun with no row
+    for a dataset (a clean day: no quarantine) would leave the previous run's partition in
+    place. Such a partition, written by another run, is removed here.
+    """
+    day = write.partition_path(root, params.run_date)
+    if not storage.exists(spark, day):
+        return None
+    frame = spark.read.parquet(day)
+    if frame.where(F.col(S.RUN_ID) == params.run_id).limit(1).count() == 0:
+        log.info("removing %s: left by an earlier run, this run wrote no row there", day)
+        storage.delete(spark, day)
+        return None
+    return frame
 
 
 def _summary(

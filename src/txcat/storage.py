@@ -22,6 +22,12 @@ def exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def delete(spark: SparkSession, uri: str) -> bool:
+    """Removes a file or a folder and everything under it; False when there was nothing."""
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.delete(path, True))
+
+
 def read_bytes(spark: SparkSession, uri: str) -> bytes:
     """Whole content of one object. Raises FileNotFoundError when it does not exist."""
     fs, path = _fs_and_path(spark, uri)

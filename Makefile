@@ -28,7 +28,7 @@ $(BIN)/.installed: $(wildcard requirements*.txt) setup.py
 
 venv: $(BIN)/.installed ## Create the virtual environment with pinned packages
 
-demo: demo-score ## Generate a day, train a model, score the day with spark-submit
+demo: demo-data demo-lifecycle ## Generate a day; train, gate, register, promote a model; score the day with it
 	@echo "predictions: $(DEMO)/output/predictions/run_date=$(DEMO_DATE)/"
 	@echo "quarantine:  $(DEMO)/output/quarantine/run_date=$(DEMO_DATE)/"
 	@echo "run summary: $(DEMO)/output/runs/run_date=$(DEMO_DATE)/summary.json"
@@ -41,12 +41,12 @@ demo-data: venv ## Generate labelled training files, the day to score, and refer
 	$(BIN)/python scripts/generate_data.py --out $(DEMO)/landing --accounts $(DEMO_ACCOUNTS) \
 		--start-date 2026-08-26 --end-date $(DEMO_DATE) --seed 1 --no-labels --bad-share 0.01
 
-demo-train: demo-data ## Train the demo model on the labelled files
+demo-train: demo-data ## Minimal path, no registry: train an artifact folder on the labelled files
 	rm -rf $(DEMO)/model
 	$(SPARK_SUBMIT) jobs/train.py --input $(DEMO)/training --model-out $(DEMO)/model \
 		--env local --as-of $(DEMO_DATE)
 
-demo-score: demo-train ## Score the demo day
+demo-score: demo-train ## Minimal path, no registry: score the demo day with that folder
 	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
 		--output $(DEMO)/output --model $(DEMO)/model --env local
 

@@ -19,7 +19,7 @@ from txcat.session import configure_logging
 log = logging.getLogger("txcat")
 
 #: Modules that contribute sub-commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("txcat.lifecycle.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("txcat.lifecycle.commands", "txcat.plan")
 
 EXIT_USAGE = 2
 

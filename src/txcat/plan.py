@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.json"
 
@@ -125,7 +128,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmarks", type=Path, default=DEFAULT_BENCHMARKS)
 
 
+def register(sub: Any) -> None:
+    """Adds `txcat plan` to the command line."""
+    parser = sub.add_parser(
+        "plan",
+        help="vCPUs and instances needed to score a day inside its window",
+        description="Capacity plan from the benchmark's measured per-core throughput.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=main)
+
+
 def main(args: argparse.Namespace) -> int:
+    try:
+        bench = load_benchmarks(args.benchmarks)
+    except (FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
     spec = PlanInput(
         args.files,
         args.rows_per_file,
@@ -136,6 +155,6 @@ def main(args: argparse.Namespace) -> int:
         args.overhead_s,
         args.efficiency,
     )
-    plan = make_plan(spec, load_benchmarks(args.benchmarks))
+    plan = make_plan(spec, bench)
     print(render(spec, plan))  # the command's output
     return 0

@@ -20,7 +20,7 @@ from txcat import pipeline
 from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
 from txcat.model import ModelArtifactError
-from txcat.session import build_session, configure_logging
+from txcat.session import build_session, configure_logging, release_session
 from txcat.sinks.stage import parse_sinks
 
 log = logging.getLogger("txcat.score_daily")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("model refused: %s", exc)
         return pipeline.EXIT_BAD_MODEL
     finally:
-        spark.stop()
+        release_session(spark)
     for problem in result.summary["problems"]:
         log.error("%s", problem)
     print(f"summary: {result.summary_path}")

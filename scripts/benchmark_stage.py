@@ -19,7 +19,7 @@ import time
 from txcat.benchmark import stages
 from txcat.config import load_config
 from txcat.model import load_artifact
-from txcat.session import build_session, configure_logging
+from txcat.session import build_session, configure_logging, release_session
 
 
 def main(argv: list[str]) -> int:
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         scorer(spark, features, artifact)
         return _report(f"score_{args.variant}", rows, start)
     finally:
-        spark.stop()
+        release_session(spark)
 
 
 def _report(stage: str, rows: int, start: float) -> int:

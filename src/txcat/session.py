@@ -19,6 +19,10 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
+#: Sessions an entry point found already running (a test's, a notebook's): not theirs to stop.
+_BORROWED: set[int] = set()
+
+
 def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
     """Creates (or gets) the session; spark-submit's --conf values win over `settings`.
 
@@ -26,11 +30,23 @@ def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
     launcher already chose one, use the driver's own.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    already_running = SparkSession.getActiveSession()
     given = SparkConf()
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():
         if not given.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if already_running is not None:
+        _BORROWED.add(id(spark))
+        return spark
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def release_session(spark: SparkSession) -> None:
+    """Stops the session an entry point created; leaves one it found running alone."""
+    if id(spark) in _BORROWED:
+        _BORROWED.discard(id(spark))
+        return
+    spark.stop()

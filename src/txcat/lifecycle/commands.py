@@ -94,6 +94,12 @@ def _spark(cfg: Any, name: str) -> Any:
     return build_session(name, cfg.spark)
 
 
+def _release(spark: Any) -> None:
+    from txcat.session import release_session
+
+    release_session(spark)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
@@ -114,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
         log.error("tracking/registry at %s failed: %s", cfg.lifecycle.tracking_uri, exc)
         return EXIT_FAILED
     finally:
-        spark.stop()
+        _release(spark)
     print(f"model {outcome.artifact.version} written to {args.model_out}")
     print(f"hold-out report: {outcome.report_dir / 'report.html'}")
     if outcome.version is not None:
@@ -142,7 +148,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     finally:
-        spark.stop()
+        _release(spark)
     m = outcome.metrics
     print(
         f"{m['rows']} rows: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "

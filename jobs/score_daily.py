@@ -17,6 +17,7 @@ import logging
 import sys
 
 from txcat import pipeline
+from txcat.cli import add_config_options
 from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
 from txcat.model import ModelArtifactError
@@ -36,8 +37,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output", required=True, help="output root (or URI)")
     parser.add_argument("--model", required=True, help="model artifact folder (or URI)")
-    parser.add_argument("--env", default="local", help="configuration overlay (conf/<env>.yaml)")
-    parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
     parser.add_argument("--run-id", default="", help="run identifier (default: generated)")
     parser.add_argument(
         "--sink",
@@ -45,14 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=_sinks,
         help="parquet, redshift or parquet,redshift (default: parquet)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration value, e.g. quality.max_row_quarantine_share=0.1",
-    )
+    add_config_options(parser)
     return parser.parse_args(argv)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from txcat import schema as S
+from txcat.config import Config, load_config
 
 HEADER = S.RAW_HEADER
 
@@ -47,3 +48,17 @@ def write_file(folder: Path, name: str, content: bytes) -> Path:
     path = folder / name
     path.write_bytes(content)
     return path
+
+
+def reference_overrides(ref: Path) -> list[str]:
+    """`--set` values pointing the reference tables at a generated folder."""
+    return [
+        f"reference.holidays={ref / 'holidays.csv'}",
+        f"reference.countries={ref / 'countries.csv'}",
+        f"reference.bureau={ref / 'bureau.jsonl'}",
+    ]
+
+
+def local_config(ref: Path, *overrides: str) -> Config:
+    """The local configuration with generated reference data and the given overrides."""
+    return load_config("local", overrides=[*reference_overrides(ref), *overrides])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from tests.helpers import local_config
 from txcat import pipeline, reasons, train, write
 from txcat import schema as S
-from txcat.config import load_config
 from txcat.generate import BAD_KINDS, generate
 from txcat.model import ModelArtifactError
 
@@ -48,17 +48,12 @@ EXPECTED = {
 
 
 def _config(ref: Path, *extra: str):
-    return load_config(
-        "local",
-        overrides=[
-            f"reference.holidays={ref / 'holidays.csv'}",
-            f"reference.countries={ref / 'countries.csv'}",
-            f"reference.bureau={ref / 'bureau.jsonl'}",
-            "training.num_boost_round=15",
-            "lifecycle.search_budget=1",
-            "lifecycle.cv_folds=2",
-            *extra,
-        ],
+    return local_config(
+        ref,
+        "training.num_boost_round=15",
+        "lifecycle.search_budget=1",
+        "lifecycle.cv_folds=2",
+        *extra,
     )
 
 

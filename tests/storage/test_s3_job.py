@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from pyspark.sql import functions as F
 
+from tests.helpers import local_config
 from txcat import pipeline, train
 from txcat import schema as S
-from txcat.config import load_config
 from txcat.generate import generate
 from txcat.inputs import objects
 from txcat.sinks.warehouses import ENV_PG_DSN
@@ -32,19 +32,14 @@ PREFIX = f"{RUN_DATE}/"
 
 
 def _config(ref: Path, *extra: str):
-    return load_config(
-        "local",
-        overrides=[
-            f"reference.holidays={ref / 'holidays.csv'}",
-            f"reference.countries={ref / 'countries.csv'}",
-            f"reference.bureau={ref / 'bureau.jsonl'}",
-            "training.num_boost_round=10",
-            "quality.max_row_quarantine_share=1",
-            "quality.max_file_quarantine_share=1",
-            "validation.min_parse_success=0.5",
-            "redshift.backend=postgres",
-            *extra,
-        ],
+    return local_config(
+        ref,
+        "training.num_boost_round=10",
+        "quality.max_row_quarantine_share=1",
+        "quality.max_file_quarantine_share=1",
+        "validation.min_parse_success=0.5",
+        "redshift.backend=postgres",
+        *extra,
     )
 
 

@@ -30,11 +30,22 @@ _MONTH_PATTERN = r"^(\d{4})(\d{2})$"
 _INTEGER_PATTERN = r"^-?\d{1,9}$"
 
 
+# Unicode space separators (Zs, Zl, Zp) other than the plain space: read as a space.
+_SPACES = (
+    "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+# Control characters (C0, DEL, C1) and the replacement character: dropped.
+_DROPPED = "".join(map(chr, [*range(0x00, 0x20), *range(0x7F, 0xA0), 0xFFFD]))
+# One translate does accents, spaces and deletions in a single pass (no regex per value).
+_FROM = _ACCENTED + _SPACES + _DROPPED
+_TO = _PLAIN + " " * len(_SPACES)
+
+
 def normalized_text(col: Column) -> Column:
     """Upper case, accents and control characters removed, whitespace collapsed; "" -> null."""
-    text = F.translate(F.upper(col), _ACCENTED, _PLAIN)
-    text = F.regexp_replace(text, r"[\p{Cntrl}\x{FFFD}]", "")
-    text = F.trim(F.regexp_replace(text, r"[\s\p{Z}]+", " "))
+    text = F.translate(F.upper(col), _FROM, _TO)
+    # Runs of spaces are rare (the padding is at the end): collapse only where there is one.
+    text = F.trim(F.when(text.contains("  "), F.regexp_replace(text, " {2,}", " ")).otherwise(text))
     return F.when(text != "", text)
 
 

@@ -57,6 +57,19 @@ class QualityConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FeaturesConfig:
+    #: Per-file aggregates: "partition" (no shuffle; needs files whole in their partition, as
+    #: the reader leaves them) or "window" (a shuffle by file; any input).
+    aggregates: str
+
+    def __post_init__(self) -> None:
+        if self.aggregates not in ("partition", "window"):
+            raise ConfigError(
+                f"features.aggregates must be 'partition' or 'window', got {self.aggregates!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class ScoringConfig:
     predict_threads: int
 
@@ -176,6 +189,7 @@ class Config:
     input: InputConfig
     reference: ReferenceConfig
     quality: QualityConfig
+    features: FeaturesConfig
     scoring: ScoringConfig
     training: TrainingConfig
     storage: StorageConfig
@@ -259,6 +273,7 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
         input=_section(InputConfig, tree, "input"),
         reference=_section(ReferenceConfig, tree, "reference"),
         quality=_section(QualityConfig, tree, "quality"),
+        features=_section(FeaturesConfig, tree, "features"),
         scoring=_section(ScoringConfig, tree, "scoring"),
         training=_section(TrainingConfig, tree, "training"),
         storage=_section(StorageConfig, tree, "storage"),

@@ -192,7 +192,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         )
         predictions = (
             scorable(stamped)
-            .transform(build_features, refs)
+            .transform(build_features, refs, cfg.features.aggregates)
             .transform(with_predictions, spark, artifact, cfg.scoring.predict_threads)
             .withColumn(S.RUN_ID, F.lit(params.run_id))
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))

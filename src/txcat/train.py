@@ -107,7 +107,7 @@ def collect_training_set(
             .where(F.col(SIDE).isNotNull())
         )
         refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-        features = build_features(split, refs).select(
+        features = build_features(split, refs, cfg.features.aggregates).select(
             S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, SIDE, *FEATURE_COLUMNS
         )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)

@@ -7,7 +7,7 @@ SAGEMAKER_SDIST  := sagemaker_pyspark-1.4.5.tar.gz
 STORAGE_JAR_NAMES := hadoop-aws-3.3.1.jar aws-java-sdk-bundle-1.11.901.jar
 PG_BINDIR_STAMP  := $(STORAGE_JARS)/.postgresql
 
-.PHONY: storage-deps storage-jars storage-postgres storage-python storage-test storage-bench
+.PHONY: storage-deps storage-jars storage-postgres storage-python storage-test storage-bench bench-s3
 
 storage-deps: storage-jars storage-postgres storage-python ## Install what the storage tests need
 
@@ -59,3 +59,13 @@ storage-bench: storage-deps ## Spark binaryFile vs boto3 manifest reader on many
 	AWS_ENDPOINT_URL=http://127.0.0.1:$(STORAGE_S3_PORT) \
 	$(SPARK_SUBMIT) $(S3A_LOCAL_CONF) scripts/bench_manifest_read.py \
 		--files $(BENCH_FILES) --port $(STORAGE_S3_PORT)
+
+BENCH_S3_FILES ?= 2000
+BENCH_S3_LATENCIES ?= 0 20
+
+bench-s3: storage-deps ## Readers of small S3 objects at 0 and 20 ms per request -> docs/benchmarks-s3.*
+	AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 \
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(STORAGE_S3_PORT) \
+	$(SPARK_SUBMIT) $(S3A_LOCAL_CONF) scripts/bench_manifest_read.py \
+		--files $(BENCH_S3_FILES) --port $(STORAGE_S3_PORT) --latency-ms $(BENCH_S3_LATENCIES) \
+		--out docs

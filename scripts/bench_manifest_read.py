@@ -22,6 +22,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("bench_manifest_read")
 
@@ -34,6 +35,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("STORAGE_S3_PORT", 5055)))
     parser.add_argument("--threads", type=int, default=16, help="boto3 GETs per task")
     parser.add_argument("--files-per-task", type=int, default=2000)
+    parser.add_argument(
+        "--latency-ms", type=float, nargs="+", default=[0.0], help="waits per request to test"
+    )
+    parser.add_argument("--out", type=Path, help="folder for benchmarks-s3.json and .md")
     return parser.parse_args(argv)
 
 
@@ -45,15 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    moto = Path(sys.executable).with_name("moto_server")
     server = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(args.port)],
+        [sys.executable, "-m", "txcat.benchmark.slow_s3", "--port", str(args.port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         _wait(endpoint)
-        return _bench(args)
+        return _bench(args, endpoint)
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -71,7 +75,13 @@ def _wait(endpoint: str) -> None:
     raise RuntimeError(f"moto_server did not answer on {endpoint}")
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _set_latency(endpoint: str, latency_ms: float) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(f"{endpoint}/__latency/{latency_ms:g}", timeout=5).read()  # noqa: S310
+
+
+def _bench(args: argparse.Namespace, endpoint: str) -> int:
     import boto3
     from botocore.config import Config
     from pyspark.sql import SparkSession
@@ -113,32 +123,84 @@ def _bench(args: argparse.Namespace) -> int:
         "boto3": lambda: objects.read_with_boto3(
             spark, manifest, args.threads, args.files_per_task
         ),
+        "boto3_sequential": lambda: objects.read_with_boto3(
+            spark, manifest, 1, args.files_per_task
+        ),
     }
     expected = manifest.total_bytes
-    results: dict[str, list[float]] = {name: [] for name in readers}
-    for _ in range(args.repeat):
-        for name, build in readers.items():
-            started = time.perf_counter()
-            total = build().agg(F.sum(F.length("content")), F.count(F.lit(1))).first()
-            elapsed = time.perf_counter() - started
-            if total[0] != expected or total[1] != len(entries):
-                raise RuntimeError(
-                    f"{name} read {total[1]} objects / {total[0]} bytes, "
-                    f"expected {len(entries)} / {expected}"
-                )
-            results[name].append(elapsed)
+    cores = spark.sparkContext.defaultParallelism
+    by_latency: dict[str, Any] = {}
+    for latency in args.latency_ms:
+        _set_latency(endpoint, latency)
+        results: dict[str, list[float]] = {name: [] for name in readers}
+        for _ in range(args.repeat):
+            for name, build in readers.items():
+                started = time.perf_counter()
+                total = build().agg(F.sum(F.length("content")), F.count(F.lit(1))).first()
+                elapsed = time.perf_counter() - started
+                if total[0] != expected or total[1] != len(entries):
+                    raise RuntimeError(
+                        f"{name} read {total[1]} objects / {total[0]} bytes, "
+                        f"expected {len(entries)} / {expected}"
+                    )
+                results[name].append(elapsed)
+                log.info("latency %g ms, %s: %.2f s", latency, name, elapsed)
+        medians = {name: statistics.median(t) for name, t in results.items()}
+        by_latency[f"{latency:g}"] = {
+            "runs_s": {name: [round(t, 2) for t in times] for name, times in results.items()},
+            "median_s": {name: round(m, 2) for name, m in medians.items()},
+            "files_per_s_per_core": {
+                name: round(len(entries) / m / cores, 1) for name, m in medians.items()
+            },
+        }
+    _set_latency(endpoint, 0)
     report = {
+        "date": time.strftime("%Y-%m-%d"),
         "files": len(entries),
         "bytes": expected,
-        "cores": spark.sparkContext.defaultParallelism,
+        "cores": cores,
+        "repeats": args.repeat,
         "boto3_threads_per_task": args.threads,
-        "runs": {name: [round(t, 2) for t in times] for name, times in results.items()},
-        "median_s": {name: round(statistics.median(t), 2) for name, t in results.items()},
+        "latency_ms": by_latency,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "manifest_sha256": hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:12],
     }
     print(json.dumps(report, indent=2))  # the benchmark's result, for the docs
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "benchmarks-s3.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / "benchmarks-s3.md").write_text(_markdown(report))
     spark.stop()
     return 0
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Reading many small objects from S3",
+        "",
+        f"Measured {report['date']} by `make bench-s3` on {report['cores']} cores: "
+        f"{report['files']:,} objects ({report['bytes'] / 1e6:.1f} MB) on a local S3-protocol "
+        "server that waits the given time before answering each request. Median of "
+        f"{report['repeats']} runs; each run reads every object's bytes and checks the total.",
+        "",
+        "| wait per request | reader | median (s) | files/s per core |",
+        "|---|---|---|---|",
+    ]
+    for latency, figures in report["latency_ms"].items():
+        for name, median in figures["median_s"].items():
+            lines.append(
+                f"| {latency} ms | {name} | {median:.2f} | "
+                f"{figures['files_per_s_per_core'][name]:,.1f} |"
+            )
+    lines += [
+        "",
+        "Readers: `spark` is `binaryFile` over s3a (a task reads its objects one after another); "
+        f"`boto3` is the job's manifest reader with {report['boto3_threads_per_task']} GETs in "
+        "flight per task; `boto3_sequential` is the same reader with one.",
+        "",
+        f"Command: `{report['command']}`",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work", type=Path, default=Path("data/bench"))
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--tuning", action="store_true", help="also time tuning variants")
+    parser.add_argument("--tuning-repeats", type=int, default=1, help="runs per tuning variant")
     parser.add_argument(
         "--row-udf-limit",
         type=int,
@@ -39,6 +40,7 @@ def main(argv: list[str]) -> int:
         args.out,
         args.tuning,
         args.row_udf_limit,
+        args.tuning_repeats,
     )
     keys = [
         "files",

@@ -158,7 +158,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     """Scores one day of files and writes predictions, quarantine and the run summary."""
     params = params.with_run_id()
     started = time.monotonic()
-    started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
     artifact = load_model(spark, params.model, cfg)

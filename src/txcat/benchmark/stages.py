@@ -51,7 +51,9 @@ def write_feature_rows(
     """Materialises the model's input rows once, so every scorer reads the same rows."""
     records, _ = pipeline.read_records(spark, cfg, input_path, run_date)
     refs = load_references(spark, cfg.reference.for_run_date(run_date), run_date)
-    features = build_features(pipeline.scorable(records), refs, cfg.features.aggregates).select(S.ROW_ID, *FEATURE_COLUMNS)
+    features = build_features(pipeline.scorable(records), refs, cfg.features.aggregates).select(
+        S.ROW_ID, *FEATURE_COLUMNS
+    )
     features.write.mode("overwrite").parquet(output_path)
     return spark.read.parquet(output_path).count()
 

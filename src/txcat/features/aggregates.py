@@ -290,9 +290,7 @@ def _running_std(
     return std
 
 
-def _median(
-    group: np.ndarray, amount: np.ndarray, valid: np.ndarray, n_groups: int
-) -> np.ndarray:
+def _median(group: np.ndarray, amount: np.ndarray, valid: np.ndarray, n_groups: int) -> np.ndarray:
     """Per-file median with Spark's `percentile` interpolation; NaN for a file with no amount."""
     g, x = group[valid], amount[valid]
     median = np.full(n_groups, np.nan)

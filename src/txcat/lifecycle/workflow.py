@@ -127,7 +127,9 @@ def collect_labelled(
     records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
     labelled = pipeline.scorable(records).where(F.col(S.LABEL).isin(*S.CATEGORIES))
     refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-    features = build_features(labelled, refs, cfg.features.aggregates).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
+    features = build_features(labelled, refs, cfg.features.aggregates).select(
+        S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS
+    )
     rows = features.count()
     if rows == 0:
         raise training.TrainingDataError(f"no labelled rows under {input_path}")

@@ -60,3 +60,26 @@ def test_figures_come_from_the_benchmark_file(tmp_path):
         ),
     )
     assert "10,000 rows/s per core" in text and "vCPUs" in text
+
+
+S3_BENCH = {
+    "date": "2026-11-26",
+    "latency_ms": {
+        "0": {"files_per_s_per_core": {"boto3": 100.0, "spark": 20.0}},
+        "20": {"files_per_s_per_core": {"boto3": 80.0, "spark": 5.0}},
+    },
+}
+
+
+def test_storage_wait_is_the_measured_one_when_the_s3_benchmark_has_the_latency():
+    spec = PlanInput(files=1_000_000, rows_per_file=100, window_min=30, s3_latency_ms=20)
+    boto3 = make_plan(spec, BENCH, S3_BENCH)
+    spark = make_plan(PlanInput(**{**vars(spec), "reader": "spark"}), BENCH, S3_BENCH)
+    # boto3: 1/80 - 1/100 = 2.5 ms per file; spark: 1/5 - 1/20 = 150 ms per file.
+    assert boto3.core_seconds - 10_000 == pytest.approx(2_500)
+    assert spark.core_seconds - 10_000 == pytest.approx(150_000)
+    assert "measured for the boto3 reader" in render(spec, boto3)
+    # A latency the benchmark did not measure falls back to latency / reads in flight.
+    other = make_plan(PlanInput(**{**vars(spec), "s3_latency_ms": 50}), BENCH, S3_BENCH)
+    assert other.core_seconds - 10_000 == pytest.approx(50_000)
+    assert "not measured at this latency" in render(spec, other)

@@ -17,6 +17,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.json"
+#: Readers of small S3 objects at injected latencies (`make bench-s3`).
+DEFAULT_S3_BENCHMARKS = DEFAULT_BENCHMARKS.with_name("benchmarks-s3.json")
+READERS = ("boto3", "spark")
 
 #: vCPUs of common EMR core-node types (YARN gets them all by default).
 INSTANCE_VCPUS = {
@@ -38,6 +41,8 @@ class PlanInput:
     s3_latency_ms: float = 0.0
     reads_in_flight_per_core: int = 1
     instance_type: str = "m5.4xlarge"
+    #: The manifest reader (`storage.manifest_reader`) whose measured S3 figures apply.
+    reader: str = "boto3"
     fixed_overhead_s: float = 300.0
     efficiency: float = 0.75
 
@@ -64,12 +69,69 @@ def load_benchmarks(path: Path) -> dict[str, Any]:
     return data
 
 
-def make_plan(spec: PlanInput, bench: dict[str, Any]) -> Plan:
-    """Core-seconds needed (compute + waiting on storage) over the usable part of the window."""
+def load_s3_benchmarks(path: Path) -> dict[str, Any] | None:
+    """The S3 reader figures, or None when `make bench-s3` has not been run."""
+    try:
+        return dict(json.loads(path.read_text()))
+    except OSError:
+        return None
+
+
+def measured_wait_per_file(
+    s3_bench: dict[str, Any] | None, latency_ms: float, reader: str
+) -> float | None:
+    """Core-seconds a file costs at `latency_ms` beyond its cost at 0 ms, as measured.
+
+    None when the S3 benchmark did not measure that latency (or 0 ms) for the reader.
+    """
+    if s3_bench is None:
+        return None
+    figures = s3_bench.get("latency_ms", {})
+    slow, fast = figures.get(f"{latency_ms:g}"), figures.get("0")
+    if slow is None or fast is None:
+        return None
+    slow_rate = slow["files_per_s_per_core"].get(reader)
+    fast_rate = fast["files_per_s_per_core"].get(reader)
+    if not slow_rate or not fast_rate:
+        return None
+    return max(0.0, 1.0 / slow_rate - 1.0 / fast_rate)
+
+
+def make_plan(
+    spec: PlanInput, bench: dict[str, Any], s3_bench: dict[str, Any] | None = None
+) -> Plan:
+    """Core-seconds needed (compute + waiting on storage) over the usable part of the window.
+
+    The storage wait per file is the S3 benchmark's measurement for the reader at the given
+    latency when there is one, else latency / reads in flight.
+    """
     rate = float(bench["rows_per_s_per_core"])
     rows = spec.files * spec.rows_per_file
     compute = rows / rate
-    latency = spec.s3_latency_ms / 1000.0 / max(spec.reads_in_flight_per_core, 1)
+    measured = (
+        measured_wait_per_file(s3_bench, spec.s3_latency_ms, spec.reader)
+        if spec.s3_latency_ms > 0
+        else None
+    )
+    if measured is not None and s3_bench is not None:
+        latency = measured
+        rates = {
+            k: v["files_per_s_per_core"][spec.reader] for k, v in s3_bench["latency_ms"].items()
+        }
+        storage = (
+            f"storage wait {latency * 1000:.2f} ms of core time per file at "
+            f"{spec.s3_latency_ms:g} ms per request: measured for the {spec.reader} reader "
+            f"({rates['0']:,.1f} files/s per core at 0 ms, "
+            f"{rates[f'{spec.s3_latency_ms:g}']:,.1f} at {spec.s3_latency_ms:g} ms; "
+            f"`make bench-s3`, {s3_bench.get('date', '?')})"
+        )
+    else:
+        latency = spec.s3_latency_ms / 1000.0 / max(spec.reads_in_flight_per_core, 1)
+        storage = (
+            f"storage wait {spec.s3_latency_ms:g} ms per file / {spec.reads_in_flight_per_core} "
+            "reads in flight per core (1 = Spark's own reader, one object after another); "
+            "not measured at this latency"
+        )
     waiting = spec.files * latency
     core_seconds = compute + waiting
     usable = spec.window_min * 60.0 - spec.fixed_overhead_s
@@ -83,8 +145,7 @@ def make_plan(spec: PlanInput, bench: dict[str, Any]) -> Plan:
         f"throughput {rate:,.0f} rows/s per core: the end-to-end job in the benchmark "
         f"({bench['files']:,} files x {bench_rows_per_file:.0f} rows on {bench['cores']} cores, "
         f"measured {bench.get('date', '?')}), assumed linear in rows",
-        f"storage wait {spec.s3_latency_ms:g} ms per file / {spec.reads_in_flight_per_core} "
-        "reads in flight per core (1 = Spark's own reader, one object after another)",
+        storage,
         f"fixed overhead {spec.fixed_overhead_s:g} s (cluster step start, listing or manifest, "
         "driver work, summary) taken off the window",
         f"efficiency {spec.efficiency:g}: share of core time a cluster turns into work "
@@ -126,6 +187,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overhead-s", type=float, default=300.0)
     parser.add_argument("--efficiency", type=float, default=0.75)
     parser.add_argument("--benchmarks", type=Path, default=DEFAULT_BENCHMARKS)
+    parser.add_argument(
+        "--reader",
+        choices=READERS,
+        default="boto3",
+        help="manifest reader whose measured S3 figures apply (storage.manifest_reader)",
+    )
+    parser.add_argument("--s3-benchmarks", type=Path, default=DEFAULT_S3_BENCHMARKS)
 
 
 def register(sub: Any) -> None:
@@ -154,7 +222,8 @@ def main(args: argparse.Namespace) -> int:
         args.instance_type,
         args.overhead_s,
         args.efficiency,
+        args.reader,
     )
-    plan = make_plan(spec, bench)
+    plan = make_plan(spec, bench, load_s3_benchmarks(args.s3_benchmarks))
     print(render(spec, plan))  # the command's output
     return 0

@@ -214,3 +214,32 @@ def test_exit_codes_tell_what_went_wrong(trained, tmp_path):
         *_reference_overrides(trained / "reference"),
     )
     assert no_model.returncode == 3 and "model refused" in no_model.stdout + no_model.stderr
+
+
+def test_spark_submit_conf_wins_over_the_configuration(tmp_path):
+    script = tmp_path / "show_conf.py"
+    script.write_text(
+        "import json\n"
+        "from txcat.config import load_config\n"
+        "from txcat.session import build_session\n"
+        "spark = build_session('conf-check', load_config('local').spark)\n"
+        "keys = ['spark.sql.files.openCostInBytes', 'spark.sql.codegen.hugeMethodLimit']\n"
+        "print(json.dumps({k: spark.conf.get(k) for k in keys}))\n"
+        "spark.stop()\n"
+    )
+    command = [
+        str(SPARK_SUBMIT),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.files.openCostInBytes=4194304",
+        str(script),
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=True
+    )
+    shown = json.loads([ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1])
+    assert shown["spark.sql.files.openCostInBytes"] == "4194304"  # given to spark-submit
+    assert shown["spark.sql.codegen.hugeMethodLimit"] == "8000"  # from conf/base.yaml

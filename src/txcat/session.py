@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 
@@ -31,6 +31,9 @@ def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     already_running = SparkSession.getActiveSession()
+    # spark-submit hands its --conf values to the JVM; SparkConf() sees them only once the
+    # gateway is up (before that it is an empty Python-side conf and every setting would win).
+    SparkContext._ensure_initialized()
     given = SparkConf()
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():

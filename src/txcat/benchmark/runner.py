@@ -393,6 +393,8 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
     ("no_broadcast_threshold", {"spark.sql.autoBroadcastJoinThreshold": "-1"}, []),
     # Spark's default: huge generated methods stay whole and the JVM interprets them.
     ("codegen_huge_method_65535", {"spark.sql.codegen.hugeMethodLimit": "65535"}, []),
+    # What the Great Expectations suites and their reads cost.
+    ("no_validation", {}, ["validation.enabled=false"]),
     # The per-file aggregates as windows: one shuffle by file.
     ("aggregates_window", {}, ["features.aggregates=window"]),
     (

@@ -149,7 +149,7 @@ def make_plan(
         f"fixed overhead {spec.fixed_overhead_s:g} s (cluster step start, listing or manifest, "
         "driver work, summary) taken off the window",
         f"efficiency {spec.efficiency:g}: share of core time a cluster turns into work "
-        "(stragglers, scheduling, shuffle by file)",
+        "(stragglers, scheduling, start-up of executors)",
         f"{spec.instance_type}: {per_instance} vCPUs per core node, all given to YARN; "
         "the driver runs on the primary node",
     ]

@@ -83,3 +83,17 @@ def test_storage_wait_is_the_measured_one_when_the_s3_benchmark_has_the_latency(
     other = make_plan(PlanInput(**{**vars(spec), "s3_latency_ms": 50}), BENCH, S3_BENCH)
     assert other.core_seconds - 10_000 == pytest.approx(50_000)
     assert "not measured at this latency" in render(spec, other)
+
+
+def test_command_line_prints_the_plan_from_both_benchmark_files(tmp_path, capsys):
+    from txcat.cli import main
+
+    bench, s3 = tmp_path / "benchmarks.json", tmp_path / "benchmarks-s3.json"
+    bench.write_text(json.dumps(BENCH))
+    s3.write_text(json.dumps(S3_BENCH))
+    argv = ["plan", "--files", "3000000", "--window-min", "30", "--overhead-s", "300"]
+    argv += ["--benchmarks", str(bench), "--s3-benchmarks", str(s3), "--s3-latency-ms", "20"]
+    assert main([*argv, "--reader", "spark"]) == 0
+    out = capsys.readouterr().out
+    # 30,000 core-s of compute + 3e6 files x 150 ms = 480,000 core-s, over 1,125 s per core.
+    assert "needed: 427 vCPUs" in out and "measured for the spark reader" in out

@@ -214,15 +214,15 @@ def main(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     spec = PlanInput(
-        args.files,
-        args.rows_per_file,
-        args.window_min,
-        args.s3_latency_ms,
-        args.reads_in_flight,
-        args.instance_type,
-        args.overhead_s,
-        args.efficiency,
-        args.reader,
+        files=args.files,
+        rows_per_file=args.rows_per_file,
+        window_min=args.window_min,
+        s3_latency_ms=args.s3_latency_ms,
+        reads_in_flight_per_core=args.reads_in_flight,
+        instance_type=args.instance_type,
+        reader=args.reader,
+        fixed_overhead_s=args.overhead_s,
+        efficiency=args.efficiency,
     )
     plan = make_plan(spec, bench, load_s3_benchmarks(args.s3_benchmarks))
     print(render(spec, plan))  # the command's output

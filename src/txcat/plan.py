@@ -125,6 +125,9 @@ def make_plan(
             f"{rates[f'{spec.s3_latency_ms:g}']:,.1f} at {spec.s3_latency_ms:g} ms; "
             f"`make bench-s3`, {s3_bench.get('date', '?')})"
         )
+    elif spec.s3_latency_ms <= 0:
+        latency = 0.0
+        storage = "no storage wait: files read at the benchmark's local-disk speed"
     else:
         latency = spec.s3_latency_ms / 1000.0 / max(spec.reads_in_flight_per_core, 1)
         storage = (

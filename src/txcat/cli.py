@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from txcat import exits
 from txcat.config import Config, ConfigError, load_config
 from txcat.session import configure_logging
 
@@ -21,7 +22,7 @@ log = logging.getLogger("txcat")
 #: Modules that contribute sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = ("txcat.lifecycle.commands", "txcat.plan")
 
-EXIT_USAGE = 2
+EXIT_USAGE = exits.BAD_INPUT
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +45,10 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="txcat", description="txcat: offline tasks of the transaction categoriser"
+        prog="txcat",
+        description="txcat: offline tasks of the transaction categoriser",
+        epilog=exits.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

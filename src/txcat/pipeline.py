@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from txcat import clean, read, reasons, storage, write
+from txcat import clean, exits, read, reasons, storage, write
 from txcat import schema as S
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
@@ -34,15 +34,15 @@ from txcat.score import with_predictions
 
 log = logging.getLogger(__name__)
 
-# Exit codes: a scheduler alerts on anything but 0, and the code says what to look at.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2  # arguments, configuration, input or reference paths
-EXIT_BAD_MODEL = 3
-EXIT_QUARANTINE_THRESHOLD = 4
-EXIT_RECONCILIATION = 5
-EXIT_VALIDATION = 6  # a critical data expectation failed
-EXIT_SINK = 7  # the warehouse load failed; the table keeps its previous rows
+# Exit codes live in `txcat.exits`; the names below are kept for callers of `pipeline`.
+EXIT_OK = exits.OK
+EXIT_FAILED = exits.FAILED
+EXIT_BAD_INPUT = exits.BAD_INPUT
+EXIT_BAD_MODEL = exits.BAD_MODEL
+EXIT_QUARANTINE_THRESHOLD = exits.QUARANTINE_THRESHOLD
+EXIT_RECONCILIATION = exits.RECONCILIATION
+EXIT_VALIDATION = exits.VALIDATION
+EXIT_SINK = exits.SINK
 
 MANIFEST_FILE = "manifest.json"
 

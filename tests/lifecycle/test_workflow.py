@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from txcat import cli, pipeline, train
+from txcat import cli, exits, pipeline, train
 from txcat import schema as S
 from txcat.config import load_config
 from txcat.generate import generate
@@ -139,7 +139,7 @@ def test_training_writes_artifact_evaluation_manifest_and_report(world):
 def test_a_version_failing_the_gate_is_registered_but_not_promoted(world, capsys):
     code = cli.main(["promote", "--version", "1", *_cli_args(world["root"], STRICT)])
     out = capsys.readouterr().out
-    assert code == 6
+    assert code == exits.GATE_REFUSED
     assert "FAIL size:" in out and "PASS macro_f1_vs_baselines" in out
     assert f"NOT PROMOTED {NAME} version 1: quality gate failed (size); champion unchanged" in out
     with pytest.raises(registry.RegistryError, match="no alias 'champion'"):

@@ -10,15 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from txcat import exits
 from txcat.cli import add_config_options, config_from
 
 log = logging.getLogger("txcat.lifecycle")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_BAD_MODEL = 3
-EXIT_GATE_FAILED = 6
+EXIT_OK = exits.OK
+EXIT_FAILED = exits.FAILED
+EXIT_BAD_INPUT = exits.BAD_INPUT
+EXIT_BAD_MODEL = exits.BAD_MODEL
+EXIT_GATE_FAILED = exits.GATE_REFUSED
 DASHBOARD_APP = Path(__file__).with_name("dashboard_app.py")
 
 

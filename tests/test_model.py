@@ -59,3 +59,88 @@ def test_other_features_or_categories_are_refused(tmp_path, booster):
         model.check_compatible(artifact, ["a", "b", "c"], ["X", "Y", "Z"])
     with pytest.raises(model.ModelArtifactError, match="categories"):
         model.check_compatible(artifact, ["a", "b"], ["X", "Y"])
+
+
+def _train(n_features: int, n_classes: int, names: list[str] | None = None) -> xgb.Booster:
+    x = np.arange(30 * n_features, dtype=np.float32).reshape(30, n_features)
+    y = np.arange(30) % n_classes
+    params = {"objective": "multi:softprob", "num_class": n_classes}
+    return xgb.train(params, xgb.DMatrix(x, label=y, feature_names=names), 2)
+
+
+def _write_artifact(folder, booster: xgb.Booster, metadata: object) -> None:
+    """An artifact folder whose model.json says what the test wants, checksum recomputed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = bytes(booster.save_raw(raw_format="ubj"))
+    (folder / model.MODEL_FILE).write_bytes(data)
+    if isinstance(metadata, dict):
+        metadata = {"version": "v-test", "sha256": model.sha256_hex(data), **metadata}
+    (folder / model.METADATA_FILE).write_text(json.dumps(metadata))
+
+
+def test_booster_with_fewer_classes_than_listed_categories_is_refused(tmp_path):
+    categories = [f"C{i}" for i in range(22)]
+    _write_artifact(tmp_path, _train(2, 3), {"feature_names": ["a", "b"], "categories": categories})
+    with pytest.raises(model.ModelArtifactError, match="booster has 3 classes.* 22 categories"):
+        model.load_artifact(str(tmp_path))
+
+
+def test_booster_with_other_feature_count_is_refused(tmp_path):
+    meta = {"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"]}
+    _write_artifact(tmp_path, _train(10, 3), meta)
+    with pytest.raises(model.ModelArtifactError, match="takes 10 features, model.json lists 2"):
+        model.load_artifact(str(tmp_path))
+
+
+def test_booster_with_other_stored_feature_names_is_refused(tmp_path):
+    meta = {"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"]}
+    _write_artifact(tmp_path, _train(2, 3, names=["b", "a"]), meta)
+    with pytest.raises(model.ModelArtifactError, match="feature names differ.*0: 'b' != 'a'"):
+        model.load_artifact(str(tmp_path))
+
+
+def test_booster_without_class_probabilities_is_refused(tmp_path):
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    binary = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=np.arange(20) % 2), 2)
+    _write_artifact(tmp_path, binary, {"feature_names": ["a", "b"], "categories": ["X", "Y"]})
+    with pytest.raises(model.ModelArtifactError, match="objective is 'binary:logistic'"):
+        model.load_artifact(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        (None, "must be a JSON object, got NoneType"),
+        ([1, 2], "must be a JSON object, got list"),
+        ({"feature_names": "ab", "categories": ["X", "Y", "Z"]}, "'feature_names' must be"),
+        ({"feature_names": ["a", None], "categories": ["X", "Y", "Z"]}, "'feature_names' must"),
+        ({"feature_names": ["a", "b"], "categories": {"X": 1}}, "'categories' must be"),
+        ({"feature_names": ["a", "a"], "categories": ["X", "Y", "Z"]}, "repeated names"),
+        ({"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"], "version": 7}, "'version'"),
+        ({"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"], "sha256": None}, "'sha256'"),
+    ],
+)
+def test_malformed_metadata_is_refused(tmp_path, booster, metadata, message):
+    _write_artifact(tmp_path, booster, metadata)
+    with pytest.raises(model.ModelArtifactError, match=message):
+        model.load_artifact(str(tmp_path))
+
+
+def test_bytes_that_are_no_booster_are_refused(tmp_path):
+    with pytest.raises(model.ModelArtifactError, match="not a loadable booster"):
+        model.booster_from_bytes(b"not a model")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / model.MODEL_FILE).write_bytes(b"{}")
+    meta = {"version": "v", "sha256": model.sha256_hex(b"{}"), "feature_names": ["a"]}
+    (folder / model.METADATA_FILE).write_text(json.dumps({**meta, "categories": ["X"]}))
+    with pytest.raises(model.ModelArtifactError, match="not a loadable booster"):
+        model.load_artifact(str(folder))
+
+
+def test_booster_from_bytes_sets_threads_and_predicts_like_the_original(booster):
+    data = bytes(booster.save_raw(raw_format="ubj"))
+    loaded = model.booster_from_bytes(data, nthread=2)
+    assert json.loads(loaded.save_config())["learner"]["generic_param"]["nthread"] == "2"
+    x = np.ones((2, 2), dtype=np.float32)
+    np.testing.assert_allclose(loaded.inplace_predict(x), booster.inplace_predict(x))

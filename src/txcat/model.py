@@ -6,8 +6,9 @@ A folder holding
   training parameters and metrics, library versions;
 - `training_files.txt`: the files the model was trained on, one per line.
 
-A scorer loads the folder, recomputes the checksum and compares the feature list with the
-features it computes; any mismatch refuses the model.
+A scorer loads the folder, checks the metadata's types, recomputes the checksum, loads the
+booster once and checks it against the metadata (class count, feature count, feature names),
+then compares the feature list with the features it computes; any mismatch refuses the model.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ MODEL_FILE = "model.ubj"
 METADATA_FILE = "model.json"
 TRAINING_FILES = "training_files.txt"
 FORMAT_VERSION = 1
+#: The objective every scorer relies on: one probability per category.
+SOFTPROB = "multi:softprob"
 
 
 class ModelArtifactError(RuntimeError):
@@ -42,9 +45,22 @@ class ModelArtifact:
     metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def booster(self, nthread: int = 1) -> xgb.Booster:
-        booster = xgb.Booster(model_file=bytearray(self.model_bytes))
-        booster.set_param({"nthread": nthread})
-        return booster
+        return booster_from_bytes(self.model_bytes, nthread)
+
+
+def booster_from_bytes(model_bytes: bytes, nthread: int = 1) -> xgb.Booster:
+    """The booster serialized in `model_bytes`; every scorer builds its booster here.
+
+    Raises:
+        ModelArtifactError: The bytes are not a booster XGBoost can load.
+    """
+    try:
+        booster = xgb.Booster(model_file=bytearray(model_bytes))
+    except xgb.core.XGBoostError as exc:
+        first_line = str(exc).strip().split("\n", 1)[0]
+        raise ModelArtifactError(f"model bytes are not a loadable booster: {first_line}") from exc
+    booster.set_param({"nthread": nthread})
+    return booster
 
 
 def sha256_hex(data: bytes) -> str:
@@ -104,24 +120,93 @@ def load_artifact(folder: str, read: Callable[[str], bytes] | None = None) -> Mo
     return parse_artifact(model_bytes, metadata)
 
 
-def parse_artifact(model_bytes: bytes, metadata: Mapping[str, Any]) -> ModelArtifact:
-    """Checks the metadata and the checksum of the model bytes."""
-    for key in ("version", "sha256", "feature_names", "categories"):
-        if key not in metadata:
-            raise ModelArtifactError(f"model metadata lacks {key!r}")
+def parse_artifact(model_bytes: bytes, metadata: Any) -> ModelArtifact:
+    """Checks the metadata, the checksum of the model bytes and the booster they hold."""
+    _check_metadata(metadata)
     actual = sha256_hex(model_bytes)
     if actual != metadata["sha256"]:
         raise ModelArtifactError(
             f"model checksum mismatch: metadata says {metadata['sha256']}, bytes are {actual}"
         )
-    return ModelArtifact(
-        version=str(metadata["version"]),
+    artifact = ModelArtifact(
+        version=metadata["version"],
         sha256=actual,
         feature_names=tuple(metadata["feature_names"]),
         categories=tuple(metadata["categories"]),
         model_bytes=model_bytes,
         metadata=dict(metadata),
     )
+    check_booster(artifact.booster(), artifact)
+    return artifact
+
+
+def _check_metadata(metadata: Any) -> None:
+    """Refuses metadata that is not a JSON object with the keys and types an artifact needs."""
+    if not isinstance(metadata, Mapping):
+        raise ModelArtifactError(
+            f"model metadata must be a JSON object, got {type(metadata).__name__}"
+        )
+    for key in ("version", "sha256", "feature_names", "categories"):
+        if key not in metadata:
+            raise ModelArtifactError(f"model metadata lacks {key!r}")
+    for key in ("version", "sha256"):
+        if not isinstance(metadata[key], str) or not metadata[key]:
+            raise ModelArtifactError(
+                f"model metadata {key!r} must be a non-empty string, got {metadata[key]!r}"
+            )
+    for key in ("feature_names", "categories"):
+        values = metadata[key]
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
+            raise ModelArtifactError(f"model metadata {key!r} must be a non-empty list of strings")
+        if len(set(values)) != len(values):
+            raise ModelArtifactError(f"model metadata {key!r} has repeated names")
+
+
+def booster_shape(booster: xgb.Booster) -> tuple[str, int, int]:
+    """The booster's own objective, class count and feature count (from its saved config)."""
+    learner = json.loads(booster.save_config())["learner"]
+    objective = str(learner.get("objective", {}).get("name", ""))
+    num_class = int(learner.get("learner_model_param", {}).get("num_class", 0))
+    return objective, num_class, booster.num_features()
+
+
+def check_booster(booster: xgb.Booster, artifact: ModelArtifact) -> None:
+    """Refuses a booster that does not produce what the metadata promises.
+
+    The scorer reads one probability per listed category from a `multi:softprob` booster fed
+    the listed features in order: another objective, class count, feature count or stored
+    feature names would silently score with a wrong mapping, or fail after the input is read.
+    """
+    objective, num_class, num_features = booster_shape(booster)
+    if objective != SOFTPROB:
+        raise ModelArtifactError(
+            f"model {artifact.version}: booster objective is {objective!r}, expected {SOFTPROB!r}"
+        )
+    if num_class != len(artifact.categories):
+        raise ModelArtifactError(
+            f"model {artifact.version}: booster has {num_class} classes, "
+            f"model.json lists {len(artifact.categories)} categories"
+        )
+    if num_features != len(artifact.feature_names):
+        raise ModelArtifactError(
+            f"model {artifact.version}: booster takes {num_features} features, "
+            f"model.json lists {len(artifact.feature_names)}"
+        )
+    stored = booster.feature_names
+    if stored is not None and tuple(stored) != artifact.feature_names:
+        differ = [
+            f"{i}: {b!r} != {m!r}"
+            for i, (b, m) in enumerate(zip(stored, artifact.feature_names, strict=True))
+            if b != m
+        ]
+        raise ModelArtifactError(
+            f"model {artifact.version}: booster feature names differ from model.json "
+            f"at position {', '.join(differ[:3])}"
+        )
 
 
 def check_compatible(

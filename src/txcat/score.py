@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import schema as S
-from txcat.model import ModelArtifact
+from txcat.model import ModelArtifact, booster_from_bytes
 
 TOP_K = 3
 _SCORES = "_scores"
@@ -64,8 +64,7 @@ def with_predictions(
 
     @F.pandas_udf(SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        booster = xgb.Booster(model_file=bytearray(model_bytes.value))
-        booster.set_param({"nthread": nthread})
+        booster = booster_from_bytes(model_bytes.value, nthread)
         for batch in batches:
             yield predict_frame(booster, batch, categories)
 

@@ -23,7 +23,7 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.enrich import load_references
-from txcat.model import ModelArtifact
+from txcat.model import ModelArtifact, booster_from_bytes
 from txcat.score import predict_frame, with_predictions
 
 #: The raw file read as plain strings, the way a reader with no cleaning would.
@@ -96,8 +96,7 @@ def score_row_udf(spark: SparkSession, features: DataFrame, artifact: ModelArtif
     def score_one(*values: float | None) -> str:
         booster = cache.get("b")
         if booster is None:
-            booster = xgb.Booster(model_file=bytearray(model_bytes.value))
-            booster.set_param({"nthread": 1})
+            booster = booster_from_bytes(model_bytes.value, nthread=1)
             cache["b"] = booster
         row = np.array([[np.nan if v is None else v for v in values]], dtype=np.float32)
         return categories[int(booster.inplace_predict(row)[0].argmax())]

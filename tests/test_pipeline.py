@@ -11,9 +11,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import pipeline, reasons, train, write
+from txcat import pipeline, reasons, write
 from txcat import schema as S
 from txcat.generate import BAD_KINDS, generate
+from txcat.lifecycle import train
 from txcat.model import ModelArtifactError
 
 RUN_DATE = dt.date(2026, 11, 25)

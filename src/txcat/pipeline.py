@@ -84,7 +84,7 @@ def load_model(spark: SparkSession, uri: str, cfg: Config | None = None) -> Mode
     on the driver from the MLflow registry of `cfg.lifecycle`; executors never need MLflow.
     """
     if uri.startswith("models:/"):
-        from txcat.lifecycle.registry import resolve_model_uri
+        from txcat.model_uri import resolve_model_uri
 
         uri = resolve_model_uri(uri, cfg)
     artifact = load_artifact(uri, read=lambda u: storage.read_bytes(spark, u))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from txcat import schema as S
 from txcat.lifecycle import splits
 
 CUTOFF = dt.date(2026, 9, 15)
@@ -35,11 +36,23 @@ def test_holdout_needs_two_accounts():
         splits.holdout_accounts(["a", "a"], 0.5, seed=1)
 
 
-def test_sides_follow_account_and_cutoff():
+def _sides(spark, frame, holdout):
+    """`with_split_side` on a pandas frame: (account, date, side) of every kept row, sorted."""
+    rows = spark.createDataFrame(
+        list(frame.itertuples(index=False)), f"{S.ACCOUNT_ID} string, {S.TRANSACTION_DATE} date"
+    )
+    accounts = sorted(set(frame[S.ACCOUNT_ID]))
+    split = splits.with_split_side(rows, accounts, holdout, CUTOFF)
+    return sorted(
+        tuple(r) for r in split.select(S.ACCOUNT_ID, S.TRANSACTION_DATE, splits.SIDE).collect()
+    )
+
+
+def test_sides_follow_account_and_cutoff(spark):
     frame = pd.DataFrame(
         {
-            "account_id": ["h", "h", "t", "t", "t"],
-            "transaction_date": [
+            S.ACCOUNT_ID: ["h", "h", "t", "t", "t"],
+            S.TRANSACTION_DATE: [
                 dt.date(2026, 9, 14),
                 CUTOFF,
                 dt.date(2026, 9, 14),
@@ -48,30 +61,33 @@ def test_sides_follow_account_and_cutoff():
             ],
         }
     )
-    sides = splits.assign_sides(frame, "account_id", "transaction_date", CUTOFF, {"h"})
-    assert sides.tolist() == [None, splits.HOLDOUT, splits.TRAIN, None, splits.TRAIN]
-    for i, row in frame.iterrows():
-        assert splits.side_of(row["account_id"], row["transaction_date"], CUTOFF, {"h"}) == sides[i]
+    assert _sides(spark, frame, {"h"}) == [
+        ("h", CUTOFF, splits.HOLDOUT),
+        ("t", dt.date(2026, 1, 1), splits.TRAIN),
+        ("t", dt.date(2026, 9, 14), splits.TRAIN),
+    ]
 
 
-def test_no_account_on_both_sides_of_the_holdout():
+def test_no_account_on_both_sides_of_the_holdout(spark):
     rng = np.random.default_rng(0)
+    dates = [dt.date(2026, 5, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 180, 3000)]
     frame = pd.DataFrame(
         {
-            "account_id": rng.choice([f"a{i}" for i in range(50)], 3000),
-            "transaction_date": pd.to_datetime("2026-05-01")
-            + pd.to_timedelta(rng.integers(0, 180, 3000), unit="D"),
+            S.ACCOUNT_ID: rng.choice([f"a{i}" for i in range(50)], 3000),
+            S.TRANSACTION_DATE: dates,
         }
     )
-    held = splits.holdout_accounts(frame["account_id"], 0.3, seed=3)
-    sides = splits.assign_sides(frame, "account_id", "transaction_date", CUTOFF, held)
-    train_accounts = set(frame.loc[sides == splits.TRAIN, "account_id"])
-    holdout_accounts = set(frame.loc[sides == splits.HOLDOUT, "account_id"])
-    assert train_accounts and holdout_accounts
-    assert not train_accounts & holdout_accounts
-    dates = pd.to_datetime(frame["transaction_date"]).dt.date
-    assert (dates[sides == splits.TRAIN] < CUTOFF).all()
-    assert (dates[sides == splits.HOLDOUT] >= CUTOFF).all()
+    held = splits.holdout_accounts(frame[S.ACCOUNT_ID], 0.3, seed=3)
+    sides = _sides(spark, frame, held)
+    train = [(a, d) for a, d, side in sides if side == splits.TRAIN]
+    holdout = [(a, d) for a, d, side in sides if side == splits.HOLDOUT]
+    assert {a for a, _ in holdout} == held
+    assert not {a for a, _ in train} & held
+    assert all(d < CUTOFF for _, d in train)
+    assert all(d >= CUTOFF for _, d in holdout)
+    after = frame[S.TRANSACTION_DATE] >= CUTOFF
+    kept = frame[S.ACCOUNT_ID].isin(held) == after
+    assert len(sides) == int(kept.sum())
 
 
 def test_folds_group_accounts_and_cover_every_row():
@@ -125,3 +141,31 @@ def test_sampled_groups_are_whole_and_within_budget():
         assert len(set(keep[groups == account])) == 1
     assert splits.sample_groups(groups, 10_000, seed=2).all()
     assert splits.sample_groups(groups, 1, seed=2).sum() == 10  # one account at least
+
+
+def _balanced_folds(groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The fold assignment training has always used, written out: the models it selected depend
+    on it, so `group_folds` must give exactly these folds."""
+    names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    fold_of_group = np.empty(len(names), dtype=np.int64)
+    load = np.zeros(k, dtype=np.int64)
+    for g in order:
+        f = int(np.argmin(load))
+        fold_of_group[g] = f
+        load[f] += sizes[g]
+    return fold_of_group[inverse]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=2, max_size=400),
+    st.integers(2, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_folds_are_the_balanced_assignment_training_always_used(groups, k, seed):
+    groups = np.array([f"acc{g:03d}" for g in groups])
+    if len(set(groups)) < k:
+        return
+    assert splits.group_folds(groups, k, seed).tolist() == _balanced_folds(groups, k, seed).tolist()

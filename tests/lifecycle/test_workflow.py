@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from txcat import cli, exits, pipeline, train
+from txcat import cli, exits, model_uri, pipeline
 from txcat import schema as S
 from txcat.config import load_config
 from txcat.generate import generate
-from txcat.lifecycle import dashboard, registry, splits, workflow
+from txcat.lifecycle import dashboard, registry, splits, train, workflow
 from txcat.lifecycle import report as RP
 from txcat.model import ModelArtifactError
 
@@ -90,13 +90,13 @@ def world(spark, tmp_path_factory):
 def test_training_set_keeps_accounts_on_one_side(spark, world):
     data = train.collect_training_set(spark, world["cfg"], str(world["root"] / "training"), AS_OF)
     frame = data.frame
-    sides = frame.groupby(S.ACCOUNT_ID)[train.SIDE].nunique()
+    sides = frame.groupby(S.ACCOUNT_ID)[splits.SIDE].nunique()
     assert (sides == 1).all()
     cutoff = world["cfg"].lifecycle.cutoff_date
     dates = frame[S.TRANSACTION_DATE]
-    assert (dates[frame[train.SIDE] == splits.TRAIN] < cutoff).all()
-    assert (dates[frame[train.SIDE] == splits.HOLDOUT] >= cutoff).all()
-    assert set(frame[train.SIDE]) == {splits.TRAIN, splits.HOLDOUT}
+    assert (dates[frame[splits.SIDE] == splits.TRAIN] < cutoff).all()
+    assert (dates[frame[splits.SIDE] == splits.HOLDOUT] >= cutoff).all()
+    assert set(frame[splits.SIDE]) == {splits.TRAIN, splits.HOLDOUT}
     assert data.rows_outside_split > 0
 
 
@@ -142,8 +142,8 @@ def test_a_version_failing_the_gate_is_registered_but_not_promoted(world, capsys
     assert code == exits.GATE_REFUSED
     assert "FAIL size:" in out and "PASS macro_f1_vs_baselines" in out
     assert f"NOT PROMOTED {NAME} version 1: quality gate failed (size); champion unchanged" in out
-    with pytest.raises(registry.RegistryError, match="no alias 'champion'"):
-        registry.get_version(world["cfg"], registry.ModelRef(NAME, alias="champion"))
+    with pytest.raises(model_uri.RegistryError, match="no alias 'champion'"):
+        model_uri.get_version(world["cfg"], model_uri.ModelRef(NAME, alias="champion"))
     assert dashboard.versions_table(world["cfg"])["quality_gate"].tolist() == ["failed"]
 
 
@@ -155,7 +155,7 @@ def promoted(world):
 
 
 def test_passing_the_gate_moves_the_alias(promoted, capsys):
-    version = registry.get_version(promoted["cfg"], registry.ModelRef(NAME, alias="champion"))
+    version = model_uri.get_version(promoted["cfg"], model_uri.ModelRef(NAME, alias="champion"))
     assert str(version.version) == "1"
     assert version.tags[registry.TAG_GATE] == "passed"
     assert dashboard.gate_detail(promoted["cfg"], 1)[-1].startswith("PASS size:")
@@ -163,29 +163,29 @@ def test_passing_the_gate_moves_the_alias(promoted, capsys):
 
 def test_alias_resolves_to_a_verified_local_folder(promoted):
     cfg = promoted["cfg"]
-    folder = registry.resolve_model_uri(f"models:/{NAME}@champion", cfg)
+    folder = model_uri.resolve_model_uri(f"models:/{NAME}@champion", cfg)
     from txcat.model import load_artifact
 
     artifact = load_artifact(folder)
     assert artifact.sha256 == promoted["outcome"].artifact.sha256
-    assert registry.resolve_model_uri(f"models:/{NAME}/1", cfg) == folder
-    assert registry.resolve_model_uri("/some/folder", cfg) == "/some/folder"
-    with pytest.raises(registry.RegistryError, match="no version 7"):
-        registry.resolve_model_uri(f"models:/{NAME}/7", cfg)
-    with pytest.raises(registry.RegistryError, match="not models:/"):
-        registry.resolve_model_uri(f"models:/{NAME}/latest", cfg)
+    assert model_uri.resolve_model_uri(f"models:/{NAME}/1", cfg) == folder
+    assert model_uri.resolve_model_uri("/some/folder", cfg) == "/some/folder"
+    with pytest.raises(model_uri.RegistryError, match="no version 7"):
+        model_uri.resolve_model_uri(f"models:/{NAME}/7", cfg)
+    with pytest.raises(model_uri.RegistryError, match="not models:/"):
+        model_uri.resolve_model_uri(f"models:/{NAME}/latest", cfg)
 
 
 def test_a_tampered_registry_download_is_refused(promoted):
     cfg = promoted["cfg"]
-    client = registry.client(cfg)
-    client.set_model_version_tag(NAME, "1", registry.TAG_SHA256, "0" * 64)
+    client = model_uri.client(cfg)
+    client.set_model_version_tag(NAME, "1", model_uri.TAG_SHA256, "0" * 64)
     try:
         with pytest.raises(ModelArtifactError, match="registry says sha256 0000"):
-            registry.resolve_model_uri(f"models:/{NAME}@champion", cfg)
+            model_uri.resolve_model_uri(f"models:/{NAME}@champion", cfg)
     finally:
         client.set_model_version_tag(
-            NAME, "1", registry.TAG_SHA256, promoted["outcome"].artifact.sha256
+            NAME, "1", model_uri.TAG_SHA256, promoted["outcome"].artifact.sha256
         )
 
 
@@ -237,7 +237,7 @@ def test_evaluate_writes_the_report_and_logs_it(spark, promoted, capsys):
     for name in (RP.CONFUSION_PNG, RP.HTML_FILE, RP.IMPORTANCE_PNG):
         assert (out / name).stat().st_size > 0
     run_id = promoted["outcome"].run_id
-    logged = registry.client(promoted["cfg"]).list_artifacts(run_id, workflow.EVALUATIONS_PATH)
+    logged = model_uri.client(promoted["cfg"]).list_artifacts(run_id, workflow.EVALUATIONS_PATH)
     assert len(logged) == 1
 
 

@@ -17,10 +17,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import pipeline, train
+from txcat import pipeline
 from txcat import schema as S
 from txcat.generate import generate
 from txcat.inputs import objects
+from txcat.lifecycle import train
 from txcat.sinks.warehouses import ENV_PG_DSN
 
 pytestmark = pytest.mark.integration

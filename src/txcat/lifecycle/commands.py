@@ -104,9 +104,10 @@ def _release(spark: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
-    from txcat import pipeline, train
+    from txcat import pipeline
     from txcat.features.enrich import ReferenceDataError
-    from txcat.lifecycle import registry, workflow
+    from txcat.lifecycle import train, workflow
+    from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
     spark = _spark(cfg, "txcat-train")
@@ -117,7 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
     except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
-    except (registry.RegistryError, MlflowException) as exc:
+    except (RegistryError, MlflowException) as exc:
         log.error("tracking/registry at %s failed: %s", cfg.lifecycle.tracking_uri, exc)
         return EXIT_FAILED
     finally:
@@ -133,16 +134,17 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from txcat import pipeline, train
+    from txcat import pipeline
     from txcat.features.enrich import ReferenceDataError
-    from txcat.lifecycle import registry, workflow
+    from txcat.lifecycle import train, workflow
     from txcat.model import ModelArtifactError
+    from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
     spark = _spark(cfg, "txcat-evaluate")
     try:
         outcome = workflow.evaluate(spark, cfg, args.model, args.input, args.out, args.as_of)
-    except (registry.RegistryError, ModelArtifactError) as exc:
+    except (RegistryError, ModelArtifactError) as exc:
         log.error("model refused: %s", exc)
         return EXIT_BAD_MODEL
     except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
@@ -160,12 +162,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    from txcat.lifecycle import gate, registry, workflow
+    from txcat.lifecycle import gate, workflow
+    from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
     try:
         outcome = workflow.promote(cfg, args.version)
-    except (registry.RegistryError, gate.GateInputError) as exc:
+    except (RegistryError, gate.GateInputError) as exc:
         log.error("cannot promote: %s", exc)
         return EXIT_BAD_MODEL
     for line in outcome.gate.lines():

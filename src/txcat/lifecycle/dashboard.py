@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from txcat import model_uri as MU
 from txcat.config import Config
 from txcat.lifecycle import registry as R
 from txcat.lifecycle import report as RP
@@ -30,7 +31,7 @@ def versions_table(cfg: Config) -> pd.DataFrame:
     METRIC_COLUMNS (the chosen model's hold-out numbers) and baseline_macro_f1 (the best
     baseline's). Empty (with these columns) when nothing is registered yet.
     """
-    client = R.client(cfg)
+    client = MU.client(cfg)
     name = cfg.lifecycle.registered_model
     columns = [
         "version",
@@ -59,7 +60,7 @@ def versions_table(cfg: Config) -> pd.DataFrame:
             "quality_gate": tags.get(R.TAG_GATE, ""),
             "created": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC"),
             "artifact_version": tags.get(R.TAG_ARTIFACT_VERSION, ""),
-            "sha256": tags.get(R.TAG_SHA256, ""),
+            "sha256": tags.get(MU.TAG_SHA256, ""),
             "run_id": v.run_id,
         }
         for key in METRIC_COLUMNS:
@@ -83,7 +84,7 @@ def comparison(table: pd.DataFrame, versions: list[int]) -> pd.DataFrame:
 
 def gate_detail(cfg: Config, version: int) -> list[str]:
     """The gate's check lines recorded at the last promotion attempt (empty if never run)."""
-    tags = R.client(cfg).get_model_version(cfg.lifecycle.registered_model, str(version)).tags
+    tags = MU.client(cfg).get_model_version(cfg.lifecycle.registered_model, str(version)).tags
     raw = (tags or {}).get(R.TAG_GATE_DETAIL)
     return list(json.loads(raw)) if raw else []
 
@@ -98,10 +99,10 @@ def report_folder(cfg: Config, version: int) -> Path:
     ready = target / REPORT_SUBPATH / RP.METRICS_FILE
     if ready.is_file():
         return ready.parent
-    model_version = R.get_version(
-        cfg, R.ModelRef(cfg.lifecycle.registered_model, version=str(version))
+    model_version = MU.get_version(
+        cfg, MU.ModelRef(cfg.lifecycle.registered_model, version=str(version))
     )
-    return R.download_version(cfg, model_version, target, subpath=REPORT_SUBPATH)
+    return MU.download_version(cfg, model_version, target, subpath=REPORT_SUBPATH)
 
 
 def load_report(folder: str | Path) -> dict[str, Any]:

@@ -1,12 +1,10 @@
-"""MLflow tracking and model registry, and the model resolution of the daily job.
+"""MLflow tracking and model registry: training runs, registered versions, gate tags, aliases.
 
 The default store is an embedded SQLite database (`lifecycle.tracking_uri`), so no server is
 needed; a shared server is one URI away. A registered version's source is the artifact folder of
 `txcat.model` logged with its training run; its tags carry the model's sha256 and artifact
-version, so a download is checked twice (registry tag and `model.json`).
-
-Only the driver talks to MLflow: `resolve_model_uri` downloads the artifact folder, the scoring
-job loads its bytes, verifies the checksum and broadcasts them. Executors never import MLflow.
+version, so a download is checked twice (registry tag and `model.json`). Resolving a
+`models:/` URI to a verified local folder, all the scoring job needs, is `txcat.model_uri`.
 """
 
 from __future__ import annotations
@@ -14,55 +12,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
-import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from txcat.config import Config
-from txcat.model import ModelArtifact, ModelArtifactError, load_artifact
+from txcat.model import ModelArtifact
+from txcat.model_uri import (
+    MODELS_SCHEME,
+    TAG_SHA256,
+    ModelRef,
+    RegistryError,
+    client,
+    parse_models_uri,
+)
 
 log = logging.getLogger(__name__)
-# Downloads run in batch jobs: no terminal progress bars in their logs.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-MODELS_SCHEME = "models:/"
 MODEL_PATH = "model"  # where a run keeps the artifact folder
-TAG_SHA256 = "txcat.sha256"
 TAG_ARTIFACT_VERSION = "txcat.artifact_version"
 TAG_GATE = "txcat.quality_gate"
 TAG_GATE_DETAIL = "txcat.quality_gate_detail"
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
-
-
-class RegistryError(ModelArtifactError):
-    """A registered model, version or alias does not exist, or its download is wrong.
-
-    A `ModelArtifactError`: for the scoring job, an unresolvable model is a refused model.
-    """
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    name: str
-    alias: str | None = None
-    version: str | None = None
-
-
-def parse_models_uri(uri: str) -> ModelRef:
-    """`models:/<name>@<alias>` or `models:/<name>/<version>`.
-
-    Raises:
-        RegistryError: any other form (e.g. `models:/name/latest`, which the job must not use).
-    """
-    match = _URI.match(uri)
-    if not match:
-        raise RegistryError(f"{uri!r} is not models:/<name>@<alias> or models:/<name>/<version>")
-    return ModelRef(match["name"], match["alias"], match["version"])
 
 
 def parse_reference(ref: str, cfg: Config) -> ModelRef:
@@ -75,22 +46,6 @@ def parse_reference(ref: str, cfg: Config) -> ModelRef:
     if ref.startswith("@") and len(ref) > 1:
         return ModelRef(name, alias=ref[1:])
     raise RegistryError(f"{ref!r} is not a version number, @alias or models:/ URI")
-
-
-def client(cfg: Config):  # type: ignore[no-untyped-def]
-    """An MlflowClient on the configured store (creating a local SQLite file's folder)."""
-    from mlflow import MlflowClient
-
-    uri = tracking_uri(cfg)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def tracking_uri(cfg: Config) -> str:
-    uri = cfg.lifecycle.tracking_uri
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///") :]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return uri
 
 
 def store_cache(cfg: Config, purpose: str) -> Path:
@@ -219,89 +174,6 @@ def register_version(cfg: Config, run_id: str, artifact: ModelArtifact) -> str:
     )
     log.info("registered %s version %s (sha256 %s)", name, version.version, artifact.sha256)
     return str(version.version)
-
-
-def get_version(cfg: Config, ref: ModelRef) -> Any:
-    """The ModelVersion an alias or version number points at."""
-    from mlflow.exceptions import MlflowException
-
-    mlflow_client = client(cfg)
-    try:
-        if ref.alias is not None:
-            return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
-        return mlflow_client.get_model_version(ref.name, str(ref.version))
-    except MlflowException as exc:
-        what = f"alias {ref.alias!r}" if ref.alias is not None else f"version {ref.version}"
-        raise RegistryError(
-            f"registered model {ref.name!r} has no {what} in {cfg.lifecycle.tracking_uri}: "
-            f"{exc.message if hasattr(exc, 'message') else exc}"
-        ) from exc
-
-
-def download_version(
-    cfg: Config, version: Any, destination: str | Path | None = None, subpath: str = ""
-) -> Path:
-    """Downloads a version's artifact folder (or one of its subfolders) to a local folder."""
-    import mlflow.artifacts
-
-    if destination is None:
-        destination = (
-            Path(tempfile.gettempdir()) / "txcat-models" / version.name / str(version.version)
-        )
-    target = Path(destination)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    source = version.source.rstrip("/") + (f"/{subpath}" if subpath else "")
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=source, dst_path=str(target), tracking_uri=tracking_uri(cfg)
-    )
-    return Path(local)
-
-
-def fetch_version(
-    cfg: Config, ref: ModelRef, destination: str | Path | None = None
-) -> tuple[Any, Path, ModelArtifact]:
-    """Downloads and verifies a version: checksum of the bytes, and the registry's sha256 tag."""
-    version = get_version(cfg, ref)
-    folder = download_version(cfg, version, destination)
-    try:
-        artifact = load_artifact(str(folder))
-    except ModelArtifactError as exc:
-        raise RegistryError(f"{ref.name} version {version.version}: {exc}") from exc
-    expected = (version.tags or {}).get(TAG_SHA256)
-    if expected and expected != artifact.sha256:
-        raise RegistryError(
-            f"{ref.name} version {version.version}: registry says sha256 {expected}, "
-            f"the downloaded model is {artifact.sha256}"
-        )
-    return version, folder, artifact
-
-
-def resolve_model_uri(uri: str, cfg: Config | None) -> str:
-    """A local artifact folder for `models:/<name>@<alias>` or `models:/<name>/<version>`.
-
-    Any other URI or path is returned unchanged (the scoring job reads it itself). The download
-    happens on the driver; the caller still loads the folder with `model.load_artifact`.
-
-    Raises:
-        RegistryError: malformed URI, unknown model/alias/version, or a checksum mismatch.
-    """
-    if not uri.startswith(MODELS_SCHEME):
-        return uri
-    if cfg is None:
-        raise RegistryError(f"{uri}: resolving a registry URI needs the lifecycle configuration")
-    ref = parse_models_uri(uri)
-    version, folder, artifact = fetch_version(cfg, ref)
-    log.info(
-        "%s resolved to version %s (%s, sha256 %s) in %s",
-        uri,
-        version.version,
-        artifact.version,
-        artifact.sha256,
-        folder,
-    )
-    return str(folder)
 
 
 def set_gate_tags(cfg: Config, name: str, version: str, passed: bool, detail: list[str]) -> None:

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from sklearn.model_selection import GroupKFold
+
+from txcat import schema as S
 
 TRAIN = "train"
 HOLDOUT = "holdout"
+#: The column `with_split_side` adds.
+SIDE = "split_side"
+_IN_HOLDOUT = "_in_holdout"
 
 
 def _bucket(account: str, seed: int) -> float:
@@ -42,46 +50,50 @@ def holdout_accounts(accounts: Iterable[str], share: float, seed: int) -> set[st
     return chosen
 
 
-def side_of(account: str, date: dt.date, cutoff: dt.date, holdout: set[str]) -> str | None:
-    """TRAIN, HOLDOUT, or None for rows that belong to neither (kept out of both)."""
-    if account in holdout:
-        return HOLDOUT if date >= cutoff else None
-    return TRAIN if date < cutoff else None
+def with_split_side(
+    transactions: DataFrame, accounts: Sequence[str], holdout: set[str], cutoff: dt.date
+) -> DataFrame:
+    """Adds `SIDE` (TRAIN or HOLDOUT) and keeps only the rows of one side.
 
-
-def assign_sides(
-    frame: pd.DataFrame, account_col: str, date_col: str, cutoff: dt.date, holdout: set[str]
-) -> pd.Series:
-    """Vectorised `side_of` for a pandas frame (None where a row is dropped)."""
-    in_holdout = frame[account_col].isin(holdout).to_numpy()
-    dates = pd.to_datetime(frame[date_col]).dt.date.to_numpy()
-    after = np.array([d >= cutoff for d in dates], dtype=bool)
-    sides = np.where(in_holdout & after, HOLDOUT, np.where(~in_holdout & ~after, TRAIN, None))
-    return pd.Series(sides, index=frame.index, dtype=object)
+    Hold-out accounts give their rows dated on or after `cutoff`, the other accounts their rows
+    dated before it; the rest belong to neither side and are left out. `accounts` lists every
+    account of `transactions` (a row of any other account is left out too).
+    """
+    in_holdout = transactions.sparkSession.createDataFrame(
+        [(a, a in holdout) for a in accounts], f"{S.ACCOUNT_ID} string, {_IN_HOLDOUT} boolean"
+    )
+    after = F.col(S.TRANSACTION_DATE) >= F.lit(cutoff)
+    side = F.when(F.col(_IN_HOLDOUT) & after, HOLDOUT).when(~F.col(_IN_HOLDOUT) & ~after, TRAIN)
+    return (
+        transactions.join(F.broadcast(in_holdout), S.ACCOUNT_ID)
+        .withColumn(SIDE, side)
+        .drop(_IN_HOLDOUT)
+        .where(F.col(SIDE).isNotNull())
+    )
 
 
 def group_folds(groups: np.ndarray | pd.Series, k: int, seed: int) -> np.ndarray:
     """Fold number (0..k-1) per row; all rows of one group (account) share a fold.
 
-    Groups are shuffled with `seed`, then dealt to folds largest first onto the fold with the
-    fewest rows, so folds stay balanced in rows even when accounts differ in size.
+    scikit-learn's `GroupKFold` deals the groups largest first onto the fold with the fewest rows,
+    so folds stay balanced in rows even when accounts differ in size. It takes groups of equal
+    size in descending order of their code; coding the groups in the reverse of a shuffle by
+    `seed` makes that order random, and the same for a seed.
 
     Raises:
         ValueError: fewer groups than folds.
     """
     values = np.asarray(groups)
-    names, inverse, sizes = np.unique(values, return_inverse=True, return_counts=True)
+    names, inverse = np.unique(values, return_inverse=True)
     if len(names) < k:
         raise ValueError(f"{k} folds need at least {k} accounts, got {len(names)}")
     order = np.random.default_rng(seed).permutation(len(names))
-    order = order[np.argsort(-sizes[order], kind="stable")]
-    fold_of_group = np.empty(len(names), dtype=np.int64)
-    load = np.zeros(k, dtype=np.int64)
-    for g in order:
-        f = int(np.argmin(load))
-        fold_of_group[g] = f
-        load[f] += sizes[g]
-    return fold_of_group[inverse]
+    code = np.empty(len(names), dtype=np.int64)
+    code[order] = np.arange(len(names))[::-1]
+    folds = np.empty(len(values), dtype=np.int64)
+    for fold, (_, rows) in enumerate(GroupKFold(n_splits=k).split(values, groups=code[inverse])):
+        folds[rows] = fold
+    return folds
 
 
 def iter_folds(folds: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

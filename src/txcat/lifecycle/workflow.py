@@ -18,9 +18,9 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from txcat import model_uri as MU
 from txcat import pipeline
 from txcat import schema as S
-from txcat import train as training
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.enrich import load_references
@@ -29,6 +29,7 @@ from txcat.lifecycle import gate as G
 from txcat.lifecycle import metrics as M
 from txcat.lifecycle import registry as R
 from txcat.lifecycle import report as RP
+from txcat.lifecycle import train as training
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.score import predict_proba
 
@@ -146,7 +147,7 @@ def _open_model(cfg: Config, model: str) -> tuple[Any, Path, ModelArtifact]:
     if Path(model).is_dir():
         return None, Path(model), load_artifact(model)
     ref = R.parse_reference(model, cfg)
-    return R.fetch_version(cfg, ref)
+    return MU.fetch_version(cfg, ref)
 
 
 def evaluate(
@@ -198,7 +199,7 @@ def evaluate(
     )
     if version is not None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        R.client(cfg).log_artifacts(version.run_id, out, f"{EVALUATIONS_PATH}/{stamp}")
+        MU.client(cfg).log_artifacts(version.run_id, out, f"{EVALUATIONS_PATH}/{stamp}")
     log.info(
         "evaluated %s on %d rows: macro-F1 %.4f, accuracy %.4f; report in %s",
         label,
@@ -213,9 +214,9 @@ def evaluate(
 
 
 def latest_version(cfg: Config) -> str:
-    versions = R.client(cfg).search_model_versions(f"name='{cfg.lifecycle.registered_model}'")
+    versions = MU.client(cfg).search_model_versions(f"name='{cfg.lifecycle.registered_model}'")
     if not versions:
-        raise R.RegistryError(f"no version of {cfg.lifecycle.registered_model} is registered")
+        raise MU.RegistryError(f"no version of {cfg.lifecycle.registered_model} is registered")
     return str(max(int(v.version) for v in versions))
 
 
@@ -228,8 +229,8 @@ def promote(cfg: Config, version: str) -> PromoteOutcome:
     number = latest_version(cfg) if version == "latest" else version
     ref = R.parse_reference(number, cfg)
     if ref.version is None:
-        raise R.RegistryError(f"promote needs a version number, got {version!r}")
-    _, folder, _ = R.fetch_version(cfg, ref)
+        raise MU.RegistryError(f"promote needs a version number, got {version!r}")
+    _, folder, _ = MU.fetch_version(cfg, ref)
     evaluation_path = folder / training.EVALUATION_FILE
     if not evaluation_path.is_file():
         raise G.GateInputError(f"version {number} has no {training.EVALUATION_FILE}")

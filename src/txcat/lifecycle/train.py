@@ -46,7 +46,6 @@ from txcat.model import ModelArtifact, save_artifact
 
 log = logging.getLogger(__name__)
 
-SIDE = "split_side"
 EVALUATION_FILE = "evaluation.json"
 MANIFEST_FILE = "manifest.json"
 
@@ -57,7 +56,7 @@ class TrainingDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingSet:
-    frame: pd.DataFrame  # account_id, source_file, transaction_date, label, SIDE, FEATURE_COLUMNS
+    frame: pd.DataFrame  # account_id, source_file, date, label, splits.SIDE, FEATURE_COLUMNS
     sample_fraction: float
     unknown_labels: int
     rows_outside_split: int
@@ -93,22 +92,10 @@ def collect_training_set(
             )
         except ValueError as exc:
             raise TrainingDataError(str(exc)) from exc
-        in_holdout = spark.createDataFrame(
-            [(a, a in held) for a in accounts], f"{S.ACCOUNT_ID} string, _in_holdout boolean"
-        )
-        after = F.col(S.TRANSACTION_DATE) >= F.lit(cfg.lifecycle.cutoff_date)
-        side = F.when(F.col("_in_holdout") & after, splits.HOLDOUT).when(
-            ~F.col("_in_holdout") & ~after, splits.TRAIN
-        )
-        split = (
-            labelled.join(F.broadcast(in_holdout), S.ACCOUNT_ID)
-            .withColumn(SIDE, side)
-            .drop("_in_holdout")
-            .where(F.col(SIDE).isNotNull())
-        )
+        split = splits.with_split_side(labelled, accounts, held, cfg.lifecycle.cutoff_date)
         refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
         features = build_features(split, refs, cfg.features.aggregates).select(
-            S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, SIDE, *FEATURE_COLUMNS
+            S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, splits.SIDE, *FEATURE_COLUMNS
         )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
         if fraction < 1.0:
@@ -154,7 +141,7 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     """Compares the candidates on grouped folds, refits, scores everyone on the hold-out.
 
     Args:
-        frame: Collected features with the SIDE column (see `collect_training_set`).
+        frame: Collected features with the `splits.SIDE` column (see `collect_training_set`).
         cfg: Training (`training`) and selection (`lifecycle`) settings.
 
     Raises:
@@ -162,8 +149,8 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     """
     tc, lc = cfg.training, cfg.lifecycle
     n_classes = len(S.CATEGORIES)
-    train = frame[frame[SIDE] == splits.TRAIN].reset_index(drop=True)
-    hold = frame[frame[SIDE] == splits.HOLDOUT].reset_index(drop=True)
+    train = frame[frame[splits.SIDE] == splits.TRAIN].reset_index(drop=True)
+    hold = frame[frame[splits.SIDE] == splits.HOLDOUT].reset_index(drop=True)
     if train.empty or hold.empty:
         raise TrainingDataError(
             f"the split left {len(train)} training and {len(hold)} hold-out rows; "

@@ -1,13 +1,19 @@
-"""Classification metrics, in plain numpy so each number can be checked by hand.
+"""Classification metrics: scikit-learn's, plus what it lacks (top-label calibration).
 
-Conventions (the same as scikit-learn's defaults):
+Conventions (scikit-learn's):
 - per class: precision = tp / (tp + fp), recall = tp / (tp + fn), F1 = 2tp / (2tp + fp + fn),
   each 0 when its denominator is 0;
 - macro-F1 averages F1 over the classes that occur in the truth or in the predictions;
   weighted-F1 weights each class's F1 by its support;
-- ROC AUC is one-vs-rest per class that has both positive and negative rows, macro-averaged;
-- log loss clips probabilities to [1e-15, 1];
-- calibration error is the expected calibration error of the top label over equal-width bins.
+- ROC AUC is one-vs-rest per class that has both positive and negative rows, macro-averaged.
+
+Two numbers are computed here because scikit-learn has no equivalent:
+- log loss clips probabilities to [1e-15, 1] and reads only the true class's probability
+  (`sklearn.metrics.log_loss` clips at machine epsilon, so baselines that put zero on a class
+  would score differently, and it warns on XGBoost's float32 probabilities, whose sum is 1 only
+  to about 1e-7);
+- calibration error is the expected calibration error of the top label over equal-width bins
+  (`sklearn.calibration.calibration_curve` is for binary problems).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from sklearn import metrics as skm
 
 EPS = 1e-15
 CALIBRATION_BINS = 10
@@ -33,43 +39,17 @@ SUMMARY_KEYS: tuple[str, ...] = (
 )
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts, rows = true class, columns = predicted class."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return matrix
-
-
-def per_class(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class from a confusion matrix."""
-    tp = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0).astype(float)
-    support = matrix.sum(axis=1).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        denom = predicted + support  # = 2tp + fp + fn
-        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "support": support.astype(np.int64),
-        "predicted": predicted.astype(np.int64),
-    }
-
-
 def roc_auc_ovr_macro(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Mean one-vs-rest AUC (Mann-Whitney, ties counted half); NaN if no class qualifies."""
-    aucs = []
-    for c in range(proba.shape[1]):
-        positive = y_true == c
-        n_pos = int(positive.sum())
-        n_neg = len(y_true) - n_pos
-        if n_pos == 0 or n_neg == 0:
-            continue
-        ranks = pd.Series(proba[:, c]).rank(method="average").to_numpy()
-        aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    """Mean one-vs-rest AUC over the classes with positive and negative rows; NaN if none.
+
+    `roc_auc_score(multi_class="ovr")` refuses probability columns of classes absent from the
+    truth, which a hold-out of rare categories often has: those classes are skipped instead.
+    """
+    aucs = [
+        skm.roc_auc_score(y_true == c, proba[:, c])
+        for c in range(proba.shape[1])
+        if 0 < int(np.sum(y_true == c)) < len(y_true)
+    ]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -138,28 +118,32 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, categories: Sequence[str]) -
     if y_true.min() < 0 or y_true.max() >= n_classes:
         raise ValueError("a true class index is outside the category list")
     y_pred = proba.argmax(axis=1)
-    matrix = confusion_matrix(y_true, y_pred, n_classes)
-    pc = per_class(matrix)
-    seen = (pc["support"] > 0) | (pc["predicted"] > 0)
+    labels = np.arange(n_classes)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
     bins = calibration_bins(y_true, proba)
     return {
         "rows": int(len(y_true)),
-        "accuracy": float(np.mean(y_pred == y_true)),
-        "macro_f1": float(pc["f1"][seen].mean()),
-        "weighted_f1": float((pc["f1"] * pc["support"]).sum() / pc["support"].sum()),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        # Without `labels`, the average is over the classes seen in the truth or predictions.
+        "macro_f1": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "weighted_f1": float(
+            skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
         "roc_auc_ovr_macro": roc_auc_ovr_macro(y_true, proba),
         "log_loss": log_loss(y_true, proba),
         "calibration_error": expected_calibration_error(bins),
         "per_class": {
             name: {
-                "precision": float(pc["precision"][i]),
-                "recall": float(pc["recall"][i]),
-                "f1": float(pc["f1"][i]),
-                "support": int(pc["support"][i]),
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
             }
             for i, name in enumerate(categories)
         },
-        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "calibration": bins,
     }
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from txcat import clean
+from txcat import schema as S
 
 
 def _apply(spark, values, fn, out_type="string"):
@@ -148,3 +149,14 @@ def test_normalized_text_is_idempotent_and_canonical(spark, texts):
         assert value is None or (
             value == value.strip() and "  " not in value and value == value.upper()
         )
+
+
+def test_every_raw_field_of_the_schema_mapping_is_parsed(spark):
+    raw = list(S.RAW_TO_PARSED)
+    lines = spark.createDataFrame([tuple("" for _ in raw)], ", ".join(f"{c} string" for c in raw))
+    parsed = clean.with_parsed_fields(lines)
+    assert parsed.columns == raw + list(S.RAW_TO_PARSED.values())
+    types = {f.name: f.dataType for f in S.TRANSACTION_SCHEMA.fields}
+    assert {f.name: f.dataType for f in parsed.schema.fields[len(raw) :]} == {
+        c: types[c] for c in S.RAW_TO_PARSED.values()
+    }

@@ -15,6 +15,8 @@ def test_local_and_emr_overlays_load():
     assert emr.spark["spark.sql.shuffle.partitions"] == "200"
     assert local.quality.earliest_transaction_date == dt.date(2000, 1, 1)
     assert local.input.extensions == (".csv", ".csv.gz")
+    # The only source of the aggregates method: build_features has no default of its own.
+    assert local.features.aggregates == emr.features.aggregates == "partition"
 
 
 def test_overrides_are_typed():
@@ -37,6 +39,8 @@ def test_overrides_are_typed():
         ("quality.max_row_quarantine_share=lots", "expected a number"),
         ("quality.quarantine_duplicate_rows=maybe", "true or false"),
         ("quality.unknown_key=1", "unknown keys"),
+        ("training.validation_share=0.2", "unknown keys"),
+        ("features.aggregates=rows", "'partition' or 'window'"),
         ("nonsense.key=1", "unknown configuration sections"),
         ("training.max_depth=2.5", "whole number"),
         ("novalue", "section.key=value"),

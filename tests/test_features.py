@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from txcat import schema as S
 from txcat.features import FEATURE_COLUMNS, References, build_features
-from txcat.features.aggregates import AGGREGATE_FEATURES, with_file_aggregates
+from txcat.features.aggregates import AGGREGATE_FEATURES, WINDOW, with_file_aggregates
 from txcat.features.enrich import latest_bureau_snapshot, with_enrichment
 from txcat.features.row import ROW_FEATURES, with_row_features
 
@@ -149,7 +149,7 @@ def test_enrichment_keeps_every_row_and_marks_missing_references(spark):
 
 def test_build_features_produces_every_model_column_one_row_per_input(spark):
     df = _tx(spark, [("a.csv", i, D(2020, 1, i), float(i), "X", "BR") for i in range(2, 9)])
-    out = build_features(df, _refs(spark))
+    out = build_features(df, _refs(spark), WINDOW)
     assert set(FEATURE_COLUMNS) <= set(out.columns)
     assert len(FEATURE_COLUMNS) == len(set(FEATURE_COLUMNS))
     assert not set(FEATURE_COLUMNS) & set(S.TRANSACTION_SCHEMA.fieldNames())

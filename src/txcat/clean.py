@@ -8,6 +8,7 @@ turn that null into a quarantine reason instead.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -95,23 +96,35 @@ def parsed_int(col: Column) -> Column:
     return F.when(text.rlike(_INTEGER_PATTERN), text.cast("int"))
 
 
+def parsed_sex(col: Column) -> Column:
+    """`F` or `M`; anything else is null."""
+    sex = normalized_text(col)
+    return F.when(sex.isin("F", "M"), sex)
+
+
+#: The parser of each parsed column; the raw field it reads is `schema.RAW_TO_PARSED`'s.
+PARSERS: dict[str, Callable[[Column], Column]] = {
+    S.ACCOUNT_OPENING_MONTH: parsed_month,
+    S.CUSTOMER_CITY: normalized_text,
+    S.CUSTOMER_STATE: normalized_text,
+    S.CUSTOMER_AGE: parsed_int,
+    S.CUSTOMER_SEX: parsed_sex,
+    S.CREDIT_LIMIT_TOTAL: parsed_amount,
+    S.CREDIT_LIMIT_AVAILABLE: parsed_amount,
+    S.TRANSACTION_DATE: parsed_date,
+    S.AMOUNT: parsed_amount,
+    S.LABEL: normalized_text,
+    S.MERCHANT_CITY: normalized_text,
+    S.MERCHANT_COUNTRY: normalized_text,
+}
+_RAW_OF = {parsed: raw for raw, parsed in S.RAW_TO_PARSED.items()}
+
+
 def with_parsed_fields(lines: DataFrame) -> DataFrame:
     """Adds the typed transaction columns (`schema.TRANSACTION_SCHEMA`) from the raw fields."""
-    sex = normalized_text(F.col("sexo"))
     return lines.select(
         "*",
-        parsed_month(F.col("safra_abertura")).alias(S.ACCOUNT_OPENING_MONTH),
-        normalized_text(F.col("cidade")).alias(S.CUSTOMER_CITY),
-        normalized_text(F.col("estado")).alias(S.CUSTOMER_STATE),
-        parsed_int(F.col("idade")).alias(S.CUSTOMER_AGE),
-        F.when(sex.isin("F", "M"), sex).alias(S.CUSTOMER_SEX),
-        parsed_amount(F.col("limite_total")).alias(S.CREDIT_LIMIT_TOTAL),
-        parsed_amount(F.col("limite_disp")).alias(S.CREDIT_LIMIT_AVAILABLE),
-        parsed_date(F.col("data")).alias(S.TRANSACTION_DATE),
-        parsed_amount(F.col("valor")).alias(S.AMOUNT),
-        normalized_text(F.col("grupo_estabelecimento")).alias(S.LABEL),
-        normalized_text(F.col("cidade_estabelecimento")).alias(S.MERCHANT_CITY),
-        normalized_text(F.col("pais_estabelecimento")).alias(S.MERCHANT_COUNTRY),
+        *[PARSERS[parsed](F.col(raw)).alias(parsed) for raw, parsed in S.RAW_TO_PARSED.items()],
     )
 
 
@@ -127,7 +140,7 @@ def with_reasons(
     row with several problems reports the first.
     """
     tx_date = F.col(S.TRANSACTION_DATE)
-    amount_text = F.col("valor")
+    amount_text = F.col(_RAW_OF[S.AMOUNT])
     row_cases: list[tuple[Column, str, Column]] = [
         (F.col(read.ROW_REASON).isNotNull(), reasons.FIELD_COUNT, F.col(read.ROW_DETAIL)),
         (tx_date.isNull(), reasons.BAD_DATE, F.lit("expected d.mm.yyyy")),

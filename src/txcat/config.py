@@ -84,7 +84,6 @@ class TrainingConfig:
     subsample: float
     colsample_bytree: float
     class_weight_power: float
-    validation_share: float
     seed: int
     max_driver_rows: int
 

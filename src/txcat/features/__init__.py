@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from txcat.features.aggregates import AGGREGATE_FEATURES, WINDOW, with_file_aggregates
+from txcat.features.aggregates import AGGREGATE_FEATURES, with_file_aggregates
 from txcat.features.enrich import ENRICHMENT_FEATURES, References, with_enrichment
 from txcat.features.row import ROW_FEATURES, with_row_features
 
 FEATURE_COLUMNS: tuple[str, ...] = ROW_FEATURES + AGGREGATE_FEATURES + ENRICHMENT_FEATURES
 
 
-def build_features(
-    transactions: DataFrame, refs: References, aggregates: str = WINDOW
-) -> DataFrame:
+def build_features(transactions: DataFrame, refs: References, aggregates: str) -> DataFrame:
     """Adds every feature column to scorable transactions (one row in, one row out).
 
-    `aggregates` picks how the per-file aggregates are computed (`features.aggregates` in the
-    configuration). The default, `window`, is right for any DataFrame; `partition` skips the
+    `aggregates` picks how the per-file aggregates are computed: `features.aggregates` of the
+    configuration, always passed. `window` is right for any DataFrame; `partition` skips the
     shuffle but needs each file's rows together in one partition, as the reader leaves them.
     """
     return (

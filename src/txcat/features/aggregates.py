@@ -5,7 +5,7 @@ the same values, and a test holds them to it:
 
 - `window`: Spark windows partitioned by the source file: one shuffle by file, then a sort per
   window spec. Correct for any input DataFrame.
-- `partition` (the default): the reader never splits a file (each file is one record of the
+- `partition`: the reader never splits a file (each file is one record of the
   `binaryFile` scan, exploded in place), so every file's rows already sit together in one
   partition. `mapInArrow` computes the aggregates there with numpy, with no shuffle. A file
   whose rows are found apart raises instead of giving wrong values; a DataFrame that has been
@@ -48,8 +48,11 @@ class SplitFileError(RuntimeError):
     be wrong."""
 
 
-def with_file_aggregates(tx: DataFrame, method: str = PARTITION) -> DataFrame:
-    """Adds `AGGREGATE_FEATURES`, computed over the scorable rows of each file."""
+def with_file_aggregates(tx: DataFrame, method: str) -> DataFrame:
+    """Adds `AGGREGATE_FEATURES`, computed over the scorable rows of each file.
+
+    `method` (`WINDOW` or `PARTITION`) is `features.aggregates` of the configuration.
+    """
     if method == WINDOW:
         return with_window_aggregates(tx)
     if method == PARTITION:

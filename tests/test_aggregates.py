@@ -9,8 +9,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import bank_file, bank_row, local_config, write_file
-from txcat import pipeline
 from txcat import schema as S
+from txcat import sources
 from txcat.features.aggregates import (
     AGGREGATE_FEATURES,
     PARTITION,
@@ -55,8 +55,9 @@ def scorable(spark, tmp_path_factory):
     for name, rows in edge.items():
         write_file(root / "landing" / "edge", name, bank_file(rows))
     cfg = local_config(root / "reference")
-    records, _ = pipeline.read_records(spark, cfg, str(root / "landing"), RUN_DATE)
-    return pipeline.scorable(records)
+    return sources.prepare(
+        spark, cfg, sources.Source.folder(str(root / "landing")), RUN_DATE
+    ).scorable
 
 
 def _both(spark, scorable):

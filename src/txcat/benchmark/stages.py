@@ -18,11 +18,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from txcat import pipeline
 from txcat import schema as S
+from txcat import sources
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, build_features
-from txcat.features.enrich import load_references
+from txcat.features import FEATURE_COLUMNS
 from txcat.model import ModelArtifact, booster_from_bytes
 from txcat.score import predict_frame, with_predictions
 
@@ -49,11 +48,8 @@ def write_feature_rows(
     spark: SparkSession, cfg: Config, input_path: str, output_path: str, run_date: dt.date
 ) -> int:
     """Materialises the model's input rows once, so every scorer reads the same rows."""
-    records, _ = pipeline.read_records(spark, cfg, input_path, run_date)
-    refs = load_references(spark, cfg.reference.for_run_date(run_date), run_date)
-    features = build_features(pipeline.scorable(records), refs, cfg.features.aggregates).select(
-        S.ROW_ID, *FEATURE_COLUMNS
-    )
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), run_date)
+    features = prepared.features.select(S.ROW_ID, *FEATURE_COLUMNS)
     features.write.mode("overwrite").parquet(output_path)
     return spark.read.parquet(output_path).count()
 

@@ -34,11 +34,10 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from txcat import pipeline, read
+from txcat import read, sources
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, build_features
-from txcat.features.enrich import load_references
+from txcat.features import FEATURE_COLUMNS
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import metrics as M
 from txcat.lifecycle import splits
@@ -75,8 +74,8 @@ def collect_training_set(
     spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
 ) -> TrainingSet:
     """Reads labelled files, splits them by account and date, builds features, collects."""
-    records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
-    transactions = pipeline.scorable(records).persist(StorageLevel.MEMORY_AND_DISK)
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
+    transactions = prepared.scorable.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         known = F.col(S.LABEL).isin(*S.CATEGORIES)
         counts = transactions.groupBy(known.alias("known")).count().collect()
@@ -93,8 +92,7 @@ def collect_training_set(
         except ValueError as exc:
             raise TrainingDataError(str(exc)) from exc
         split = splits.with_split_side(labelled, accounts, held, cfg.lifecycle.cutoff_date)
-        refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-        features = build_features(split, refs, cfg.features.aggregates).select(
+        features = prepared.featured(split).select(
             S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, splits.SIDE, *FEATURE_COLUMNS
         )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)

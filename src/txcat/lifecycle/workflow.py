@@ -19,11 +19,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from txcat import model_uri as MU
-from txcat import pipeline
 from txcat import schema as S
+from txcat import sources
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, build_features
-from txcat.features.enrich import load_references
+from txcat.features import FEATURE_COLUMNS
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import gate as G
 from txcat.lifecycle import metrics as M
@@ -125,12 +124,9 @@ def collect_labelled(
     spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
 ) -> pd.DataFrame:
     """Features and labels of every labelled, scorable row (no split: a whole evaluation set)."""
-    records, _ = pipeline.read_records(spark, cfg, input_path, as_of)
-    labelled = pipeline.scorable(records).where(F.col(S.LABEL).isin(*S.CATEGORIES))
-    refs = load_references(spark, cfg.reference.for_run_date(as_of), as_of)
-    features = build_features(labelled, refs, cfg.features.aggregates).select(
-        S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS
-    )
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
+    labelled = prepared.scorable.where(F.col(S.LABEL).isin(*S.CATEGORIES))
+    features = prepared.featured(labelled).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
     rows = features.count()
     if rows == 0:
         raise training.TrainingDataError(f"no labelled rows under {input_path}")

@@ -1,0 +1,110 @@
+"""The feature wiring: every kind of source gives the same cleaned records and featured rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+
+from tests.helpers import bank_file, bank_row, local_config
+from txcat import reasons, sources
+from txcat import schema as S
+from txcat.features import FEATURE_COLUMNS
+from txcat.generate import generate
+
+RUN_DATE = dt.date(2026, 11, 25)
+FILES = {
+    "acc1.csv": bank_file(
+        [bank_row("1.11.2026", "10,00"), bank_row("2.11.2026", "20,50"), bank_row("31.02.2026")]
+    ),
+    "acc2.csv": bank_file([bank_row("3.11.2026", "1.784,13", country="AR")]),
+    "acc3.csv": b"id,data,valor\r\n1,1.11.2026,3\r\n",
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sources")
+    generate(root / "unused", 2, "2026-11-01", RUN_DATE, seed=3, reference_out=root / "ref")
+    landing = root / "landing"
+    landing.mkdir()
+    for name, body in FILES.items():
+        (landing / name).write_bytes(body)
+    return {"root": root, "landing": landing, "cfg": local_config(root / "ref")}
+
+
+def _rows(frame, *columns):
+    return sorted(tuple(r) for r in frame.select(*columns).collect())
+
+
+def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
+    prepared = sources.prepare(
+        spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
+    )
+    assert prepared.listed == 3
+    assert prepared.aggregates == world["cfg"].features.aggregates
+    quarantined = _rows(prepared.quarantine, S.ACCOUNT_ID, S.LEVEL, S.REASON)
+    assert quarantined == [
+        ("acc1", S.LEVEL_ROW, reasons.BAD_DATE),
+        ("acc3", S.LEVEL_FILE, reasons.WRONG_SEPARATOR),
+    ]
+    features = prepared.features
+    assert set(FEATURE_COLUMNS) <= set(features.columns)
+    assert _rows(features, S.ACCOUNT_ID, S.AMOUNT, "file_row_count") == [
+        ("acc1", 10.0, 2),
+        ("acc1", 20.5, 2),
+        ("acc2", 1784.13, 1),
+    ]
+
+
+def test_files_in_memory_are_wired_exactly_like_a_folder(spark, world):
+    cfg = world["cfg"]
+    folder = sources.prepare(spark, cfg, sources.Source.folder(str(world["landing"])), RUN_DATE)
+    names = {f"file:{world['landing'] / n}": body for n, body in FILES.items()}
+    memory = sources.prepare(
+        spark, cfg, sources.Source.files(sources.files_in_memory(spark, names)), RUN_DATE
+    )
+    assert memory.listed is None
+    columns = [S.ROW_ID, S.ACCOUNT_ID, S.LINE_NUMBER, *FEATURE_COLUMNS]
+    assert_df_equality(
+        memory.features.select(*columns),
+        folder.features.select(*columns),
+        ignore_row_order=True,
+    )
+    assert_df_equality(
+        memory.quarantine.select(S.ROW_ID, S.LEVEL, S.REASON, S.DETAIL),
+        folder.quarantine.select(S.ROW_ID, S.LEVEL, S.REASON, S.DETAIL),
+        ignore_row_order=True,
+    )
+
+
+def test_features_of_a_selection_see_only_the_selected_rows(spark, world):
+    prepared = sources.prepare(
+        spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
+    )
+    first_only = prepared.scorable.where(f"{S.TRANSACTION_DATE} = date'2026-11-01'")
+    assert _rows(prepared.featured(first_only), S.ACCOUNT_ID, "file_row_count") == [("acc1", 1)]
+
+
+def test_the_stamp_is_on_every_record(spark, world):
+    from pyspark.sql import functions as F
+
+    prepared = sources.prepare(
+        spark,
+        world["cfg"],
+        sources.Source.folder(str(world["landing"])),
+        RUN_DATE,
+        stamp={S.RUN_ID: F.lit("r1")},
+    )
+    assert _rows(prepared.records, S.RUN_ID) == [("r1",)] * 5
+
+
+def test_a_missing_folder_is_an_input_error(spark, world):
+    from txcat.pipeline import InputError
+
+    with pytest.raises(InputError, match="cannot read input"):
+        sources.prepare(
+            spark, world["cfg"], sources.Source.folder(str(Path(world["root"]) / "nope")), RUN_DATE
+        )

@@ -15,18 +15,37 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-data demo-train demo-score test lint clean
+.PHONY: help venv lock demo demo-data demo-train demo-score test lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: $(wildcard requirements*.txt) setup.py
+# Dependencies are declared once, in pyproject.toml (extras per deployable: job, lifecycle, dev,
+# airflow); each environment installs from its lock file, every package pinned:
+#   requirements/dev.txt        .venv: the job, storage, lifecycle, tests and lint
+#   requirements/job.txt        the EMR executors and driver (`make package`, minus pyspark/py4j)
+#   requirements/lifecycle.txt  a training / registry host (job + lifecycle)
+#   constraints-airflow.txt     .venv-airflow (mk/airflow.mk)
+$(BIN)/.installed: requirements/dev.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-venv: $(BIN)/.installed ## Create the virtual environment with pinned packages
+venv: $(BIN)/.installed ## Create the virtual environment from the lock (requirements/dev.txt)
+
+# uv keeps every pin it can (the current lock is its preference); the job and lifecycle locks
+# are constrained by the dev lock, so one package has one version everywhere. Upgrade one
+# package with LOCK_FLAGS=--upgrade-package=NAME, all with LOCK_FLAGS=--upgrade.
+LOCK_FLAGS ?=
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --no-strip-extras --custom-compile-command 'make lock'
+
+lock: venv ## Re-resolve the lock files requirements/*.txt from pyproject.toml (PyPI)
+	$(LOCK) $(LOCK_FLAGS) --extra dev -o requirements/dev.txt
+	$(LOCK) --extra job -c requirements/dev.txt -o requirements/job.txt
+	$(LOCK) --extra lifecycle -c requirements/dev.txt -o requirements/lifecycle.txt
 
 demo: demo-data demo-lifecycle ## Generate a day; train, gate, register, promote a model; score the day with it
 	@echo "predictions: $(DEMO)/output/predictions/run_date=$(DEMO_DATE)/"

@@ -22,12 +22,9 @@ DASHBOARD_PORT   ?= 8501
 
 .PHONY: lifecycle-venv demo-lifecycle demo-eval-data demo-gate-fail dashboard lifecycle-test
 
-# MLflow, matplotlib and Streamlit (requirements-lifecycle.txt) in the job's venv.
-$(BIN)/.lifecycle-installed: requirements-lifecycle.txt $(BIN)/.installed
-	$(BIN)/pip install --quiet -r requirements-lifecycle.txt
-	touch $@
-
-lifecycle-venv: $(BIN)/.lifecycle-installed ## Install the lifecycle packages into the venv
+# MLflow, scikit-learn, matplotlib and Streamlit (the `lifecycle` extra) come with the job's venv
+# (requirements/dev.txt locks every extra).
+lifecycle-venv: venv
 
 demo-eval-data: lifecycle-venv ## Generate a labelled evaluation set (later dates, other accounts)
 	rm -rf $(DEMO)/evaluation

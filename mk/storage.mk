@@ -1,5 +1,6 @@
 # Storage stage: what the S3 / Redshift / validation tests need on a fresh machine.
-#   make storage-deps   jars for s3a, PostgreSQL server + JDBC driver, boto3/GE/psycopg/moto
+#   make storage-deps   jars for s3a, PostgreSQL server + JDBC driver (the Python packages come
+#                       with the venv)
 # The integration tests (pytest -m integration) start and stop moto and PostgreSQL themselves.
 
 STORAGE_JARS     ?= $(VENV)/jars
@@ -34,11 +35,9 @@ $(PG_BINDIR_STAMP):
 			postgresql libpostgresql-jdbc-java; fi
 	mkdir -p $(STORAGE_JARS) && touch $@
 
-storage-python: $(BIN)/.storage-installed ## boto3, Great Expectations, psycopg, moto server
-
-$(BIN)/.storage-installed: requirements-storage.txt requirements-storage-test.txt | venv
-	$(BIN)/pip install --quiet -r requirements-storage-test.txt
-	touch $@
+# boto3, Great Expectations, psycopg (the `job` extra) and the moto server (`dev`) come with the
+# job's venv (requirements/dev.txt).
+storage-python: venv
 
 storage-test: storage-deps ## Run the storage tests (starts moto and PostgreSQL)
 	$(BIN)/python -m pytest -q tests/storage

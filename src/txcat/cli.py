@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from txcat import exits
+from txcat import __version__, exits
 from txcat.config import Config, ConfigError, load_config
 from txcat.session import configure_logging
 
@@ -50,6 +50,7 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
         epilog=exits.describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"txcat {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:

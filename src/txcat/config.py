@@ -14,7 +14,10 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from txcat import resources
+
+#: `conf/` of the installed package, or of the repository in a source checkout.
+DEFAULT_CONF_DIR = resources.conf_dir()
 
 
 class ConfigError(ValueError):
@@ -207,7 +210,7 @@ def load_config(
 
     Args:
         env: Overlay to apply on top of `base.yaml` (`local`, `emr`, ...).
-        conf_dir: Folder holding the YAML files; defaults to the repository's `conf/`.
+        conf_dir: Folder holding the YAML files; defaults to the package's `conf/`.
         overrides: `section.key=value` strings applied last (value parsed as YAML).
 
     Raises:

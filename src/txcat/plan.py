@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from txcat import resources
+
 log = logging.getLogger(__name__)
 
-DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.json"
+#: The figures of `make bench` (docs/benchmarks.json), shipped with the package.
+DEFAULT_BENCHMARKS = resources.benchmark_figures()
 #: Readers of small S3 objects at injected latencies (`make bench-s3`).
-DEFAULT_S3_BENCHMARKS = DEFAULT_BENCHMARKS.with_name("benchmarks-s3.json")
+DEFAULT_S3_BENCHMARKS = resources.s3_benchmark_figures()
 READERS = ("boto3", "spark")
 
 #: vCPUs of common EMR core-node types (YARN gets them all by default).

@@ -14,18 +14,52 @@ from txcat.deploy.package import PackageError
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Development, test and lifecycle packages: never on the executors.
+NOT_FOR_EXECUTORS = (
+    "pytest", "chispa", "hypothesis", "moto", "ruff", "mypy", "pre-commit", "uv", "build",
+    "mlflow", "scikit-learn", "matplotlib", "streamlit", "apache-airflow",
+)  # fmt: skip
+
+
 def test_runtime_requirements_exclude_the_cluster_spark(tmp_path):
     (tmp_path / "base.txt").write_text("numpy==1.26.4\n# comment\n")
-    (tmp_path / "requirements.txt").write_text(
-        "-r base.txt\npyspark==3.5.9  # the cluster's\nPy4J==0.10.9.7\npandas==2.3.3\n\n"
+    (tmp_path / "job.txt").write_text(
+        "-r base.txt\npyspark==3.5.9  # the cluster's\nPy4J==0.10.9.7\npandas==2.3.3\n"
+        "    # via txcat\n\n"
     )
-    assert package.runtime_requirements(tmp_path) == ["numpy==1.26.4", "pandas==2.3.3"]
+    assert package.runtime_requirements(tmp_path / "job.txt") == ["numpy==1.26.4", "pandas==2.3.3"]
 
 
-def test_repository_runtime_requirements_have_no_pyspark():
-    pins = package.runtime_requirements(REPO)
-    assert pins, "requirements.txt is empty"
-    assert not any(p.lower().startswith(("pyspark", "py4j")) for p in pins)
+def test_an_option_line_in_a_lock_is_refused(tmp_path):
+    (tmp_path / "job.txt").write_text("--index-url https://example.org/simple\nnumpy==1.26.4\n")
+    with pytest.raises(PackageError, match="unsupported option"):
+        package.runtime_requirements(tmp_path / "job.txt")
+
+
+def test_the_job_lock_pins_what_executors_import_and_nothing_else():
+    pins = package.runtime_requirements(REPO / package.JOB_LOCK)
+    names = {package._name(p) for p in pins}
+    assert all("==" in p for p in pins), "the lock pins every package"
+    assert {"xgboost-cpu", "pandas", "pyarrow", "numpy", "pyyaml", "boto3"} <= names
+    assert {"great-expectations", "psycopg", "holidays", "pycountry"} <= names
+    assert not names & {"pyspark", "py4j"}
+    assert not names & set(NOT_FOR_EXECUTORS)
+
+
+def test_the_job_lock_agrees_with_the_dev_lock():
+    job = _pins(REPO / "requirements" / "job.txt")
+    dev = _pins(REPO / "requirements" / "dev.txt")
+    assert {name: job[name] for name in job} == {name: dev.get(name) for name in job}
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    pins = package.read_requirements(lock)
+    return {package._name(p): p.split("==", 1)[1] for p in pins}
+
+
+def test_packages_outside_the_lock_are_reported():
+    installed = {"pip": "26.3", "txcat": "0.1.0", "pandas": "2.3.3", "pytest": "9.2.0"}
+    assert package.unlisted_distributions(installed, ["pandas==2.3.3"]) == ["pytest"]
 
 
 def test_conf_archive_is_flat_and_complete(tmp_path):
@@ -71,8 +105,8 @@ def test_wheel_version_from_name():
         package.wheel_version(Path("txcat.whl"))
 
 
-def test_several_requirement_files_are_merged_without_repeats(tmp_path):
-    (tmp_path / "requirements.txt").write_text("pandas==2.3.3\npyspark==3.5.9\n")
-    (tmp_path / "requirements-extra.txt").write_text("pandas==2.3.3\nboto3==1.44.8\n")
-    pins = package.runtime_requirements(tmp_path, ("requirements.txt", "requirements-extra.txt"))
+def test_includes_are_merged_without_repeats(tmp_path):
+    (tmp_path / "extra.txt").write_text("pandas==2.3.3\nboto3==1.44.8\n")
+    (tmp_path / "job.txt").write_text("pandas==2.3.3\npyspark==3.5.9\n-r extra.txt\n")
+    pins = package.runtime_requirements(tmp_path / "job.txt")
     assert pins == ["pandas==2.3.3", "boto3==1.44.8"]

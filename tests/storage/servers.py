@@ -1,7 +1,7 @@
 """Real servers for the storage tests: moto's S3 server and a throw-away PostgreSQL cluster.
 
 Both run as child processes on free loopback ports and are stopped by the fixtures that start
-them. Their binaries come from `make storage-deps` (requirements-storage.txt and the Debian
+them. Their binaries come from the venv (moto's server) and `make storage-deps` (the Debian
 postgresql package).
 """
 

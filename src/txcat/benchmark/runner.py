@@ -21,11 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from txcat import resources
+
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[3]
 RUN_DATE = "2026-11-25"
 SCORERS = ("txcat_udf", "xgboost_spark", "row_udf", "pandas")
+
+
+def repository() -> Path:
+    """The source checkout the benchmark runs from (it runs `scripts/` and `jobs/`)."""
+    root = resources.source_checkout()
+    if root is None:
+        raise RuntimeError("the benchmark runs from a source checkout of txcat, not a wheel")
+    return root
 
 
 @dataclass
@@ -71,7 +80,12 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
     """Runs a command; returns (wall seconds, peak tree RSS in MB, stdout)."""
     start = time.monotonic()
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=repository(),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     peak = 0
     stop = threading.Event()
@@ -139,15 +153,15 @@ class Bench:
             "--conf",
             "spark.ui.enabled=false",
             "--driver-java-options",
-            f"-Dlog4j.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
+            f"-Dlog4j.configurationFile={repository() / 'conf' / 'log4j2.properties'}",
         ]
         for key, value in (conf or {}).items():
             command += ["--conf", f"{key}={value}"]
-        return [*command, str(ROOT / script), *args]
+        return [*command, str(repository() / script), *args]
 
     def prepare(self) -> None:
         """Generates the day (and a labelled set), trains the model scored with."""
-        generate = [self.python, str(ROOT / "scripts" / "generate_data.py")]
+        generate = [self.python, str(repository() / "scripts" / "generate_data.py")]
         if not (self.landing / "_generation.json").exists():
             subprocess.run(
                 [
@@ -295,7 +309,7 @@ class Bench:
         if limit:
             args += ["--limit", str(limit)]
         if variant == "pandas":
-            command = [self.python, str(ROOT / "scripts" / "benchmark_stage.py"), *args]
+            command = [self.python, str(repository() / "scripts" / "benchmark_stage.py"), *args]
         else:
             command = self.spark_submit("scripts/benchmark_stage.py", *args)
         return self.measure(f"score_{variant}", command)

@@ -2,15 +2,17 @@
 
     dist/
       txcat-<version>-py3-none-any.whl   the package (also installed in the packed venv)
-      txcat-env.tar.gz                   executor/driver venv, packed by venv-pack, no pyspark
+      txcat-env.tar.gz                   executor/driver venv from the job's lock, no pyspark
       txcat-conf.tar.gz                  conf/*.yaml and log4j2.properties at the archive root
       jobs/score_daily.py, jobs/train.py entry scripts
       package.json                       version, EMR release, sha256 and size of every file
 
-PySpark is excluded from the packed venv: the cluster's own Spark puts its `pyspark` on the
-Python path, and a second copy would shadow it with a different build. venv-pack does not ship
-the interpreter; `--python-prefix` rewrites the venv's links to the nodes' Python
-(`/usr/bin/python3.11`).
+The packed venv is installed from the job's lock file (`requirements/job.txt`: the `job` extra
+of pyproject.toml, every package pinned), so executors get what they import and nothing of the
+lifecycle, test or lint tools. PySpark is excluded from it: the cluster's own Spark puts its
+`pyspark` on the Python path, and a second copy would shadow it with a different build.
+venv-pack does not ship the interpreter; `--python-prefix` rewrites the venv's links to the
+nodes' Python (`/usr/bin/python3.11`).
 
 Standard library only; runs with the Airflow environment's Python, which has `build` and
 `venv-pack` installed.
@@ -27,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from txcat.deploy.submit import (
@@ -40,32 +43,39 @@ from txcat.deploy.submit import (
 log = logging.getLogger(__name__)
 
 MANIFEST = "package.json"
+#: The lock of the executors' environment, relative to the repository.
+JOB_LOCK = "requirements/job.txt"
 #: Distributions the cluster provides; never packed.
 EXCLUDED = ("pyspark", "py4j")
 CONF_FILES = ("*.yaml", "log4j2.properties")
+#: What the driver and the UDF import besides pyspark (which only the cluster provides).
+IMPORT_CHECK = "import txcat.config, xgboost, pandas, pyarrow, boto3, great_expectations, psycopg"
+#: Distributions a fresh venv may hold besides the pinned ones.
+VENV_TOOLS = ("pip", "setuptools", "wheel")
 
 
 class PackageError(RuntimeError):
     """The package cannot be built as specified."""
 
 
-def runtime_requirements(repo: Path, files: tuple[str, ...] = ("requirements.txt",)) -> list[str]:
-    """The job's runtime pins (`-r` includes followed, repeats dropped) minus pyspark/py4j."""
-    pins: list[str] = []
-    for name in files:
-        pins += [r for r in _read_requirements(repo / name) if _name(r) not in EXCLUDED]
-    return list(dict.fromkeys(pins))
+def runtime_requirements(lock: Path) -> list[str]:
+    """The pins of a lock file minus pyspark/py4j (the cluster provides them), in file order."""
+    return [r for r in read_requirements(lock) if _name(r) not in EXCLUDED]
 
 
-def _read_requirements(path: Path) -> list[str]:
+def read_requirements(path: Path) -> list[str]:
+    """The requirement lines of a requirements / lock file (`-r` includes followed, repeats
+    dropped, comments and blank lines skipped)."""
     pins: list[str] = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if line.startswith("-r "):
-            pins += _read_requirements(path.parent / line[3:].strip())
+            pins += read_requirements(path.parent / line[3:].strip())
+        elif line.startswith("-"):
+            raise PackageError(f"{path}: unsupported option line {line!r}")
         elif line:
             pins.append(line)
-    return pins
+    return list(dict.fromkeys(pins))
 
 
 def _name(requirement: str) -> str:
@@ -124,8 +134,10 @@ def build_env_archive(
         raise PackageError(f"the executor venv must not contain {leaked} (the cluster has them)")
     if "txcat" not in installed:
         raise PackageError("txcat is not installed in the executor venv")
-    # What the driver and the UDF import besides pyspark (which only the cluster provides).
-    _run([str(venv / "bin" / "python"), "-c", "import txcat.config, xgboost, pandas, pyarrow"])
+    unlisted = unlisted_distributions(installed, requirements)
+    if unlisted:
+        raise PackageError(f"the executor venv holds packages its lock does not list: {unlisted}")
+    _run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK])
     target = out / ENV_ARCHIVE
     target.unlink(missing_ok=True)
     venv_pack = Path(sys.executable).with_name("venv-pack")
@@ -135,6 +147,13 @@ def build_env_archive(
     _run(command)
     shutil.rmtree(venv)
     return target
+
+
+def unlisted_distributions(installed: Mapping[str, str], requirements: list[str]) -> list[str]:
+    """Installed distributions that are neither pinned in `requirements` nor part of every venv
+    (pip, setuptools, wheel) nor txcat itself."""
+    allowed = {_name(r) for r in requirements} | {"txcat", *VENV_TOOLS}
+    return sorted(set(installed) - allowed)
 
 
 def _installed(venv: Path) -> dict[str, str]:
@@ -195,14 +214,14 @@ def build_package(
     out: Path,
     python: str,
     python_prefix: str | None,
-    requirements: tuple[str, ...] = ("requirements.txt",),
+    lock: str = JOB_LOCK,
 ) -> dict[str, object]:
     """Builds the whole `dist/` folder; returns its manifest."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / JOBS_DIR, out / ".pack-venv"):
         shutil.rmtree(stale, ignore_errors=True)
     wheel = build_wheel(repo, out)
-    pins = runtime_requirements(repo, requirements)
+    pins = runtime_requirements(repo / lock)
     build_env_archive(wheel, pins, out, python, python_prefix)
     build_conf_archive(repo / "conf", out)
     copy_jobs(repo, out)
@@ -219,15 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         help="Python prefix on the EMR nodes ('' keeps this machine's)",
     )  # fmt: skip
     parser.add_argument(
-        "--requirements", action="append", default=None,
-        help="requirements file(s) of the job's runtime (default: requirements.txt)",
+        "--lock", default=JOB_LOCK,
+        help=f"lock file of the executors' environment, relative to --repo (default: {JOB_LOCK})",
     )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         manifest = build_package(
             Path(args.repo).resolve(), Path(args.out).resolve(), args.python,
-            args.python_prefix or None, tuple(args.requirements or ("requirements.txt",)),
+            args.python_prefix or None, args.lock,
         )  # fmt: skip
     except PackageError as exc:
         log.error("%s", exc)

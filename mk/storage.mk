@@ -43,7 +43,8 @@ storage-test: storage-deps ## Run the storage tests (starts moto and PostgreSQL)
 	$(BIN)/python -m pytest -q tests/storage
 
 STORAGE_S3_PORT  ?= 5055
-BENCH_FILES      ?= 2000
+# Objects of the manifest-reader benchmark (apart from bench.mk's BENCH_FILES, the job benchmark's).
+BENCH_S3_MANIFEST_FILES ?= 2000
 # s3a against the local S3 server: settings for spark-submit, not for the code.
 S3A_LOCAL_CONF := --jars $(STORAGE_JARS)/hadoop-aws-3.3.1.jar,$(STORAGE_JARS)/aws-java-sdk-bundle-1.11.901.jar \
 	--conf spark.hadoop.fs.s3a.endpoint=http://127.0.0.1:$(STORAGE_S3_PORT) \
@@ -53,11 +54,11 @@ S3A_LOCAL_CONF := --jars $(STORAGE_JARS)/hadoop-aws-3.3.1.jar,$(STORAGE_JARS)/aw
 	--conf spark.hadoop.fs.s3a.change.detection.mode=none \
 	--conf spark.hadoop.fs.s3.impl=org.apache.hadoop.fs.s3a.S3AFileSystem
 
-storage-bench: storage-deps ## Spark binaryFile vs boto3 manifest reader on many small S3 objects
+storage-bench: storage-deps ## Spark binaryFile vs boto3 manifest reader on small S3 objects (BENCH_S3_MANIFEST_FILES=N)
 	AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 \
 	AWS_ENDPOINT_URL=http://127.0.0.1:$(STORAGE_S3_PORT) \
 	$(SPARK_SUBMIT) $(S3A_LOCAL_CONF) scripts/bench_manifest_read.py \
-		--files $(BENCH_FILES) --port $(STORAGE_S3_PORT)
+		--files $(BENCH_S3_MANIFEST_FILES) --port $(STORAGE_S3_PORT)
 
 BENCH_S3_FILES ?= 2000
 BENCH_S3_LATENCIES ?= 0 20

@@ -1,0 +1,46 @@
+"""Make variables and targets that the README documents (read with `make -n`, nothing runs)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def _make(*args: str) -> str:
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "-n", "VENV=/nonexistent/venv", *args],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+
+
+def _files_argument(dry_run: str, script: str) -> str:
+    (line,) = [line for line in dry_run.replace("\\\n", " ").splitlines() if script in line]
+    match = re.search(r"--files (\S+)", line)
+    assert match, line
+    return match.group(1)
+
+
+def test_each_benchmark_has_its_own_file_count():
+    assert _files_argument(_make("bench"), "scripts/benchmark.py") == "20000"
+    storage = _make("storage-bench")
+    assert _files_argument(storage, "scripts/bench_manifest_read.py") == "2000"
+
+
+def test_the_file_counts_are_set_separately():
+    both = _make("bench", "storage-bench", "BENCH_FILES=7", "BENCH_S3_MANIFEST_FILES=5")
+    assert _files_argument(both, "scripts/benchmark.py") == "7"
+    assert _files_argument(both, "scripts/bench_manifest_read.py") == "5"
+
+
+def test_the_venv_installs_from_the_lock():
+    venv = _make("venv")
+    assert "pip install --quiet -r requirements/dev.txt" in venv
+    assert "pip install --quiet --no-deps -e ." in venv

@@ -40,7 +40,7 @@ venv: $(BIN)/.installed ## Create the virtual environment from the lock (require
 # package with LOCK_FLAGS=--upgrade-package=NAME, all with LOCK_FLAGS=--upgrade.
 LOCK_FLAGS ?=
 LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 \
-	--python-platform x86_64-manylinux_2_28 --no-strip-extras --custom-compile-command 'make lock'
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock'
 
 lock: venv ## Re-resolve the lock files requirements/*.txt from pyproject.toml (PyPI)
 	$(LOCK) $(LOCK_FLAGS) --extra dev -o requirements/dev.txt

@@ -40,6 +40,7 @@ def test_the_job_lock_pins_what_executors_import_and_nothing_else():
     pins = package.runtime_requirements(REPO / package.JOB_LOCK)
     names = {package._name(p) for p in pins}
     assert all("==" in p for p in pins), "the lock pins every package"
+    assert not any("[" in p for p in pins), "no extras: the lock serves as a constraints file too"
     assert {"xgboost-cpu", "pandas", "pyarrow", "numpy", "pyyaml", "boto3"} <= names
     assert {"great-expectations", "psycopg", "holidays", "pycountry"} <= names
     assert not names & {"pyspark", "py4j"}

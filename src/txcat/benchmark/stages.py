@@ -74,7 +74,8 @@ def score_xgboost_spark(spark: SparkSession, features: DataFrame, artifact: Mode
         classifier.load_model(path)
     # Built the way SparkXGBClassifier.fit builds its model, from our booster.
     estimator = SparkXGBClassifier(features_col=list(artifact.feature_names))
-    model = estimator._copyValues(estimator._create_pyspark_model(classifier, None))
+    # Private API; a loaded booster has no training summary.
+    model = estimator._copyValues(estimator._create_pyspark_model(classifier, None))  # type: ignore[arg-type]
     cast = features.select(
         S.ROW_ID, *[F.col(c).cast("float").alias(c) for c in artifact.feature_names]
     )

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from txcat.deploy.submit import (
     CONF_ALIAS,
@@ -24,6 +25,9 @@ from txcat.deploy.submit import (
     SubmitError,
     parse_sinks,
 )
+
+#: The default of `json_object`, returned as given when the variable is unset.
+_D = TypeVar("_D")
 
 PREFIX = "TXCAT_"
 RUNNERS = ("local", "emr", "emr_transient")
@@ -274,7 +278,7 @@ class _Env:
             raise DagConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
         return raw in ("true", "1", "yes")
 
-    def json_object(self, name: str, default):  # type: ignore[no-untyped-def]
+    def json_object(self, name: str, default: _D) -> dict[str, Any] | _D:
         raw = self._environ.get(PREFIX + name, "").strip()
         if not raw:
             return default

@@ -31,6 +31,7 @@ import sys
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from txcat.deploy.submit import (
     CONF_ARCHIVE,
@@ -182,14 +183,14 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(out: Path, version: str) -> dict[str, object]:
+def write_manifest(out: Path, version: str) -> dict[str, Any]:
     """Records what was built: deploy uploads exactly these files and verifies them."""
     files = sorted(
         p
         for p in out.rglob("*")
         if p.is_file() and p.name != MANIFEST and ".pack-venv" not in p.parts
     )
-    manifest = {
+    manifest: dict[str, Any] = {
         "version": version,
         "emr_release": EMR_RELEASE,
         "python": EMR_PYTHON,
@@ -215,7 +216,7 @@ def build_package(
     python: str,
     python_prefix: str | None,
     lock: str = JOB_LOCK,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Builds the whole `dist/` folder; returns its manifest."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / JOBS_DIR, out / ".pack-venv"):
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except PackageError as exc:
         log.error("%s", exc)
         return 1
-    for name, info in manifest["files"].items():  # type: ignore[union-attr]
+    for name, info in manifest["files"].items():
         print(f"{info['size']:>12,}  {name}")
     print(f"txcat {manifest['version']} for {EMR_RELEASE} ({EMR_PYTHON}) in {args.out}")
     return 0

@@ -14,7 +14,7 @@ the same values, and a test holds them to it:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -117,7 +117,7 @@ def with_partition_aggregates(tx: DataFrame) -> DataFrame:
     return tx.mapInArrow(aggregate_batches, schema)
 
 
-def aggregate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def aggregate_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """One partition's batches, each extended with the aggregate columns.
 
     A file may straddle two Arrow batches: the last file of a batch is held back and joined to

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -73,7 +74,7 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
     """
     s3_uris = [u for u in manifest.uris if split_s3_uri(u)]
     other = [u for u in manifest.uris if not split_s3_uri(u)]
-    stats = []
+    stats: list[tuple[str, tuple[int, str | None] | None]] = []
     if s3_uris:
         client = s3_client(threads, s3_endpoint(spark))
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -142,7 +143,7 @@ def read_with_boto3(
     fetch_threads = int(threads)
     endpoint = s3_endpoint(spark)
 
-    def fetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def fetch(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         client = s3_client(fetch_threads, endpoint)
         with ThreadPoolExecutor(max_workers=fetch_threads) as pool:
             for batch in batches:
@@ -180,7 +181,7 @@ def s3_endpoint(spark: SparkSession) -> str | None:
     return str(endpoint)
 
 
-def s3_client(threads: int = 10, endpoint: str | None = None):  # type: ignore[no-untyped-def]
+def s3_client(threads: int = 10, endpoint: str | None = None) -> Any:  # boto3 is untyped
     """An S3 client with credentials from the standard AWS chain (environment, profile,
     instance role) and enough pooled connections for `threads` concurrent requests."""
     import boto3
@@ -190,10 +191,10 @@ def s3_client(threads: int = 10, endpoint: str | None = None):  # type: ignore[n
     return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
-def _head(client, uri: str) -> tuple[int, str | None] | None:  # type: ignore[no-untyped-def]
+def _head(client: Any, uri: str) -> tuple[int, str | None] | None:
     from botocore.exceptions import ClientError
 
-    bucket, key = split_s3_uri(uri)  # type: ignore[misc]
+    bucket, key = _bucket_and_key(uri)
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -203,10 +204,10 @@ def _head(client, uri: str) -> tuple[int, str | None] | None:  # type: ignore[no
     return int(head["ContentLength"]), normalise_etag(head.get("ETag"))
 
 
-def _get(client, uri: str, etag: str | None, size: int) -> bytes:  # type: ignore[no-untyped-def]
+def _get(client: Any, uri: str, etag: str | None, size: int) -> bytes:
     from botocore.exceptions import ClientError
 
-    bucket, key = split_s3_uri(uri)  # type: ignore[misc]
+    bucket, key = _bucket_and_key(uri)
     kwargs = {"Bucket": bucket, "Key": key}
     if etag:
         kwargs["IfMatch"] = f'"{etag}"'
@@ -224,8 +225,17 @@ def _get(client, uri: str, etag: str | None, size: int) -> bytes:  # type: ignor
     return body
 
 
+def _bucket_and_key(uri: str) -> tuple[str, str]:
+    parts = split_s3_uri(uri)
+    if parts is None:
+        raise ValueError(f"not an S3 URI: {uri}")
+    return parts
+
+
 def _hadoop_stat(spark: SparkSession, uri: str) -> tuple[int, str | None] | None:
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the SparkSession has no JVM gateway (stopped?)")
     path = jvm.org.apache.hadoop.fs.Path(uri)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):

@@ -159,7 +159,7 @@ class PostgresWarehouse:
             raise SinkError(f"PostgreSQL connection not configured: set {ENV_PG_DSN}")
         return cls(dsn, s3_client_factory)
 
-    def _connect(self):  # type: ignore[no-untyped-def]
+    def _connect(self) -> Any:  # a psycopg connection (imported lazily)
         import psycopg
 
         try:
@@ -221,7 +221,7 @@ class PostgresWarehouse:
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
             yield pq.read_table(io.BytesIO(body))
 
-    def _s3_client(self):  # type: ignore[no-untyped-def]
+    def _s3_client(self) -> Any:  # a boto3 S3 client (untyped)
         if self._s3_client_factory is not None:
             return self._s3_client_factory()
         import boto3

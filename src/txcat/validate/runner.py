@@ -83,7 +83,8 @@ def run_suite(frame: DataFrame, spec: SuiteSpec) -> SuiteOutcome:
         gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
     )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-    critical, warnings = [], []
+    critical: list[str] = []
+    warnings: list[str] = []
     for outcome in result.results:
         if outcome.success:
             continue

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import great_expectations.expectations as gxe
 import pycountry
+from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.row_conditions import Column as Column
 from pyspark.sql import Column as SparkColumn
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from txcat import schema as S
@@ -35,8 +36,8 @@ class SuiteSpec:
     expectations: tuple[gxe.Expectation, ...]
 
 
-CRITICAL = "critical"
-WARNING = "warning"
+CRITICAL = FailureSeverity.CRITICAL
+WARNING = FailureSeverity.WARNING
 
 PARSED = "parsed"
 TOP3_CONSISTENT = "top3_consistent"
@@ -54,7 +55,7 @@ COUNTRIES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.countries
 SEXES = ("F", "M")
 _TOLERANCE = 1e-6
 #: Value checks judge the rows that parsed; the rest is quarantined with a reason already.
-_PARSED_ONLY = {"row_condition": Column(PARSED) == True}  # noqa: E712 - a GX condition
+_PARSED_ONLY = Column(PARSED) == True  # noqa: E712 - a GX condition
 
 
 def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int = 7) -> DataFrame:
@@ -86,40 +87,40 @@ def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> 
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=S.TRANSACTION_DATE,
-                min_value=earliest.isoformat(),
-                max_value=run_date.isoformat(),
-                **_PARSED_ONLY,
+                min_value=earliest,
+                max_value=run_date,
+                row_condition=_PARSED_ONLY,
                 severity=CRITICAL,
             ),
             gxe.ExpectColumnValuesToNotBeNull(
                 column=S.ROW_ID,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 severity=CRITICAL,
             ),
             gxe.ExpectColumnValuesToBeInSet(
                 column=S.CUSTOMER_STATE,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 value_set=list(S.BR_STATES),
                 mostly=mostly,
                 severity=WARNING,
             ),
             gxe.ExpectColumnValuesToBeInSet(
                 column=S.MERCHANT_COUNTRY,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 value_set=list(COUNTRIES),
                 mostly=mostly,
                 severity=WARNING,
             ),
             gxe.ExpectColumnValuesToBeInSet(
                 column=S.CUSTOMER_SEX,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 value_set=list(SEXES),
                 mostly=mostly,
                 severity=WARNING,
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=S.CUSTOMER_AGE,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 min_value=16,
                 max_value=110,
                 mostly=mostly,
@@ -127,7 +128,7 @@ def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> 
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=S.CREDIT_LIMIT_TOTAL,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 min_value=0,
                 max_value=10_000_000,
                 mostly=mostly,
@@ -135,7 +136,7 @@ def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> 
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=S.CREDIT_LIMIT_AVAILABLE,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 min_value=-1_000_000,
                 max_value=10_000_000,
                 mostly=mostly,
@@ -143,7 +144,7 @@ def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> 
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=S.AMOUNT,
-                **_PARSED_ONLY,
+                row_condition=_PARSED_ONLY,
                 min_value=-1_000_000,
                 max_value=1_000_000,
                 mostly=mostly,
@@ -186,9 +187,9 @@ def output_frame(predictions: DataFrame) -> DataFrame:
 
 
 def reconciliation_frame(
-    spark,
+    spark: SparkSession,
     rows_read: int,
-    rows_scored_expected: int,  # type: ignore[no-untyped-def]
+    rows_scored_expected: int,
     rows_scored: int,
     rows_quarantined: int,
 ) -> DataFrame:

@@ -57,3 +57,11 @@ dashboard: lifecycle-venv ## Streamlit app comparing the registered versions (DA
 
 lifecycle-test: lifecycle-venv ## Run the model lifecycle tests only
 	$(BIN)/python -m pytest -q tests/lifecycle
+
+# Model quality on the bank's real export (when it is there) and on generated data.
+QUALITY_DATA     ?= $(wildcard ../shared/data/mibolsillo-train.csv)
+QUALITY_WORK     ?= data/quality
+
+.PHONY: quality
+quality: lifecycle-venv ## Train + evaluate on the real export's time split and generated data -> docs/quality.{md,json}
+	$(BIN)/python scripts/quality.py --export "$(QUALITY_DATA)" --work $(QUALITY_WORK) --docs docs

@@ -1,0 +1,250 @@
+"""Model quality on a labelled export: per-account files, a time split, baselines, the report.
+
+The bank's export (`MiBolsillo.csv`) is one file holding every account; the daily job reads one
+file per account. `split_export` cuts it into per-account files on either side of a date, bytes
+untouched (header, line ends, encoding), so that training and evaluation read exactly what the
+job would read. `baselines` scores the majority class and logistic regression on the same
+evaluation rows as the model, and `write_docs` writes the figures (`docs/quality.json`) and the
+page people read (`docs/quality.md`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from txcat import schema as S
+from txcat.lifecycle import candidates as C
+from txcat.lifecycle import metrics as M
+
+TRAINING = "training"
+EVALUATION = "evaluation"
+#: Accuracy and macro-F1 of a public notebook on the same export and split.
+PUBLIC_BASELINE = {"accuracy": 0.397, "macro_f1": 0.171}
+_DATE = re.compile(rb"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s*$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+
+
+class ExportError(ValueError):
+    """The export cannot be split (no header, no `id` or `data` column, no dated row)."""
+
+
+@dataclass
+class SplitSummary:
+    """What `split_export` wrote."""
+
+    cutoff: dt.date
+    rows: dict[str, int] = field(default_factory=lambda: {TRAINING: 0, EVALUATION: 0})
+    files: dict[str, int] = field(default_factory=lambda: {TRAINING: 0, EVALUATION: 0})
+    undated_rows: int = 0
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "rows": dict(self.rows),
+            "files": dict(self.files),
+            "undated_rows": self.undated_rows,
+            "first_date": self.first_date.isoformat() if self.first_date else None,
+            "last_date": self.last_date.isoformat() if self.last_date else None,
+        }
+
+
+def account_file_name(raw_id: str) -> str:
+    """A file name for an export `id` value (Excel-mangled: `4,53E+11`), stable and unique.
+
+    The readable part keeps letters and digits; a checksum of the exact value keeps two ids that
+    differ only in punctuation apart.
+    """
+    readable = _UNSAFE.sub("_", raw_id.strip()).strip("_") or "account"
+    return f"{readable}-{zlib.crc32(raw_id.encode('latin-1')):08x}.csv"
+
+
+def _date_of(field_bytes: bytes) -> dt.date | None:
+    match = _DATE.match(field_bytes)
+    if match is None:
+        return None
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def split_export(export: Path, out: Path, cutoff: dt.date) -> SplitSummary:
+    """Writes `out/training/<account>.csv` (rows before `cutoff`) and `out/evaluation/...`.
+
+    The export holds every account; its `id` column names the account (the mangled id is all
+    there is, so accounts sharing one mangled id share a file). See `split_lines`.
+
+    Raises:
+        ExportError: no header, or no `id` / `data` column in it.
+    """
+    summary = SplitSummary(cutoff)
+    split_lines(export.read_bytes(), str(export), out, summary, account=None)
+    return _checked(summary, str(export))
+
+
+def split_folder(folder: Path, out: Path, cutoff: dt.date) -> SplitSummary:
+    """Like `split_export` for a folder of per-account files: each file is cut at `cutoff`."""
+    summary = SplitSummary(cutoff)
+    for path in sorted(folder.rglob("*.csv")):
+        split_lines(path.read_bytes(), str(path), out, summary, account=path.name)
+    return _checked(summary, str(folder))
+
+
+def _checked(summary: SplitSummary, source: str) -> SplitSummary:
+    if summary.first_date is None:
+        raise ExportError(f"{source}: no row with a d.mm.yyyy date")
+    return summary
+
+
+def split_lines(
+    content: bytes, source: str, out: Path, summary: SplitSummary, account: str | None
+) -> None:
+    """Appends the data lines of one file to per-account files on either side of the cutoff.
+
+    Every data line goes, byte for byte, to its account's file after the source's own header
+    line. A line whose date does not parse goes to the evaluation side (the job quarantines it
+    there, as it would in a daily file). `account` names the output file; None takes the
+    account from each line's `id` field.
+    """
+    newline = b"\r\n" if b"\r\n" in content[:4096] else b"\n"
+    lines = content.split(newline)
+    if not lines or not lines[0].strip():
+        raise ExportError(f"{source}: no header line")
+    header = lines[0]
+    tokens = [t.strip().lower() for t in header.split(b";")]
+    if b"data" not in tokens or (account is None and b"id" not in tokens):
+        raise ExportError(f"{source}: the header needs the `id` and `data` columns")
+    date_at = tokens.index(b"data")
+    id_at = tokens.index(b"id") if account is None else -1
+    groups: dict[tuple[str, str], list[bytes]] = {}
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        fields = line.split(b";")
+        if account is not None:
+            name = account
+        else:
+            name = account_file_name(fields[id_at].decode("latin-1") if len(fields) > id_at else "")
+        date = _date_of(fields[date_at]) if len(fields) > date_at else None
+        if date is None:
+            summary.undated_rows += 1
+        else:
+            summary.first_date = min(summary.first_date or date, date)
+            summary.last_date = max(summary.last_date or date, date)
+        side = TRAINING if date is not None and date < summary.cutoff else EVALUATION
+        groups.setdefault((side, name), []).append(line)
+    for (side, name), rows in sorted(groups.items()):
+        path = out / side / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.write_bytes(path.read_bytes() + newline.join(rows) + newline)
+        else:
+            summary.files[side] += 1
+            path.write_bytes(newline.join([header, *rows]) + newline)
+        summary.rows[side] += len(rows)
+
+
+def baselines(
+    train: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    feature_columns: Sequence[str],
+    class_weight_power: float,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """The majority class and logistic regression, fitted on `train`, scored on `evaluation`.
+
+    Both frames hold the label and the feature columns, as `workflow.collect_labelled` returns.
+    """
+    n_classes = len(S.CATEGORIES)
+    index = {c: i for i, c in enumerate(S.CATEGORIES)}
+
+    def matrix(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        x = frame[list(feature_columns)].to_numpy(dtype=np.float32, na_value=np.nan)
+        return x, frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
+
+    x, y = matrix(train)
+    xe, ye = matrix(evaluation)
+    weights = C.class_weights(y, n_classes, class_weight_power)
+    fitted = {
+        C.MAJORITY: C.fit_majority(x, y, n_classes),
+        C.LOGISTIC: C.fit_logistic(x, y, weights, n_classes, seed),
+    }
+    return {name: M.evaluate(ye, f.predict_proba(xe), S.CATEGORIES) for name, f in fitted.items()}
+
+
+_HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "log_loss")
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The four figures every comparison shows, rounded for the page."""
+    return {k: round(float(metrics[k]), 4) for k in _HEADLINE if k in metrics}
+
+
+def per_class_recall(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    return {
+        c: {"recall": round(float(v["recall"]), 4), "support": int(v["support"])}
+        for c, v in metrics.get("per_class", {}).items()
+        if int(v.get("support", 0)) > 0
+    }
+
+
+def _table(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
+    out = ["| model | accuracy | macro-F1 | weighted-F1 | log loss |", "|---|---|---|---|---|"]
+    for name, m in rows.items():
+        cells = [f"{m[k]:.3f}" if k in m else "–" for k in _HEADLINE]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Path, Path]:
+    """Writes `quality.json` (everything) and `quality.md` (the tables) into `docs`.
+
+    `results` maps a dataset name ("real", "generated") to its section: `description`,
+    `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional `notes`.
+    """
+    docs.mkdir(parents=True, exist_ok=True)
+    json_path = docs / "quality.json"
+    json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    lines = [
+        "# Model quality",
+        "",
+        "Written by `make quality` (`scripts/quality.py`); figures in `docs/quality.json`.",
+        "Every model is scored on the same evaluation rows: later days than any training row.",
+        "",
+    ]
+    for name, section in results.items():
+        lines += [f"## {name}", "", str(section.get("description", "")), ""]
+        split = section.get("split", {})
+        if split:
+            lines += ["Split: " + ", ".join(f"{k} {v}" for k, v in split.items()), ""]
+        lines += [*_table(section.get("models", {})), ""]
+        recall = section.get("per_class_recall", {})
+        if recall:
+            lines += ["Per-category recall of the model (evaluation rows):", ""]
+            lines += ["| category | support | recall |", "|---|---|---|"]
+            for category, r in sorted(recall.items(), key=lambda kv: -kv[1]["support"]):
+                lines.append(f"| {category} | {r['support']} | {r['recall']:.3f} |")
+            lines.append("")
+        for note in section.get("notes", []):
+            lines.append(f"- {note}")
+        if section.get("notes"):
+            lines.append("")
+        commands = section.get("commands", [])
+        if commands:
+            lines += ["Commands:", "", "```bash", *commands, "```", ""]
+    md_path = docs / "quality.md"
+    md_path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return json_path, md_path

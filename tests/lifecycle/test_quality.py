@@ -1,0 +1,111 @@
+"""The quality harness: per-account files cut at a date, bytes untouched; the report page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import HEADER, bank_row
+from txcat import schema as S
+from txcat.lifecycle import quality as Q
+
+CUTOFF = dt.date(2019, 12, 1)
+
+
+def _export(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """An export with one line per (id, date); ids are the first field as the bank writes them."""
+    lines = [HEADER]
+    for account, date in rows:
+        line = bank_row(date=date, merchant_city="SANTOS \x82")
+        lines.append(";".join([account, *line.split(";")[1:]]))
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
+    return path
+
+
+def test_split_export_cuts_each_account_at_the_date_and_keeps_the_bytes(tmp_path: Path) -> None:
+    export = _export(
+        tmp_path / "export.csv",
+        [
+            ("4,53E+11", "30.11.2019"),
+            ("4,53E+11", "1.12.2019"),
+            ("4.53E+11", "2.04.2019"),
+            ("94873707154", "15.01.2020"),
+            ("94873707154", "31.02.2020"),  # no such day: evaluation side, for the job to refuse
+        ],
+    )
+    summary = Q.split_export(export, tmp_path / "out", CUTOFF)
+
+    assert summary.rows == {Q.TRAINING: 2, Q.EVALUATION: 3}
+    assert summary.files == {Q.TRAINING: 2, Q.EVALUATION: 2}
+    assert summary.undated_rows == 1
+    assert (summary.first_date, summary.last_date) == (dt.date(2019, 4, 2), dt.date(2020, 1, 15))
+    original = export.read_bytes().split(b"\r\n")
+    written: list[bytes] = []
+    for path in sorted((tmp_path / "out").rglob("*.csv")):
+        content = path.read_bytes()
+        assert content.startswith(original[0] + b"\r\n") and content.endswith(b"\r\n")
+        assert b"\x82" in content  # the single-byte encoding is not touched
+        written += content.split(b"\r\n")[1:-1]
+    assert sorted(written) == sorted(line for line in original[1:] if line)
+    names = {p.name for p in (tmp_path / "out" / Q.TRAINING).iterdir()}
+    assert len(names) == 2  # 4,53E+11 and 4.53E+11 stay two accounts
+
+
+def test_split_folder_cuts_per_account_files(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(
+        (
+            "\r\n".join([HEADER, bank_row(date="1.11.2019"), bank_row(date="2.12.2019")]) + "\r\n"
+        ).encode("latin-1")
+    )
+    summary = Q.split_folder(folder, tmp_path / "out", CUTOFF)
+    assert summary.rows == {Q.TRAINING: 1, Q.EVALUATION: 1}
+    assert (tmp_path / "out" / Q.TRAINING / "a.csv").read_bytes().count(b"\r\n") == 2
+    assert (tmp_path / "out" / Q.EVALUATION / "a.csv").read_bytes().count(b"\r\n") == 2
+
+
+def test_split_export_refuses_an_export_without_dates(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"id;valor\r\n1;2\r\n")
+    with pytest.raises(Q.ExportError, match="`id` and `data`"):
+        Q.split_export(path, tmp_path / "out", CUTOFF)
+
+
+def test_baselines_are_scored_on_the_evaluation_rows() -> None:
+    rng = np.random.default_rng(0)
+    labels = ["SERVICO", "RESTAURANTE"]
+
+    def frame(n: int) -> pd.DataFrame:
+        y = rng.integers(0, 2, n)
+        return pd.DataFrame({S.LABEL: [labels[i] for i in y], "x": y + rng.normal(0, 0.1, n)})
+
+    train, evaluation = frame(200), frame(100)
+    result = Q.baselines(train, evaluation, ["x"], class_weight_power=0.0, seed=1)
+    majority = evaluation[S.LABEL].value_counts().get(train[S.LABEL].mode()[0], 0) / 100
+    assert result["majority"]["accuracy"] == pytest.approx(majority)
+    assert result["logistic_regression"]["accuracy"] > 0.95  # x separates the two classes
+    assert result["logistic_regression"]["rows"] == 100
+
+
+def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
+    section = {
+        "description": "real",
+        "split": {"cutoff": "2019-12-01"},
+        "models": {"txcat model": {"accuracy": 0.5, "macro_f1": 0.25}, "public": {"accuracy": 0.4}},
+        "per_class_recall": {"SERVICO": {"recall": 0.9, "support": 10}},
+        "commands": ["make quality"],
+    }
+    json_path, md_path = Q.write_docs({"Real data": section}, tmp_path)
+    page = md_path.read_text(encoding="utf-8")
+    assert "| txcat model | 0.500 | 0.250 | – | – |" in page
+    assert "| public | 0.400 | – | – | – |" in page
+    assert "| SERVICO | 10 | 0.900 |" in page
+    assert json.loads(json_path.read_text(encoding="utf-8"))["Real data"]["split"] == {
+        "cutoff": "2019-12-01"
+    }

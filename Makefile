@@ -15,7 +15,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock demo demo-data demo-train demo-score test lint clean
+.PHONY: help venv lock demo demo-data demo-train demo-score test test-fast lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -73,9 +73,16 @@ test: venv storage-deps ## Run the whole suite: job, storage (starts its servers
 	$(BIN)/python -m pytest -q tests --ignore=tests/dags
 	$(MAKE) dag-test
 
-lint: venv ## Lint and check formatting
-	$(BIN)/ruff check src jobs scripts tests
-	$(BIN)/ruff format --check src jobs scripts tests
+# The inner loop: no servers, no spark-submit, no Airflow, no whole-pipeline or training runs
+# (markers integration, e2e, slow in pyproject.toml).
+test-fast: venv ## Run the unit tests only (not integration, e2e, slow or DAG tests)
+	$(BIN)/python -m pytest -q tests --ignore=tests/dags -m "not integration and not e2e and not slow"
+
+LINT_PATHS := src jobs scripts tests dags
+
+lint: venv ## Lint (ruff, rules in pyproject.toml) and check formatting
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 clean: ## Remove generated data and the virtual environment
 	rm -rf $(DEMO) $(VENV) spark-warehouse

@@ -22,6 +22,9 @@ from txcat.features.aggregates import (
 )
 from txcat.generate import generate
 
+#: Generated days through Spark, both aggregate methods: left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 RUN_DATE = dt.date(2026, 11, 25)
 
 

@@ -44,3 +44,19 @@ def test_the_venv_installs_from_the_lock():
     venv = _make("venv")
     assert "pip install --quiet -r requirements/dev.txt" in venv
     assert "pip install --quiet --no-deps -e ." in venv
+
+
+def test_help_lists_the_inner_loop_targets():
+    listed = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "help"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    targets = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    assert {"test-fast", "lint", "lock", "test", "demo", "package"} <= targets
+
+
+def test_test_fast_leaves_out_servers_spark_submit_slow_runs_and_dags():
+    command = _make("test-fast").splitlines()[-1]
+    assert '-m "not integration and not e2e and not slow"' in command
+    assert "--ignore=tests/dags" in command
+

@@ -17,6 +17,9 @@ from txcat.generate import BAD_KINDS, generate
 from txcat.lifecycle import train
 from txcat.model import ModelArtifactError
 
+#: Whole-pipeline runs with a trained model: left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 RUN_DATE = dt.date(2026, 11, 25)
 
 #: What the job must make of each injected defect: a file reason, a row reason, or None (scored).

@@ -39,6 +39,7 @@ def _rows(frame, *columns):
     return sorted(tuple(r) for r in frame.select(*columns).collect())
 
 
+@pytest.mark.slow  # a generated folder through the whole preparation
 def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
     prepared = sources.prepare(
         spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
@@ -59,6 +60,7 @@ def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
     ]
 
 
+@pytest.mark.slow  # a generated folder through the whole preparation
 def test_files_in_memory_are_wired_exactly_like_a_folder(spark, world):
     cfg = world["cfg"]
     folder = sources.prepare(spark, cfg, sources.Source.folder(str(world["landing"])), RUN_DATE)

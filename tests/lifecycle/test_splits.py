@@ -48,6 +48,7 @@ def _sides(spark, frame, holdout):
     )
 
 
+@pytest.mark.slow  # a generated labelled set through the feature wiring
 def test_sides_follow_account_and_cutoff(spark):
     frame = pd.DataFrame(
         {

@@ -18,6 +18,9 @@ from txcat.lifecycle import dashboard, registry, splits, train, workflow
 from txcat.lifecycle import report as RP
 from txcat.model import ModelArtifactError
 
+#: Trains, registers and scores through MLflow: left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 AS_OF = dt.date(2026, 11, 25)
 NAME = "txcat-test-model"
 

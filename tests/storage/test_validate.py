@@ -11,6 +11,9 @@ from txcat import schema as S
 from txcat.config import ValidationConfig
 from txcat.validate import runner, suites
 
+#: Great Expectations suites run on Spark: left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 DAY = dt.date(2026, 11, 25)
 CFG = ValidationConfig(enabled=True, sample_rows=1000, min_parse_success=0.9, value_mostly=0.99)
 TOP3 = [("VAREJO", 0.7), ("SERVICO", 0.2), ("HOTEIS", 0.05)]

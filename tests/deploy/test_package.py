@@ -111,3 +111,8 @@ def test_includes_are_merged_without_repeats(tmp_path):
     (tmp_path / "job.txt").write_text("pandas==2.3.3\npyspark==3.5.9\n-r extra.txt\n")
     pins = package.runtime_requirements(tmp_path / "job.txt")
     assert pins == ["pandas==2.3.3", "boto3==1.44.8"]
+
+
+def test_the_packed_venv_commands_do_not_see_another_tree():
+    environ = {"PATH": "/usr/bin", "PYTHONPATH": "/work/src", "PYTHONHOME": "/x", "HOME": "/root"}
+    assert package.isolated_environ(environ) == {"PATH": "/usr/bin", "HOME": "/root"}

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -157,17 +158,26 @@ def unlisted_distributions(installed: Mapping[str, str], requirements: list[str]
     return sorted(set(installed) - allowed)
 
 
+def isolated_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the packed venv's commands: without PYTHONPATH/PYTHONHOME, which
+    would let pip and the import check see packages of another tree (a source checkout's
+    `src/` holds txcat's egg-info) and skip installing or checking the packed ones."""
+    return {k: v for k, v in environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def _installed(venv: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=isolated_environ(os.environ),
     ).stdout  # fmt: skip
     return {_name(p["name"]): p["version"] for p in json.loads(out)}
 
 
 def _run(command: list[str]) -> None:
     log.info("$ %s", " ".join(command))
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=isolated_environ(os.environ), check=False
+    )
     if result.returncode != 0:
         raise PackageError(
             f"command failed ({result.returncode}): {' '.join(command)}\n"

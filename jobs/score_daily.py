@@ -22,7 +22,7 @@ from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
 from txcat.model import ModelArtifactError
 from txcat.session import build_session, configure_logging, release_session
-from txcat.sinks.stage import parse_sinks
+from txcat.sinks.names import parse_sinks
 
 log = logging.getLogger("txcat.score_daily")
 

@@ -70,6 +70,12 @@ def test_sns_target_and_job_overrides():
     assert s.job_args("2026-11-25", "r").manifest is None
 
 
+def test_sinks_are_read_as_the_job_reads_its_sink_option():
+    s = load_settings({**EMR, "TXCAT_SINKS": " Redshift,parquet "})
+    assert s.sinks == ("parquet", "redshift")
+    assert s.job_args("2026-11-25", "r").sinks == ("parquet", "redshift")
+
+
 def test_transient_runner_needs_the_cluster_request():
     settings = {**EMR, "TXCAT_RUNNER": "emr_transient"}
     with pytest.raises(DagConfigError, match="EMR_JOB_FLOW_OVERRIDES"):
@@ -88,6 +94,7 @@ def test_transient_runner_needs_the_cluster_request():
         ({"TXCAT_NOTIFY_TARGET": "ftp://x"}, "webhook URL or an SNS topic ARN"),
         ({"TXCAT_NOTIFY_TARGET": "arn:aws:sns:us-east-1:12:t"}, "SNS topic ARN"),
         ({"TXCAT_SINKS": "parquet,kafka"}, "TXCAT_SINKS"),
+        ({"TXCAT_SINKS": "parquet,"}, "TXCAT_SINKS: sinks must be"),
         ({"TXCAT_EMR_CLUSTER_ID": "my-cluster"}, "TXCAT_EMR_CLUSTER_ID"),
         ({"TXCAT_EMR_CLUSTER_ID": ""}, "TXCAT_EMR_CLUSTER_ID is not set"),
         ({"TXCAT_EMR_PACKAGE_PREFIX": "dist"}, "s3:// URI"),

@@ -70,13 +70,6 @@ def test_bad_job_arguments_are_refused(change, message):
         JobArgs(**fields)
 
 
-def test_parse_sinks():
-    assert submit.parse_sinks("parquet, redshift") == ("parquet", "redshift")
-    assert submit.parse_sinks("") == ()
-    with pytest.raises(SubmitError):
-        submit.parse_sinks("parquet,s3")
-
-
 def test_emr_command_is_bootstrap_free_cluster_mode_with_packed_env():
     argv = submit.emr_command(JOB, PACKAGE)
     assert argv[:5] == ["spark-submit", "--master", "yarn", "--deploy-mode", "cluster"]

@@ -8,6 +8,7 @@ import pytest
 from chispa import assert_df_equality
 
 from txcat import schema as S
+from txcat.sinks.names import parse_sinks
 from txcat.sinks.redshift import (
     COLUMN_NAMES,
     DayLoad,
@@ -18,7 +19,6 @@ from txcat.sinks.redshift import (
     s3_prefix,
     to_redshift_rows,
 )
-from txcat.sinks.stage import parse_sinks
 
 DAY = dt.date(2026, 11, 25)
 
@@ -122,15 +122,16 @@ def test_load_day_drops_the_staging_table_when_the_swap_fails():
         ("redshift", ("redshift",)),
         ("redshift,parquet", ("parquet", "redshift")),
         (" Parquet , redshift", ("parquet", "redshift")),
+        ("REDSHIFT", ("redshift",)),
     ],
 )
 def test_parse_sinks(value, expected):
     assert parse_sinks(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "s3", "parquet,parquet", "parquet,"])
+@pytest.mark.parametrize("value", ["", "s3", "parquet,parquet", "parquet,", "parquet,s3"])
 def test_parse_sinks_refuses(value):
-    with pytest.raises(ValueError, match="--sink"):
+    with pytest.raises(ValueError, match="sinks must be parquet, redshift or parquet,redshift"):
         parse_sinks(value)
 
 

@@ -23,8 +23,8 @@ from txcat.deploy.submit import (
     JobArgs,
     LocalSubmit,
     SubmitError,
-    parse_sinks,
 )
+from txcat.sinks.names import parse_sinks
 
 #: The default of `json_object`, returned as given when the variable is unset.
 _D = TypeVar("_D")
@@ -155,7 +155,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         )
     try:
         sinks = parse_sinks(env.get("SINKS", "parquet,redshift"))
-    except SubmitError as exc:
+    except ValueError as exc:
         raise DagConfigError(f"{PREFIX}SINKS: {exc}") from exc
     local = None
     package = None

@@ -23,6 +23,8 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
+from txcat.sinks.names import SINKS, parse_sinks
+
 #: The EMR release the package and the step are built for (Spark 3.5.2, Java 17, AL2023).
 EMR_RELEASE = "emr-7.5.0"
 #: Python of the packed executor environment; EMR nodes must have this interpreter.
@@ -36,7 +38,6 @@ CONF_ARCHIVE = "txcat-conf.tar.gz"
 SCORE_SCRIPT = "score_daily.py"
 JOBS_DIR = "jobs"
 
-SINKS = ("parquet", "redshift")
 APP_NAME = "txcat-score-daily"
 
 _TEMPLATE = re.compile(r"^\{\{.*\}\}$")
@@ -119,19 +120,6 @@ def job_arguments(job: JobArgs) -> list[str]:
     for item in job.overrides:
         args += ["--set", item]
     return args
-
-
-def parse_sinks(value: str) -> tuple[str, ...]:
-    """`"parquet,redshift"` -> `("parquet", "redshift")`; empty -> `()`.
-
-    Raises:
-        SubmitError: An unknown or repeated sink.
-    """
-    sinks = tuple(s.strip() for s in value.split(",") if s.strip())
-    unknown = [s for s in sinks if s not in SINKS]
-    if unknown or len(set(sinks)) != len(sinks):
-        raise SubmitError(f"sinks must be distinct values of {SINKS}, got {value!r}")
-    return sinks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +291,7 @@ def _job_from_cli(ns: argparse.Namespace) -> JobArgs:
         run_id=ns.run_id,
         conf_dir=ns.conf_dir,
         manifest=ns.manifest,
-        sinks=parse_sinks(ns.sink),
+        sinks=parse_sinks(ns.sink) if ns.sink else (),
         overrides=tuple(ns.overrides),
     )
 
@@ -341,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv_out = emr_command(job, package)
         else:
             argv_out = local_command(job, LocalSubmit(ns.application, ns.python))
-    except SubmitError as exc:
+    except ValueError as exc:  # SubmitError, or a bad --sink
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(shlex.join(argv_out))

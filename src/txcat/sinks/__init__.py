@@ -1,19 +1,5 @@
-"""Sinks beyond the run's own Parquet: the Redshift table of predictions."""
+"""Sinks beyond the run's own Parquet: the Redshift table of predictions.
 
-from txcat.sinks.redshift import (
-    REDSHIFT_COLUMNS,
-    DayLoad,
-    SinkError,
-    Warehouse,
-    load_day,
-    to_redshift_rows,
-)
-
-__all__ = [
-    "REDSHIFT_COLUMNS",
-    "DayLoad",
-    "SinkError",
-    "Warehouse",
-    "load_day",
-    "to_redshift_rows",
-]
+`names` (the sink names and their parser) is standard-library only; `stage`, `redshift` and
+`warehouses` need Spark or a warehouse client. Import the module you need.
+"""

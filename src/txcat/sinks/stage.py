@@ -14,23 +14,6 @@ from txcat.sinks.redshift import DayLoad, SinkError, Warehouse, load_day, to_red
 
 log = logging.getLogger(__name__)
 
-PARQUET = "parquet"
-REDSHIFT = "redshift"
-SINKS = (PARQUET, REDSHIFT)
-
-
-def parse_sinks(value: str) -> tuple[str, ...]:
-    """`parquet`, `redshift` or `parquet,redshift` -> a tuple of sink names, in that order.
-
-    Raises:
-        ValueError: An unknown, repeated or empty sink name.
-    """
-    names = [v.strip().lower() for v in value.split(",")]
-    unknown = [n for n in names if n not in SINKS]
-    if not names or unknown or len(set(names)) != len(names):
-        raise ValueError(f"--sink must be parquet, redshift or parquet,redshift (got {value!r})")
-    return tuple(n for n in SINKS if n in names)
-
 
 def staging_uri(cfg: RedshiftConfig, output: str, run_date: dt.date) -> str:
     return storage.join(output, cfg.staging_subdir, run_date.isoformat())
@@ -96,4 +79,4 @@ def load_redshift(
     return {"status": "loaded", **report}
 
 
-__all__ = ["PARQUET", "REDSHIFT", "SinkError", "load_redshift", "parse_sinks", "stage"]
+__all__ = ["SinkError", "load_redshift", "stage"]

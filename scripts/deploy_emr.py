@@ -22,21 +22,13 @@ import boto3
 
 from txcat.deploy.package import MANIFEST, sha256
 from txcat.deploy.submit import EmrPackage, JobArgs, emr_command
+from txcat.uris import split_s3_prefix
 
 log = logging.getLogger("deploy_emr")
 
 
 class DeployError(RuntimeError):
     """The package is incomplete or an upload did not land."""
-
-
-def _split(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise DeployError(f"--prefix must be an s3:// URI, got {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise DeployError(f"no bucket in {uri!r}")
-    return bucket, key.strip("/")
 
 
 def load_manifest(dist: Path) -> dict:
@@ -55,9 +47,12 @@ def load_manifest(dist: Path) -> dict:
 
 def deploy(dist: Path, prefix: str, client=None) -> str:  # type: ignore[no-untyped-def]
     """Uploads one packaged version; returns its S3 prefix (`<prefix>/<version>`)."""
-    bucket, base = _split(prefix)
+    location = split_s3_prefix(prefix)
+    if location is None:
+        raise DeployError(f"--prefix must be an s3:// URI, got {prefix!r}")
+    bucket, base = location
     manifest = load_manifest(dist)
-    version_key = "/".join(p for p in (base, manifest["version"]) if p)
+    version_key = base + manifest["version"]
     s3 = client or boto3.client("s3")
     for name, info in sorted(manifest["files"].items()):
         key = f"{version_key}/{name}"

@@ -11,7 +11,6 @@ from txcat.inputs.manifest import (
     ManifestError,
     check_objects,
     parse_manifest,
-    split_s3_uri,
 )
 
 
@@ -102,10 +101,3 @@ def test_check_objects_reports_missing_and_changed():
         "s3://b/resized: size 4 != manifest size 3",
         "s3://b/rewritten: ETag f != manifest ETag e",
     ]
-
-
-def test_split_s3_uri():
-    assert split_s3_uri("s3://bucket/a/b.csv") == ("bucket", "a/b.csv")
-    assert split_s3_uri("s3a://bucket/k") == ("bucket", "k")
-    assert split_s3_uri("file:/tmp/x") is None
-    assert split_s3_uri("s3://bucket") is None

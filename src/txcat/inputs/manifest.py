@@ -18,12 +18,10 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_S3_URI = re.compile(r"^(s3|s3a|s3n)://([^/]+)/(.+)$")
 _CSV_COLUMNS = ("uri", "size", "etag")
 
 
@@ -71,12 +69,6 @@ def normalise_etag(etag: str | None) -> str | None:
         return None
     value = etag.strip().strip('"')
     return value or None
-
-
-def split_s3_uri(uri: str) -> tuple[str, str] | None:
-    """(bucket, key) of an s3://, s3a:// or s3n:// URI; None for any other scheme."""
-    match = _S3_URI.match(uri)
-    return (match.group(2), match.group(3)) if match else None
 
 
 def parse_manifest(source: str, data: bytes) -> Manifest:

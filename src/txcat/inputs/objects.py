@@ -31,8 +31,8 @@ from txcat.inputs.manifest import (
     check_objects,
     normalise_etag,
     parse_manifest,
-    split_s3_uri,
 )
+from txcat.uris import split_s3_uri
 
 log = logging.getLogger(__name__)
 

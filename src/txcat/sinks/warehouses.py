@@ -18,8 +18,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from txcat.inputs.manifest import split_s3_uri
 from txcat.sinks.redshift import SinkError, iam_role, s3_prefix
+from txcat.uris import split_s3_prefix
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class PostgresWarehouse:
 
     def _parts(self, staged_uri: str) -> Iterator[Any]:
         """Every Parquet part file under the staged prefix, as Arrow tables."""
-        location = split_s3_uri(staged_uri.rstrip("/") + "/")
+        location = split_s3_prefix(staged_uri)
         if location is None:
             root = Path(staged_uri.removeprefix("file:"))
             for path in sorted(root.rglob("*.parquet")):

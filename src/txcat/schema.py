@@ -86,6 +86,9 @@ BR_STATES: tuple[str, ...] = (
     "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
 )  # fmt: skip
 
+#: The credit bureau's score bands, best first (a band's 1-based position is a model feature).
+SCORE_BANDS: tuple[str, ...] = ("A", "B", "C", "D", "E")
+
 # --- Columns after reading ------------------------------------------------------------------
 
 SOURCE_FILE = "source_file"

@@ -42,7 +42,6 @@ BUREAU_SCHEMA = T.StructType(
         T.StructField("snapshot_date", T.DateType()),
     ]
 )
-SCORE_BANDS = ("A", "B", "C", "D", "E")
 _BUREAU_PRESENT = "_bureau_present"
 _JOINED = (
     "is_national_holiday",
@@ -91,7 +90,7 @@ def load_references(spark: SparkSession, paths: ReferenceConfig, as_of: dt.date)
 def latest_bureau_snapshot(bureau: DataFrame, as_of: dt.date) -> DataFrame:
     """One row per account: its newest snapshot taken on or before `as_of`."""
     band_index = F.call_function(
-        "array_position", F.array(*[F.lit(b) for b in SCORE_BANDS]), F.upper("s.score_band")
+        "array_position", F.array(*[F.lit(b) for b in S.SCORE_BANDS]), F.upper("s.score_band")
     )
     latest = (
         bureau.where(F.col("account_id").isNotNull() & (F.col("snapshot_date") <= F.lit(as_of)))

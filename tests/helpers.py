@@ -6,6 +6,7 @@ from pathlib import Path
 
 from txcat import schema as S
 from txcat.config import Config, load_config
+from txcat.generate.reference import reference_overrides
 
 HEADER = S.RAW_HEADER
 
@@ -48,15 +49,6 @@ def write_file(folder: Path, name: str, content: bytes) -> Path:
     path = folder / name
     path.write_bytes(content)
     return path
-
-
-def reference_overrides(ref: Path) -> list[str]:
-    """`--set` values pointing the reference tables at a generated folder."""
-    return [
-        f"reference.holidays={ref / 'holidays.csv'}",
-        f"reference.countries={ref / 'countries.csv'}",
-        f"reference.bureau={ref / 'bureau.jsonl'}",
-    ]
 
 
 def local_config(ref: Path, *overrides: str) -> Config:

@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from txcat import schema as S
+from txcat.generate.reference import reference_overrides
 
 pytestmark = pytest.mark.e2e
 
@@ -50,14 +51,7 @@ def _submit(job: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _reference_overrides(ref: Path) -> list[str]:
-    return [
-        "--set",
-        f"reference.holidays={ref / 'holidays.csv'}",
-        "--set",
-        f"reference.countries={ref / 'countries.csv'}",
-        "--set",
-        f"reference.bureau={ref / 'bureau.jsonl'}",
-    ]
+    return [a for item in reference_overrides(ref) for a in ("--set", item)]
 
 
 @pytest.fixture(scope="module")

@@ -51,20 +51,23 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("daily")
     ref, landing, training = root / "reference", root / "landing", root / "training"
     # The day has defects, as the bank's files do: some files and rows end in quarantine.
+    # The job environment generates the data and names its reference tables (this one has no
+    # numpy): the report's first line, then the `--set` values as JSON.
     report = _job_python(
+        "import json, pathlib\n"
         "from txcat.generate import generate\n"
+        "from txcat.generate.reference import reference_overrides\n"
         f"generate({str(training)!r}, 60, '2026-06-01', '2026-10-31', seed=21, "
         f"reference_out={str(ref)!r}, rows_per_account=40)\n"
         f"r = generate({str(landing / RUN_DATE.isoformat())!r}, 24, '2026-09-01', "
         f"'{RUN_DATE}', seed=22, labels=False, rows_per_account=30, bad_share=0.25)\n"
         "print(r.files, len(r.bad_files))\n"
-    ).split()
-    files, bad_files = int(report[0]), int(report[1])
+        f"print(json.dumps(reference_overrides(pathlib.Path({str(ref)!r}))))\n"
+    ).splitlines()
+    files, bad_files = (int(n) for n in report[0].split())
     assert files == 24 and bad_files > 0
     overrides = [
-        f"reference.holidays={ref / 'holidays.csv'}",
-        f"reference.countries={ref / 'countries.csv'}",
-        f"reference.bureau={ref / 'bureau.jsonl'}",
+        *json.loads(report[1]),
         "quality.max_row_quarantine_share=0.5",
         "quality.max_file_quarantine_share=0.5",
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from txcat import schema
+from txcat.config import load_config
 from txcat.generate import GenerationReport, generate
 from txcat.generate import reference as ref
 
@@ -38,6 +39,20 @@ def test_reference_files_are_written(run: tuple[GenerationReport, Path]) -> None
         "bureau.jsonl", "countries.csv", "holidays.csv",
     ]  # fmt: skip
     assert all(p.parent == folder for p in report.reference_files)
+
+
+def test_overrides_point_the_configuration_at_the_written_tables(
+    run: tuple[GenerationReport, Path],
+) -> None:
+    report, folder = run
+    cfg = load_config("local", overrides=ref.reference_overrides(folder))
+    tables = (cfg.reference.holidays, cfg.reference.countries, cfg.reference.bureau)
+    assert sorted(tables) == sorted(str(p) for p in report.reference_files)
+
+
+def test_score_bands_are_the_schema_s(run: tuple[GenerationReport, Path]) -> None:
+    lines = (run[1] / "bureau.jsonl").read_text().splitlines()
+    assert {json.loads(line)["score_band"] for line in lines} == set(schema.SCORE_BANDS)
 
 
 def test_holidays_table(run: tuple[GenerationReport, Path]) -> None:

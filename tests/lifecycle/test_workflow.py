@@ -14,6 +14,7 @@ from txcat import cli, exits, model_uri, pipeline
 from txcat import schema as S
 from txcat.config import load_config
 from txcat.generate import generate
+from txcat.generate.reference import reference_overrides
 from txcat.lifecycle import dashboard, registry, splits, train, workflow
 from txcat.lifecycle import report as RP
 from txcat.model import ModelArtifactError
@@ -26,11 +27,8 @@ NAME = "txcat-test-model"
 
 
 def _overrides(root: Path) -> list[str]:
-    ref = root / "reference"
     return [
-        f"reference.holidays={ref / 'holidays.csv'}",
-        f"reference.countries={ref / 'countries.csv'}",
-        f"reference.bureau={ref / 'bureau.jsonl'}",
+        *reference_overrides(root / "reference"),
         f"lifecycle.tracking_uri=sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         f"lifecycle.artifact_root={root / 'mlflow' / 'artifacts'}",
         f"lifecycle.registered_model={NAME}",

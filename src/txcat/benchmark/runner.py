@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from txcat import resources
+from txcat.generate.reference import reference_overrides
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,8 @@ class Bench:
         return self.work / "reference"
 
     def reference_overrides(self) -> list[str]:
-        return [
-            "--set",
-            f"reference.holidays={self.reference / 'holidays.csv'}",
-            "--set",
-            f"reference.countries={self.reference / 'countries.csv'}",
-            "--set",
-            f"reference.bureau={self.reference / 'bureau.jsonl'}",
-        ]
+        """`--set` options pointing a job at this workspace's generated reference tables."""
+        return [a for item in reference_overrides(self.reference) for a in ("--set", item)]
 
     def spark_submit(
         self, script: str, *args: str, conf: dict[str, str] | None = None

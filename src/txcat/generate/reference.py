@@ -35,7 +35,6 @@ NATIONAL_SCOPE = "BR"
 #: Fixed so names do not follow the machine's locale (the package localises by default).
 HOLIDAY_LANGUAGE = "en_US"
 
-SCORE_BANDS = ("A", "B", "C", "D", "E")
 BUREAU_COVERAGE = 0.9
 TWO_SNAPSHOT_SHARE = 0.02
 _DELINQUENCY_BY_BAND = (0.01, 0.03, 0.06, 0.12, 0.25)
@@ -105,7 +104,7 @@ def build_bureau(accounts: Accounts, end: dt.date, seed: int) -> list[dict[str, 
     cards = 1 + rng.poisson(np.maximum(0.2, 1.2 + 0.5 * accounts.z_limit))
     newest_age = rng.integers(0, 46, n)
     # The older snapshot: up to a band away, taken months earlier.
-    old_band = np.clip(band + rng.integers(-1, 2, n), 0, len(SCORE_BANDS) - 1)
+    old_band = np.clip(band + rng.integers(-1, 2, n), 0, len(schema.SCORE_BANDS) - 1)
     old_delinquent = rng.random(n) < np.asarray(_DELINQUENCY_BY_BAND)[old_band]
     old_cards = np.maximum(1, cards - rng.integers(0, 2, n))
     old_age = newest_age + rng.integers(60, 366, n)
@@ -114,7 +113,7 @@ def build_bureau(accounts: Accounts, end: dt.date, seed: int) -> list[dict[str, 
     def record(a: int, b: int, cards_: int, late: bool, days_before: int) -> dict[str, Any]:
         return {
             "account_id": accounts.ids[a],
-            "score_band": SCORE_BANDS[b],
+            "score_band": schema.SCORE_BANDS[b],
             "n_cards": cards_,
             "delinquent": late,
             "snapshot_date": (end - dt.timedelta(days=days_before)).isoformat(),
@@ -183,3 +182,16 @@ def write_reference_tables(
     )
     logger.info("wrote reference tables to %s", out_dir)
     return paths
+
+
+def reference_overrides(folder: Path) -> list[str]:
+    """The `--set` values pointing a job at the tables `write_reference_tables` wrote to `folder`.
+
+    They name the files, not their run dates: fine for generated data and tests, where one
+    snapshot serves every day.
+    """
+    return [
+        f"reference.holidays={folder / HOLIDAYS_FILE}",
+        f"reference.countries={folder / COUNTRIES_FILE}",
+        f"reference.bureau={folder / BUREAU_FILE}",
+    ]

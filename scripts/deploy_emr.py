@@ -20,6 +20,7 @@ from pathlib import Path
 
 import boto3
 
+from txcat import exits
 from txcat.deploy.package import MANIFEST, sha256
 from txcat.deploy.submit import EmrPackage, JobArgs, emr_command
 from txcat.uris import split_s3_prefix
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         where = deploy(Path(args.dist), args.prefix, client)
     except DeployError as exc:
         log.error("%s", exc)
-        return 2
+        return exits.BAD_INPUT
     example = JobArgs(
         run_date="2026-11-25",
         input="s3://<landing-bucket>/daily/2026-11-25",
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"deployed: {where}")
     print("spark-submit line of a scoring step (command-runner.jar):")
     print(shlex.join(emr_command(example, EmrPackage(where))))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from txcat import exits
 from txcat.deploy import submit
 from txcat.deploy.submit import EmrPackage, JobArgs, LocalSubmit, SubmitError
 
@@ -131,13 +132,16 @@ def test_local_command_matches_the_operator_arguments():
 def test_cli_prints_the_emr_line_and_step(capsys):
     common = ["--run-date", "2026-11-25", "--input", "s3://l/d", "--output", "s3://o",
               "--model", "s3://m", "--run-id", "r1"]  # fmt: skip
-    assert submit.main(["--target", "emr", *common, "--package-prefix", "s3://p/v1"]) == 0
+    assert submit.main(["--target", "emr", *common, "--package-prefix", "s3://p/v1"]) == exits.OK
     line = capsys.readouterr().out.strip()
     assert shlex.split(line) == submit.emr_command(
         JobArgs("2026-11-25", "s3://l/d", "s3://o", "s3://m", "emr", "r1"), EmrPackage("s3://p/v1")
     )
-    assert submit.main(["--target", "emr", *common, "--package-prefix", "s3://p/v1", "--json"]) == 0
+    assert (
+        submit.main(["--target", "emr", *common, "--package-prefix", "s3://p/v1", "--json"])
+        == exits.OK
+    )
     step = json.loads(capsys.readouterr().out)
     assert step["HadoopJarStep"]["Jar"] == "command-runner.jar"
-    assert submit.main(["--target", "local", *common, "--sink", "kafka"]) == 2
+    assert submit.main(["--target", "local", *common, "--sink", "kafka"]) == exits.BAD_INPUT
     assert "sinks must be" in capsys.readouterr().err

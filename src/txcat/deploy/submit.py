@@ -23,6 +23,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
+from txcat import exits
 from txcat.sinks.names import SINKS, parse_sinks
 
 #: The EMR release the package and the step are built for (Spark 3.5.2, Java 17, AL2023).
@@ -325,15 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 import json
 
                 print(json.dumps(emr_step(job, package), indent=2))
-                return 0
+                return exits.OK
             argv_out = emr_command(job, package)
         else:
             argv_out = local_command(job, LocalSubmit(ns.application, ns.python))
     except ValueError as exc:  # SubmitError, or a bad --sink
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.BAD_INPUT
     print(shlex.join(argv_out))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""S3 URI splitting: objects and folders, every S3 scheme, anything else refused."""
+"""URI helpers: S3 objects and folders (every S3 scheme, anything else refused), local paths."""
 
 from __future__ import annotations
 
 import pytest
 
-from txcat.uris import split_s3_prefix, split_s3_uri
+from txcat.uris import as_uri, split_s3_prefix, split_s3_uri
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,11 @@ def test_split_s3_uri(uri, expected):
 )
 def test_split_s3_prefix(uri, expected):
     assert split_s3_prefix(uri) == expected
+
+
+def test_as_uri(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert as_uri("out/predictions") == f"file://{tmp_path}/out/predictions"
+    assert as_uri("/data/out") == "file:///data/out"
+    assert as_uri("s3://bucket/out") == "s3://bucket/out"
+    assert as_uri("file:///data/out") == "file:///data/out"

@@ -5,6 +5,7 @@ Standard library only: the DAG imports this module at parse time.
 
 from __future__ import annotations
 
+import os
 import re
 
 #: The schemes of S3 URIs: EMRFS's `s3://`, Hadoop's `s3a://` and its older `s3n://`.
@@ -38,3 +39,8 @@ def split_s3_prefix(uri: str) -> tuple[str, str] | None:
         return None
     key = (match.group(3) or "").strip("/")
     return match.group(2), f"{key}/" if key else ""
+
+
+def as_uri(location: str) -> str:
+    """`location` itself when it is a URI; a local path as an absolute `file://` URI."""
+    return location if "://" in location else "file://" + os.path.abspath(location)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from txcat.inputs.manifest import (
     ManifestEntry,
     ManifestError,
     check_objects,
+    manifest_document,
     parse_manifest,
 )
 
@@ -37,6 +39,33 @@ def test_json_object_with_files():
     )
     assert m.total_bytes == 10
     assert len(m.sha256) == 64
+    assert m.run_date == "2026-11-25"
+
+
+def test_the_daily_manifest_document_reads_back_as_written():
+    entries = [
+        ManifestEntry("s3://b/d/1.csv", 10, "abc"),
+        ManifestEntry("file:///l/d/2.csv", 0, None, mtime_ns=1764000000123456789),
+    ]
+    created = dt.datetime(2026, 11, 25, 6, 0, 3, 999, tzinfo=dt.UTC)
+    document = manifest_document("2026-11-25", "s3://b/d", entries, created)
+    assert document == {
+        "run_date": "2026-11-25",
+        "source": "s3://b/d",
+        "created_at": "2026-11-25T06:00:03+00:00",
+        "file_count": 2,
+        "total_bytes": 10,
+        "files": [
+            {"uri": "s3://b/d/1.csv", "size": 10, "etag": "abc"},
+            {"uri": "file:///l/d/2.csv", "size": 0, "etag": None, "mtime_ns": 1764000000123456789},
+        ],
+    }
+    parsed = parse_manifest("m.json", json.dumps(document, indent=1).encode())
+    assert parsed.entries == tuple(entries)
+    assert parsed.run_date == "2026-11-25"
+    assert parse_manifest("m.csv", b"uri,size,etag,mtime_ns\n/l/a.csv,1,,42\n").entries == (
+        ManifestEntry("/l/a.csv", 1, None, mtime_ns=42),
+    )
 
 
 def test_json_list_and_csv_give_the_same_entries():
@@ -66,6 +95,9 @@ def test_record_keeps_every_entry():
         (_json([{"uri": "s3://b/k", "size": 1}, {"uri": "s3://b/k", "size": 1}]), "twice"),
         (b"path,bytes\ns3://b/k,1\n", "CSV header"),
         (b"\xff\xfe", "not UTF-8"),
+        (_json([{"uri": "s3://b/k", "size": 1, "mtime_ns": "soon"}]), "mtime_ns"),
+        (_json([{"uri": "s3://b/k", "size": 1, "mtime_ns": True}]), "mtime_ns"),
+        (_json({"run_date": 20261125, "files": [{"uri": "s3://b/k", "size": 1}]}), "run_date"),
     ],
 )
 def test_malformed_manifests_are_refused(data, message):

@@ -1,7 +1,9 @@
-"""Deployment helpers: the spark-submit command lines and the EMR package layout.
+"""Deployment and orchestration helpers: the spark-submit command lines, the EMR package layout,
+and what the `daily_predictions` DAG's tasks do (settings, store, checks, messages).
 
-Pure Python, no third-party imports: the Airflow DAG imports `txcat.deploy.submit` at parse
-time, so this package must stay importable without Spark, pandas or PyYAML. The heavier
-packaging code (`txcat.deploy.package`) uses only the standard library too, and is imported by
-`scripts/deploy_emr.py` and `make package`, never by the DAG.
+Pure Python, no third-party imports: the Airflow DAG imports `dag_config`, `submit`, `store`,
+`checks` and `notify` at parse time, so this package must stay importable without Spark, pandas
+or PyYAML, and is tested without Airflow. The heavier packaging code (`txcat.deploy.package`)
+uses only the standard library too, and is imported by `scripts/deploy_emr.py` and
+`make package`, never by the DAG.
 """

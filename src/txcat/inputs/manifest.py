@@ -8,17 +8,21 @@ A "retrieve new files" step writes one manifest per run date, as JSON or CSV:
     s3://bank-landing/2026-11-25/123.csv,5234,9b2...
 
 A top-level JSON list of the same objects is accepted too. `etag` may be empty (local files have
-none). The manifest is stored with the run's output, so every prediction can be traced to the
-exact object versions it came from.
+none; `mtime_ns`, their modification time, shows a rewrite instead). The manifest is stored with
+the run's output, so every prediction can be traced to the exact object versions it came from.
+
+The daily DAG writes the JSON form with `manifest_document`: the files and the day they are for,
+where they were listed, when, and their count and total size.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +38,31 @@ class ManifestEntry:
     uri: str
     size: int
     etag: str | None = None
+    mtime_ns: int | None = None
+
+    @property
+    def version(self) -> tuple[int, str | None, int | None]:
+        """What changes when the object is rewritten: size, ETag, modification time."""
+        return self.size, self.etag, self.mtime_ns
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"uri": self.uri, "size": self.size, "etag": self.etag}
+        if self.mtime_ns is not None:
+            record["mtime_ns"] = self.mtime_ns
+        return record
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A parsed manifest; `sha256` identifies the exact document the run used."""
+    """A parsed manifest; `sha256` identifies the exact document the run used.
+
+    `run_date` is the day a JSON manifest says it lists (None when it does not say).
+    """
 
     source: str
     sha256: str
     entries: tuple[ManifestEntry, ...]
+    run_date: str | None = None
 
     @property
     def uris(self) -> list[str]:
@@ -87,8 +107,9 @@ def parse_manifest(source: str, data: bytes) -> Manifest:
     except UnicodeDecodeError as exc:
         raise ManifestError(f"manifest {source} is not UTF-8: {exc}") from exc
     stripped = text.lstrip()
+    run_date = None
     if stripped.startswith(("{", "[")):
-        rows = _json_rows(source, stripped)
+        rows, run_date = _json_rows(source, stripped)
     else:
         rows = _csv_rows(source, text)
     entries = tuple(_entry(source, i, row) for i, row in enumerate(rows, start=1))
@@ -99,10 +120,36 @@ def parse_manifest(source: str, data: bytes) -> Manifest:
         if entry.uri in seen:
             raise ManifestError(f"manifest {source} lists {entry.uri} twice")
         seen.add(entry.uri)
-    return Manifest(source=source, sha256=hashlib.sha256(data).hexdigest(), entries=entries)
+    return Manifest(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        entries=entries,
+        run_date=run_date,
+    )
 
 
-def _json_rows(source: str, text: str) -> list[Mapping[str, Any]]:
+def manifest_document(
+    run_date: str, source: str, entries: Sequence[ManifestEntry], created_at: dt.datetime
+) -> dict[str, Any]:
+    """The JSON manifest of one run date, as the daily DAG writes it (`parse_manifest` reads it).
+
+    Args:
+        run_date: The day the files are for (`YYYY-MM-DD`).
+        source: The folder the files were listed in.
+        entries: The files, in the order the run should list them.
+        created_at: When the folder was listed.
+    """
+    return {
+        "run_date": run_date,
+        "source": source,
+        "created_at": created_at.isoformat(timespec="seconds"),
+        "file_count": len(entries),
+        "total_bytes": sum(e.size for e in entries),
+        "files": [e.to_json() for e in entries],
+    }
+
+
+def _json_rows(source: str, text: str) -> tuple[list[Mapping[str, Any]], str | None]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -110,7 +157,10 @@ def _json_rows(source: str, text: str) -> list[Mapping[str, Any]]:
     rows = doc.get("files") if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ManifestError(f'manifest {source}: expected a list of objects, or {{"files": [...]}}')
-    return rows
+    run_date = doc.get("run_date") if isinstance(doc, dict) else None
+    if run_date is not None and not isinstance(run_date, str):
+        raise ManifestError(f"manifest {source}: run_date must be a string")
+    return rows, run_date
 
 
 def _csv_rows(source: str, text: str) -> list[Mapping[str, Any]]:
@@ -143,7 +193,12 @@ def _entry(source: str, number: int, row: Mapping[str, Any]) -> ManifestEntry:
     etag = row.get("etag")
     if etag is not None and not isinstance(etag, str):
         raise ManifestError(f"manifest {source}, entry {number}: etag must be a string")
-    return ManifestEntry(uri=uri, size=size_int, etag=normalise_etag(etag))
+    mtime_ns = row.get("mtime_ns")
+    if isinstance(mtime_ns, str):  # a CSV cell
+        mtime_ns = int(mtime_ns) if mtime_ns.strip().isdigit() else (mtime_ns.strip() or None)
+    if mtime_ns is not None and (isinstance(mtime_ns, bool) or not isinstance(mtime_ns, int)):
+        raise ManifestError(f"manifest {source}, entry {number}: mtime_ns must be a whole number")
+    return ManifestEntry(uri=uri, size=size_int, etag=normalise_etag(etag), mtime_ns=mtime_ns)
 
 
 #: What a stat function returns for one URI: (size, etag or None), or None when it is missing.

@@ -85,14 +85,14 @@ CHANNEL = notify.channel(
     timeout=SETTINGS.sensor_timeout_minutes * 60,
     mode="reschedule",
 )
-def wait_for_local_landing(ds: str | None = None) -> PokeReturnValue:
+def wait_for_local_landing(ds: str) -> PokeReturnValue:
     """The day's marker in a local landing folder (the S3 variant uses S3KeySensor)."""
     marker = SETTINGS.marker_uri(ds)
     return PokeReturnValue(is_done=STORE.exists(marker), xcom_value=marker)
 
 
 @task(task_id="build_manifest")
-def build_manifest(ds: str | None = None) -> dict[str, Any]:
+def build_manifest(ds: str) -> dict[str, Any]:
     """Retrieves the day's new files: lists the landing folder once and writes the manifest.
 
     The manifest (URIs, sizes, ETags) is kept with the run's output, so every prediction can be
@@ -110,7 +110,7 @@ def build_manifest(ds: str | None = None) -> dict[str, Any]:
 
 
 @task(task_id="validate_inputs")
-def validate_inputs(manifest: dict[str, Any], ds: str | None = None) -> dict[str, Any]:
+def validate_inputs(manifest: dict[str, Any], ds: str) -> dict[str, Any]:
     """Refuses to score an incomplete or still-changing day (`txcat.deploy.checks`)."""
     try:
         recorded = parse_manifest(manifest["uri"], STORE.read_bytes(manifest["uri"]))
@@ -126,7 +126,7 @@ def validate_inputs(manifest: dict[str, Any], ds: str | None = None) -> dict[str
 
 
 @task(task_id="load_redshift")
-def load_redshift(ds: str | None = None) -> dict[str, Any]:
+def load_redshift(ds: str) -> dict[str, Any]:
     """Confirms the day's Redshift load, or says plainly that it is switched off.
 
     The scoring job loads Redshift itself when `--sink` includes `redshift` (one transaction:
@@ -151,9 +151,7 @@ def load_redshift(ds: str | None = None) -> dict[str, Any]:
 
 
 @task(task_id="validate_outputs", trigger_rule=TriggerRule.NONE_FAILED)
-def validate_outputs(
-    inputs: dict[str, Any], ds: str | None = None, run_id: str | None = None, ti=None
-) -> dict[str, Any]:
+def validate_outputs(inputs: dict[str, Any], ds: str, run_id: str, ti: Any) -> dict[str, Any]:
     """Checks the job's run summary for this day and that the predictions partition exists."""
     summary = json.loads(STORE.read_bytes(SETTINGS.summary_uri(ds)))
     partition = f"{SETTINGS.predictions_uri()}/run_date={ds}"
@@ -163,24 +161,21 @@ def validate_outputs(
     )
     if problems:
         raise AirflowFailException("output validation failed: " + "; ".join(problems))
-    redshift = ti.xcom_pull(task_ids="load_redshift") if ti is not None else None
+    redshift = ti.xcom_pull(task_ids="load_redshift")
     return checks.run_result(summary, partition, redshift, SETTINGS.sinks)
 
 
 @task(task_id="notify", outlets=[PREDICTIONS])
-def announce(
-    result: dict[str, Any], ds: str | None = None, run_id: str | None = None, outlet_events=None
-) -> dict[str, Any]:
+def announce(result: dict[str, Any], ds: str, run_id: str, outlet_events: Any) -> dict[str, Any]:
     """Tells the owners and downstream pipelines that the day's predictions are ready."""
     message = notify.success_message(DAG_ID, run_id, ds, result)
     CHANNEL.send(message)
-    if outlet_events is not None:
-        outlet_events[PREDICTIONS].extra = {"run_date": ds, "rows_scored": result["rows_scored"]}
+    outlet_events[PREDICTIONS].extra = {"run_date": ds, "rows_scored": result["rows_scored"]}
     return message
 
 
 @task(task_id="cancel_step", trigger_rule=TriggerRule.ONE_FAILED)
-def cancel_step(ti=None) -> None:
+def cancel_step(ti: Any) -> None:
     """Cancels the EMR step when the run failed or passed its deadline (no orphan jobs)."""
     step_ids = ti.xcom_pull(task_ids="score.add_step")
     if not step_ids:
@@ -211,7 +206,7 @@ def scoring() -> list[BaseOperator]:
     `all_done`) however the step ends.
     """
     job = SETTINGS.job_args(RUN_DATE, RUN_ID)
-    if SETTINGS.runner == "local":
+    if SETTINGS.local is not None:  # TXCAT_RUNNER=local
         return [
             SparkSubmitOperator(
                 task_id="score",
@@ -221,6 +216,8 @@ def scoring() -> list[BaseOperator]:
                 **local_operator_kwargs(job, SETTINGS.local),
             )
         ]
+    package = SETTINGS.emr_package
+    assert package is not None, "load_settings sets the package of the EMR runners"
     with TaskGroup("score"):
         tasks: list[BaseOperator] = []
         if SETTINGS.runner == "emr_transient":
@@ -239,7 +236,7 @@ def scoring() -> list[BaseOperator]:
             task_id="add_step",
             aws_conn_id=SETTINGS.aws_conn_id,
             job_flow_id=cluster_id,
-            steps=[emr_step(job, SETTINGS.emr_package)],
+            steps=[emr_step(job, package)],
             execution_timeout=dt.timedelta(minutes=10),
         )
         wait_step = EmrStepSensor(

@@ -19,10 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from txcat.config import Config
 from txcat.model import ModelArtifact, ModelArtifactError, load_artifact
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def tracking_uri(cfg: Config) -> str:
     return uri
 
 
-def client(cfg: Config):  # type: ignore[no-untyped-def]
+def client(cfg: Config) -> MlflowClient:
     """An MlflowClient on the configured store (tracking and registry)."""
     from mlflow import MlflowClient
 

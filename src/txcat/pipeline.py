@@ -236,7 +236,8 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
 
 def _count_records(records: DataFrame) -> dict[str, Any]:
     by_reason = records.groupBy(S.LEVEL, S.REASON).count().collect()
-    files_seen = records.select(F.countDistinct(S.SOURCE_FILE)).first()[0]
+    # An aggregate without grouping has exactly one row.
+    files_seen = records.select(F.countDistinct(S.SOURCE_FILE)).collect()[0][0]
     rows: Counter[str] = Counter()
     files: Counter[str] = Counter()
     to_score = 0
@@ -313,7 +314,7 @@ def _count_written(
     if predictions_day is not None:
         scored = predictions_day.agg(
             F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
-        ).first()
+        ).collect()[0]
         rows, row_ids = scored["rows"], scored["row_ids"]
     by_level: dict[str, int] = {}
     if quarantine_day is not None:
@@ -491,9 +492,11 @@ def _storage_stages(
             spark, predictions, counts, params.run_date, params.output
         )
         summary["validation"] = validation.summarise(outcomes)
-        for outcome in outcomes:
-            for failure in outcome.critical_failures:
-                problems.append(f"validation {outcome.suite}: {failure}")
+        problems.extend(
+            f"validation {outcome.suite}: {failure}"
+            for outcome in outcomes
+            for failure in outcome.critical_failures
+        )
         if summary["validation"]["critical_failures"]:
             code = code or EXIT_VALIDATION
     summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}

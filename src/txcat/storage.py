@@ -7,12 +7,22 @@ for everything the job touches.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark.sql import SparkSession
 
 
-def _fs_and_path(spark: SparkSession, uri: str):  # type: ignore[no-untyped-def]
+def _jvm(spark: SparkSession) -> Any:
+    """The py4j view of the driver's JVM (untyped)."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
+    if jvm is None:
+        raise RuntimeError("the SparkSession has no JVM gateway (stopped?)")
+    return jvm
+
+
+def _fs_and_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """Hadoop's FileSystem and Path of a URI (py4j objects)."""
+    path = _jvm(spark).org.apache.hadoop.fs.Path(uri)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     return fs, path
 
@@ -35,7 +45,7 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
         raise FileNotFoundError(uri)
     stream = fs.open(path)
     try:
-        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        return bytes(_jvm(spark).org.apache.commons.io.IOUtils.toByteArray(stream))
     finally:
         stream.close()
 

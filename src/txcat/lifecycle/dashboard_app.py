@@ -11,11 +11,11 @@ import sys
 
 import streamlit as st
 
-from txcat.config import load_config
+from txcat.config import Config, load_config
 from txcat.lifecycle import dashboard
 
 
-def _config():  # type: ignore[no-untyped-def]
+def _config() -> Config:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", default="local")
     parser.add_argument("--conf-dir", default=None)

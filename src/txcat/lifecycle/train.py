@@ -215,10 +215,10 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
             },
         }
 
-    trials = []
+    trials: list[dict[str, Any]] = []
     for i, config in enumerate(configs):
         s = summary(f"{C.XGBOOST}#{i}")
-        rounds = int(round(float(np.mean(best_rounds[i]))))
+        rounds = round(float(np.mean(best_rounds[i])))
         trials.append({"trial": i, "params": config | {"num_boost_round": rounds}} | s)
     best = max(
         trials,
@@ -256,10 +256,10 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
         "chosen_params": best["params"],
         "split": {
             "cutoff_date": lc.cutoff_date.isoformat(),
-            "training_rows": int(len(train)),
-            "search_rows": int(len(y)),
+            "training_rows": len(train),
+            "search_rows": len(y),
             "training_accounts": int(train[S.ACCOUNT_ID].nunique()),
-            "holdout_rows": int(len(hold)),
+            "holdout_rows": len(hold),
             "holdout_accounts": int(hold[S.ACCOUNT_ID].nunique()),
             "cv_folds": lc.cv_folds,
         },

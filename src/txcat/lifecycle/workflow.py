@@ -66,9 +66,10 @@ class PromoteOutcome:
 
 
 def importance(artifact: ModelArtifact) -> dict[str, float]:
-    """Total gain per feature (features never split on are absent)."""
+    """Total gain per feature (features never split on are absent; a vector-leaf model's
+    per-output gains are summed)."""
     scores = artifact.booster().get_score(importance_type="total_gain")
-    return {k: float(v) for k, v in scores.items()}
+    return {k: float(np.sum(v)) for k, v in scores.items()}
 
 
 def train(

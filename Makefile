@@ -80,9 +80,10 @@ test-fast: venv ## Run the unit tests only (not integration, e2e, slow or DAG te
 
 LINT_PATHS := src jobs scripts tests dags
 
-lint: venv ## Lint (ruff, rules in pyproject.toml) and check formatting
+lint: venv ## Lint (ruff, rules in pyproject.toml), check formatting, type-check src and dags (mypy)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 clean: ## Remove generated data and the virtual environment
 	rm -rf $(DEMO) $(VENV) spark-warehouse

@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rows-per-file", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("STORAGE_S3_PORT", 5055)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STORAGE_S3_PORT", "5055")))
     parser.add_argument("--threads", type=int, default=16, help="boto3 GETs per task")
     parser.add_argument("--files-per-task", type=int, default=2000)
     parser.add_argument(
@@ -68,7 +68,7 @@ def _wait(endpoint: str) -> None:
 
     for _ in range(150):
         try:
-            urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback only
+            urllib.request.urlopen(endpoint, timeout=1)
             return
         except OSError:
             time.sleep(0.2)
@@ -78,7 +78,7 @@ def _wait(endpoint: str) -> None:
 def _set_latency(endpoint: str, latency_ms: float) -> None:
     import urllib.request
 
-    urllib.request.urlopen(f"{endpoint}/__latency/{latency_ms:g}", timeout=5).read()  # noqa: S310
+    urllib.request.urlopen(f"{endpoint}/__latency/{latency_ms:g}", timeout=5).read()
 
 
 def _bench(args: argparse.Namespace, endpoint: str) -> int:

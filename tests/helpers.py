@@ -20,23 +20,22 @@ def bank_row(
     city: str = "CAMPO LIMPO PAULISTA  ",
     state: str = "SP ",
 ) -> str:
-    return ";".join(
-        [
-            "4,53E+11",
-            "201405",
-            city,
-            state,
-            "37",
-            "F",
-            "4700",
-            "5343",
-            date,
-            amount,
-            label,
-            merchant_city,
-            country,
-        ]
+    fields = (
+        "4,53E+11",
+        "201405",
+        city,
+        state,
+        "37",
+        "F",
+        "4700",
+        "5343",
+        date,
+        amount,
+        label,
+        merchant_city,
+        country,
     )
+    return ";".join(fields)
 
 
 def bank_file(rows: list[str], header: str = HEADER, newline: str = "\r\n") -> bytes:

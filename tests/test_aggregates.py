@@ -95,7 +95,7 @@ def test_partition_aggregates_equal_window_aggregates_exactly(spark, scorable):
         "rows": differing["rows"],
         "only_partition": 0,
         "only_window": 0,
-        **{c: 0 for c in AGGREGATE_FEATURES},
+        **dict.fromkeys(AGGREGATE_FEATURES, 0),
     }
     # The edge cases did reach both: nulls and ties are compared, not skipped.
     edge = joined.where(F.col(S.ROW_ID).isNotNull()).where(

@@ -34,7 +34,7 @@ def test_overrides_are_typed():
 
 
 @pytest.mark.parametrize(
-    "override, message",
+    ("override", "message"),
     [
         ("quality.max_row_quarantine_share=lots", "expected a number"),
         ("quality.quarantine_duplicate_rows=maybe", "true or false"),

@@ -60,3 +60,16 @@ def test_test_fast_leaves_out_servers_spark_submit_slow_runs_and_dags():
     assert '-m "not integration and not e2e and not slow"' in command
     assert "--ignore=tests/dags" in command
 
+
+def test_lint_covers_every_source_folder_and_type_checks():
+    lines = _make("lint").splitlines()[-3:]
+    assert lines[0].endswith("ruff check src jobs scripts tests dags")
+    assert lines[1].endswith("ruff format --check src jobs scripts tests dags")
+    assert lines[2].endswith("mypy")
+
+
+def test_ci_lints_before_testing():
+    steps = [
+        line for line in (REPO / ".ci" / "run").read_text().splitlines() if line.startswith("make ")
+    ]
+    assert steps == ["make lint", "make test"]

@@ -9,7 +9,7 @@ import xgboost as xgb
 from txcat import model
 
 
-@pytest.fixture()
+@pytest.fixture
 def booster() -> xgb.Booster:
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.arange(20) % 3
@@ -81,21 +81,21 @@ def _write_artifact(folder, booster: xgb.Booster, metadata: object) -> None:
 def test_booster_with_fewer_classes_than_listed_categories_is_refused(tmp_path):
     categories = [f"C{i}" for i in range(22)]
     _write_artifact(tmp_path, _train(2, 3), {"feature_names": ["a", "b"], "categories": categories})
-    with pytest.raises(model.ModelArtifactError, match="booster has 3 classes.* 22 categories"):
+    with pytest.raises(model.ModelArtifactError, match=r"booster has 3 classes.* 22 categories"):
         model.load_artifact(str(tmp_path))
 
 
 def test_booster_with_other_feature_count_is_refused(tmp_path):
     meta = {"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"]}
     _write_artifact(tmp_path, _train(10, 3), meta)
-    with pytest.raises(model.ModelArtifactError, match="takes 10 features, model.json lists 2"):
+    with pytest.raises(model.ModelArtifactError, match=r"takes 10 features, model\.json lists 2"):
         model.load_artifact(str(tmp_path))
 
 
 def test_booster_with_other_stored_feature_names_is_refused(tmp_path):
     meta = {"feature_names": ["a", "b"], "categories": ["X", "Y", "Z"]}
     _write_artifact(tmp_path, _train(2, 3, names=["b", "a"]), meta)
-    with pytest.raises(model.ModelArtifactError, match="feature names differ.*0: 'b' != 'a'"):
+    with pytest.raises(model.ModelArtifactError, match=r"feature names differ.*0: 'b' != 'a'"):
         model.load_artifact(str(tmp_path))
 
 

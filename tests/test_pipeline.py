@@ -245,7 +245,7 @@ def test_tampered_model_is_refused(spark, world, tmp_path):
     meta = json.loads((model / "model.json").read_text())
     meta["feature_names"] = meta["feature_names"][::-1]
     (model / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelArtifactError, match="booster feature names differ from model.json"):
+    with pytest.raises(ModelArtifactError, match=r"booster feature names differ from model\.json"):
         pipeline.run(
             spark,
             world["cfg"],

@@ -96,7 +96,7 @@ CASES: dict[str, tuple[bytes, dict]] = {
     ),
     "garbage.csv": (bytes(range(256)) * 4, {"file": reasons.BINARY_CONTENT}),
     "no_header.csv": (
-        ("\r\n".join([GOOD, GOOD]) + "\r\n").encode("latin-1"),
+        (f"{GOOD}\r\n{GOOD}" + "\r\n").encode("latin-1"),
         {"file": reasons.BAD_HEADER},
     ),
     "zipped.csv.gz": (gzip.compress(bank_file([GOOD])), {2: None}),

@@ -36,7 +36,7 @@ _SPACES = (
     "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
 # Control characters (C0, DEL, C1) and the replacement character: dropped.
-_DROPPED = "".join(map(chr, [*range(0x00, 0x20), *range(0x7F, 0xA0), 0xFFFD]))
+_DROPPED = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0xFFFD]))
 # One translate does accents, spaces and deletions in a single pass (no regex per value).
 _FROM = _ACCENTED + _SPACES + _DROPPED
 _TO = _PLAIN + " " * len(_SPACES)

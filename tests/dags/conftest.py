@@ -62,7 +62,7 @@ BASE_SETTINGS = {
             "Applications": [{"Name": "Spark"}],
             "Instances": {"KeepJobFlowAliveWhenNoSteps": True},
         }
-    ),  # fmt: skip
+    ),
     "TXCAT_JOB_SCRIPT": str(REPO / "jobs" / "score_daily.py"),
     "TXCAT_JOB_PYTHON": str(JOB_VENV / "bin" / "python"),
     "TXCAT_SPARK_SUBMIT": str(JOB_VENV / "bin" / "spark-submit"),
@@ -91,7 +91,7 @@ def fresh_metadata(airflow_db):  # type: ignore[no-untyped-def]
     from airflow.utils.db import resetdb
 
     resetdb()
-    yield airflow_db
+    return airflow_db
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def moto_endpoint() -> Iterator[str]:
     """A moto server (S3, SNS, SQS, EMR APIs) on a free loopback port."""
     port = _free_port()
     server = Path(sys.executable).with_name("moto_server")
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's log, closed at teardown
     proc = subprocess.Popen(
         [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
     )
@@ -160,13 +160,13 @@ def aws_conn(monkeypatch, moto_endpoint):  # type: ignore[no-untyped-def]
                 "conn_type": "aws",
                 "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
             }
-        ),  # fmt: skip
+        ),
     )
     return moto_endpoint
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         self.server.messages.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]
         self.send_response(204)

@@ -7,6 +7,7 @@ subscribed SQS queue; `scripts/deploy_emr.py` uploads a package.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -22,10 +23,8 @@ DS = "2026-11-25"
 def s3(aws_conn):
     client = boto3.client("s3", endpoint_url=aws_conn, region_name="us-east-1")
     for bucket in ("txcat-landing", "txcat-output", "txcat-deploy"):
-        try:
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
             client.create_bucket(Bucket=bucket)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
     return client
 
 

@@ -14,7 +14,7 @@ from txcat.deploy import notify
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         self.server.received.append(  # type: ignore[attr-defined]
             (self.headers["Content-Type"], json.loads(self.rfile.read(length)))

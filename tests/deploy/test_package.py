@@ -78,7 +78,7 @@ def test_conf_archive_is_flat_and_complete(tmp_path):
 
 def test_conf_archive_refuses_a_folder_without_base(tmp_path):
     (tmp_path / "emr.yaml").write_text("spark: {}\n")
-    with pytest.raises(PackageError, match="no base.yaml"):
+    with pytest.raises(PackageError, match=r"no base\.yaml"):
         package.build_conf_archive(tmp_path, tmp_path)
 
 

@@ -7,7 +7,6 @@ postgresql package).
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -63,7 +62,7 @@ class MotoServer:
         command = moto_server_command()
         if command is None:
             raise FileNotFoundError("moto_server")
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = Path(log_path).open("wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*command, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log,
@@ -85,7 +84,7 @@ class MotoServer:
 def postgres_bindir() -> Path | None:
     """Folder of the Debian cluster binaries (initdb, pg_ctl), newest version first."""
     found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
         key=lambda p: int(Path(p).parts[-3]),
         reverse=True,
     )

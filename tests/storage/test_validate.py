@@ -113,7 +113,7 @@ def _record(
     date=dt.date(2026, 11, 20),
 ):
     row_id = f"r{i}" if level is None else None
-    values = {
+    return {
         S.SOURCE_FILE: "s3://b/a.csv",
         S.ACCOUNT_ID: "a",
         S.ROW_ID: row_id,
@@ -133,7 +133,6 @@ def _record(
         S.MERCHANT_CITY: "SANTOS",
         S.MERCHANT_COUNTRY: country,
     }
-    return values
 
 
 def _records(spark, rows):

@@ -67,11 +67,11 @@ def _tree_rss_bytes(root_pid: int) -> int:
         parents[pid] = int(fields[1])
         rss[pid] = int(fields[21]) * page
     total = 0
-    for pid in rss:
+    for pid, resident in rss.items():
         walk = pid
         while walk > 1:
             if walk == root_pid:
-                total += rss[pid]
+                total += resident
                 break
             walk = parents.get(walk, 0)
     return total
@@ -426,11 +426,11 @@ def render_markdown(r: dict[str, Any]) -> str:
         "| measurement | median wall (s) | runs (s) | peak memory (MB) |",
         "|---|---|---|---|",
     ]
-    for m in r["measurements"]:
-        lines.append(
-            f"| {m['name']} | {m['median_s']:.1f} | "
-            f"{', '.join(f'{w:.1f}' for w in m['wall_s'])} | {max(m['peak_rss_mb'])} |"
-        )
+    lines.extend(
+        f"| {m['name']} | {m['median_s']:.1f} | "
+        f"{', '.join(f'{w:.1f}' for w in m['wall_s'])} | {max(m['peak_rss_mb'])} |"
+        for m in r["measurements"]
+    )
     lines += [
         "",
         "| figure | value |",

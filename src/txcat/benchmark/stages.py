@@ -63,7 +63,7 @@ def score_txcat_udf(spark: SparkSession, features: DataFrame, artifact: ModelArt
     return features.count()
 
 
-def score_xgboost_spark(spark: SparkSession, features: DataFrame, artifact: ModelArtifact) -> int:
+def score_xgboost_spark(spark: SparkSession, features: DataFrame, artifact: ModelArtifact) -> int:  # noqa: ARG001 - one signature for every scorer
     """The library's distributed predict: `SparkXGBClassifierModel.transform`."""
     from xgboost.spark import SparkXGBClassifier
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from txcat.deploy.submit import (
@@ -171,9 +171,9 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
             conf=_strings(env.json_object("SPARK_CONF", {})),
         )
         for name, path in (("JOB_SCRIPT", local.application), ("JOB_PYTHON", local.python)):
-            if not os.path.isabs(path):
+            if not Path(path).is_absolute():
                 raise DagConfigError(f"{PREFIX}{name} must be an absolute path, got {path!r}")
-        default_conf = os.path.join(os.path.dirname(os.path.dirname(local.application)), "conf")
+        default_conf = str(Path(local.application).parent.parent / "conf")
         conf_dir = env.get("JOB_CONF_DIR", default_conf)
     else:
         try:

@@ -745,7 +745,7 @@ def build_transactions(
     available = np.rint(acc.limit[owner] * np.clip(share, 0.0, 1.35)).astype(np.int64)
 
     order = np.lexsort((refund, day, owner))
-    tx = Transactions(
+    return Transactions(
         account=owner[order],
         category=category[order],
         day=day[order],
@@ -757,7 +757,6 @@ def build_transactions(
         city_names=cities.as_array(),
         country_names=countries.as_array(),
     )
-    return tx
 
 
 def _move_to_day_of_month(

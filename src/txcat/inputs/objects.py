@@ -79,8 +79,7 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
         client = s3_client(threads, s3_endpoint(spark))
         with ThreadPoolExecutor(max_workers=threads) as pool:
             stats.extend(zip(s3_uris, pool.map(lambda u: _head(client, u), s3_uris), strict=True))
-    for uri in other:
-        stats.append((uri, _hadoop_stat(spark, uri)))
+    stats.extend((uri, _hadoop_stat(spark, uri)) for uri in other)
     problems = check_objects(manifest, stats)
     if problems:
         shown = "; ".join(problems[:_MAX_REPORTED])

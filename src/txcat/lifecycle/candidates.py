@@ -62,7 +62,7 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarra
     return per_class[labels]
 
 
-def fit_majority(x: np.ndarray, y: np.ndarray, n_classes: int) -> Fitted:
+def fit_majority(x: np.ndarray, y: np.ndarray, n_classes: int) -> Fitted:  # noqa: ARG001 - a fitter's signature
     counts = np.bincount(y, minlength=n_classes).astype(float)
     prior = counts / counts.sum()
 

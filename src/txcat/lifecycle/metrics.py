@@ -124,7 +124,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, categories: Sequence[str]) -
     )
     bins = calibration_bins(y_true, proba)
     return {
-        "rows": int(len(y_true)),
+        "rows": len(y_true),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         # Without `labels`, the average is over the classes seen in the truth or predictions.
         "macro_f1": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ def _flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, float]:
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if value == value:  # MLflow rejects NaN in some stores; skip it
+        if not math.isnan(value):  # MLflow rejects NaN in some stores; skip it
             out[f"{prefix}{key}"] = float(value)
     return out
 
@@ -104,7 +105,7 @@ def training_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
     for metric, stats in best["summary"].items():
         metrics[f"cv.xgboost.{metric}_mean"] = stats["mean"]
         metrics[f"cv.xgboost.{metric}_std"] = stats["std"]
-    return {k: v for k, v in metrics.items() if v == v}
+    return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
 def log_training_run(

@@ -18,10 +18,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from txcat.lifecycle.metrics import SUMMARY_KEYS, json_ready  # noqa: E402
+from txcat.lifecycle.metrics import SUMMARY_KEYS, json_ready
 
 METRICS_FILE = "metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"

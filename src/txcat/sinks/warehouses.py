@@ -188,13 +188,16 @@ class PostgresWarehouse:
         loaded = 0
         with self._connect() as conn:
             try:
-                with conn.transaction(), conn.cursor() as cur:
-                    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                        for part in self._parts(staged_uri):
-                            rows = part.select(list(columns)).to_pylist()
-                            for row in rows:
-                                copy.write_row([row[c] for c in columns])
-                            loaded += len(rows)
+                with (
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+                ):
+                    for part in self._parts(staged_uri):
+                        rows = part.select(list(columns)).to_pylist()
+                        for row in rows:
+                            copy.write_row([row[c] for c in columns])
+                        loaded += len(rows)
             except psycopg.Error as exc:
                 raise SinkError(f"PostgreSQL staging load failed: {exc}") from exc
         log.info("staged %d rows into %s", loaded, table)

@@ -15,11 +15,11 @@ from typing import Any
 # GX sends usage statistics unless told not to; a batch job on a bank's cluster must not.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import great_expectations as gx  # noqa: E402
-from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+import great_expectations as gx
+from pyspark.sql import DataFrame, SparkSession
 
-from txcat import storage  # noqa: E402
-from txcat.validate.suites import SuiteSpec  # noqa: E402
+from txcat import storage
+from txcat.validate.suites import SuiteSpec
 
 log = logging.getLogger(__name__)
 # GX logs its own set-up at INFO on every context; the job logs each suite's outcome instead.

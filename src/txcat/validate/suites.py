@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import great_expectations.expectations as gxe
 import pycountry
 from great_expectations.expectations.metadata_types import FailureSeverity
-from great_expectations.expectations.row_conditions import Column as Column
+from great_expectations.expectations.row_conditions import Column
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

@@ -1,7 +1,13 @@
 # Benchmarks: figures into docs/benchmarks.md and docs/benchmarks.json.
 BENCH_FILES ?= 20000
 BENCH_REPEATS ?= 3
+BENCH_LARGE_FILE_LINES ?= 1000000
 
 .PHONY: bench
 bench: venv ## Benchmark the job against the I/O floor and other scorers (BENCH_FILES=N)
-	$(BIN)/python scripts/benchmark.py --files $(BENCH_FILES) --repeats $(BENCH_REPEATS) --tuning
+	$(BIN)/python scripts/benchmark.py --files $(BENCH_FILES) --repeats $(BENCH_REPEATS) --tuning \
+		--large-file-lines $(BENCH_LARGE_FILE_LINES)
+
+.PHONY: bench-large-file
+bench-large-file: venv ## Read stage rows/s: one large account file vs the same lines in many files (BENCH_LARGE_FILE_LINES=N)
+	$(BIN)/python scripts/benchmark.py --large-file-only --large-file-lines $(BENCH_LARGE_FILE_LINES)

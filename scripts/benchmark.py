@@ -1,12 +1,14 @@
 """Benchmark txcat against the I/O floor and other scorers; writes docs/benchmarks.{md,json}.
 
-python scripts/benchmark.py --files 20000 [--repeats 3] [--tuning]
+python scripts/benchmark.py --files 20000 [--repeats 3] [--tuning] [--large-file-lines 1000000]
+python scripts/benchmark.py --large-file-only [--large-file-lines 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,8 +32,22 @@ def main(argv: list[str]) -> int:
         default=100_000,
         help="rows scored by the (slow) row-at-a-time UDF",
     )
+    parser.add_argument(
+        "--large-file-lines",
+        type=int,
+        default=runner.LARGE_FILE_LINES,
+        help="lines of the one-large-file case (0 = skip it)",
+    )
+    parser.add_argument(
+        "--large-file-only", action="store_true", help="run only the one-large-file case"
+    )
     args = parser.parse_args(argv)
     work = args.work / f"{args.files}x{args.rows_per_file}"
+    if args.large_file_only:
+        bench = runner.Bench(work, args.files, args.rows_per_file, 1, os.cpu_count() or 1)
+        large = runner.large_file(bench, args.large_file_lines, args.out)
+        print(json.dumps({k: v for k, v in large.items() if k != "measurements"}, indent=2))
+        return 0
     result = runner.run(
         work,
         args.files,
@@ -41,6 +57,7 @@ def main(argv: list[str]) -> int:
         args.tuning,
         args.row_udf_limit,
         args.tuning_repeats,
+        args.large_file_lines,
     )
     keys = [
         "files",

@@ -1,6 +1,7 @@
 """One measured piece of the benchmark, run on its own (spark-submit, or plain python for pandas).
 
     benchmark_stage.py io-floor --input DIR --output DIR --run-date D
+    benchmark_stage.py read --input DIR --run-date D
     benchmark_stage.py features --input DIR --output DIR --run-date D [--set k=v ...]
     benchmark_stage.py score --variant txcat_udf|xgboost_spark|row_udf|pandas \
         --features DIR --model DIR [--limit N]
@@ -25,7 +26,7 @@ from txcat.session import build_session, configure_logging, release_session
 def main(argv: list[str]) -> int:
     configure_logging("WARNING")
     parser = argparse.ArgumentParser()
-    parser.add_argument("stage", choices=["io-floor", "features", "score"])
+    parser.add_argument("stage", choices=["io-floor", "read", "features", "score"])
     parser.add_argument("--input")
     parser.add_argument("--output")
     parser.add_argument("--run-date", type=dt.date.fromisoformat)
@@ -49,6 +50,11 @@ def main(argv: list[str]) -> int:
             start = time.monotonic()
             rows = stages.io_floor(spark, args.input, args.output, args.run_date)
             return _report("io_floor", rows, start)
+        if args.stage == "read":
+            start = time.monotonic()
+            records = stages.read_stage(spark, cfg, args.input, args.run_date)
+            seconds = time.monotonic() - start
+            return _report("read", records.count(), start, seconds)
         if args.stage == "features":
             start = time.monotonic()
             rows = stages.write_feature_rows(spark, cfg, args.input, args.output, args.run_date)
@@ -70,8 +76,10 @@ def main(argv: list[str]) -> int:
         release_session(spark)
 
 
-def _report(stage: str, rows: int, start: float) -> int:
-    print(json.dumps({"stage": stage, "rows": rows, "seconds": round(time.monotonic() - start, 3)}))
+def _report(stage: str, rows: int, start: float, seconds: float | None = None) -> int:
+    if seconds is None:
+        seconds = time.monotonic() - start
+    print(json.dumps({"stage": stage, "rows": rows, "seconds": round(seconds, 3)}))
     return 0
 
 

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 RUN_DATE = "2026-11-25"
 SCORERS = ("txcat_udf", "xgboost_spark", "row_udf", "pandas")
+#: Lines of the one large account file of the large-file case.
+LARGE_FILE_LINES = 1_000_000
+#: Lines per file when the same lines are spread over many files.
+SPREAD_LINES_PER_FILE = 100
 
 
 def repository() -> Path:
@@ -274,6 +278,20 @@ class Bench:
             repeats=repeats,
         )
 
+    def read_stage(self, name: str, input_path: Path) -> Measurement:
+        return self.measure(
+            name,
+            self.spark_submit(
+                "scripts/benchmark_stage.py",
+                "read",
+                "--input",
+                str(input_path),
+                "--run-date",
+                RUN_DATE,
+            ),
+            repeats=1,
+        )
+
     def features(self) -> Measurement:
         return self.measure(
             "features",
@@ -310,6 +328,100 @@ class Bench:
         return self.measure(f"score_{variant}", command)
 
 
+def prepare_large_file(folder: Path, lines: int, env: dict[str, str]) -> int:
+    """Writes `lines` generated lines as 100-line files (`many/`) and as one file (`one/`).
+
+    Both hold the same data lines; returns their number.
+    """
+    many, one = folder / "many", folder / "one"
+    if not (many / "_generation.json").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "generate_data.py"),
+                "--out",
+                str(many),
+                "--accounts",
+                str(max(1, lines // SPREAD_LINES_PER_FILE)),
+                "--start-date",
+                "2026-10-26",
+                "--end-date",
+                RUN_DATE,
+                "--seed",
+                "11",
+                "--no-labels",
+                "--rows-per-account",
+                str(SPREAD_LINES_PER_FILE),
+            ],
+            check=True,
+            env=env,
+        )
+    count = 0
+    big = one / "one_account.csv"
+    if not big.exists():
+        one.mkdir(parents=True, exist_ok=True)
+        partial = big.with_name("_partial")
+        with partial.open("wb") as out:
+            for i, path in enumerate(sorted(many.glob("*.csv"))):
+                header, _, body = path.read_bytes().partition(b"\r\n")
+                if i == 0:
+                    out.write(header + b"\r\n")
+                out.write(body)
+        partial.rename(big)
+    with big.open("rb") as f:
+        count = sum(1 for _ in f) - 1
+    return count
+
+
+def large_file(bench: Bench, lines: int, out_dir: Path) -> dict[str, Any]:
+    """Read-stage rows/s on one file of `lines` lines against the same lines in many files.
+
+    Every per-file step must be linear in the file's lines: the two rates should be close.
+    """
+    folder = bench.work.parent / f"large-file-{lines}"
+    count = prepare_large_file(folder, lines, bench.env)
+    spread = bench.read_stage("read_many_files", folder / "many")
+    single = bench.read_stage("read_one_file", folder / "one")
+    result = {
+        "date": dt.date.today().isoformat(),
+        "cores": bench.cores,
+        "lines": count,
+        "files_spread": len(list((folder / "many").glob("*.csv"))),
+        "many_files_rows_per_s": round(rows_per_s(spread), 1),
+        "one_file_rows_per_s": round(rows_per_s(single), 1),
+        "measurements": [vars(m) | {"median_s": m.median_s} for m in [spread, single]],
+    }
+    result["one_file_over_many_files"] = round(
+        result["one_file_rows_per_s"] / max(result["many_files_rows_per_s"], 1e-9), 3
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "benchmarks-large-file.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "benchmarks-large-file.md").write_text(render_large_file(result))
+    return result
+
+
+def render_large_file(r: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark: one large account file",
+        "",
+        f"Measured {r['date']} by `make bench-large-file` on {r['cores']} cores: the read and "
+        f"clean stages (`scripts/benchmark_stage.py read`, every column computed, nothing "
+        f"written) on {r['lines']:,} lines, once as one file and once spread over "
+        f"{r['files_spread']:,} files. The rate times only the stage, not start-up. A file is "
+        "one record of the scan, read by one task on one core; the spread files keep every "
+        "core busy, so on N cores a ratio near 1/N means the per-file steps are linear.",
+        "",
+        "| input | rows/s | wall (s) |",
+        "|---|---|---|",
+        f"| {r['files_spread']:,} files | {r['many_files_rows_per_s']:,} | "
+        f"{r['measurements'][0]['median_s']:.1f} |",
+        f"| one file | {r['one_file_rows_per_s']:,} | {r['measurements'][1]['median_s']:.1f} |",
+        "",
+        f"One file / many files: **{r['one_file_over_many_files']}**.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def rows_per_s(m: Measurement) -> float:
     """Median throughput of the timed action inside the process (startup excluded)."""
     rates = [i["rows"] / i["seconds"] for i in m.inner if i.get("seconds")]
@@ -325,6 +437,7 @@ def run(
     tuning: bool,
     row_udf_limit: int,
     tuning_repeats: int = 1,
+    large_file_lines: int = LARGE_FILE_LINES,
 ) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     bench = Bench(work, files, rows_per_file, repeats, cores)
@@ -349,6 +462,7 @@ def run(
                     "command": m.command,
                 }
             )
+    large = large_file(bench, large_file_lines, out_dir) if large_file_lines > 0 else None
     summary_path = work / "job-out" / "runs" / f"run_date={RUN_DATE}" / "summary.json"
     job_summary = json.loads(summary_path.read_text())
     result = {
@@ -375,6 +489,7 @@ def run(
             vars(m) | {"median_s": m.median_s} for m in [floor, job, *scorers.values()]
         ],
         "tuning": tuning_rows,
+        "large_file": large,
     }
     result["udf_over_xgboost_spark"] = round(
         result["udf_rows_per_s"] / max(result["xgboost_spark_rows_per_s"], 1e-9), 3
@@ -451,6 +566,16 @@ def render_markdown(r: dict[str, Any]) -> str:
     ]
     for m in r["measurements"]:
         lines += [f"- {m['name']}: `{m['command']}`"]
+    if r.get("large_file"):
+        large = r["large_file"]
+        lines += [
+            "",
+            "## One large account file (read and clean stages)",
+            "",
+            f"{large['lines']:,} lines: {large['one_file_rows_per_s']:,} rows/s as one file, "
+            f"{large['many_files_rows_per_s']:,} rows/s over {large['files_spread']:,} files "
+            f"(ratio {large['one_file_over_many_files']}; `docs/benchmarks-large-file.md`).",
+        ]
     if r["tuning"]:
         lines += [
             "",

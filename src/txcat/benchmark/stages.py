@@ -44,6 +44,16 @@ def io_floor(spark: SparkSession, input_path: str, output_path: str, run_date: d
     return spark.read.parquet(output_path).count()
 
 
+def read_stage(spark: SparkSession, cfg: Config, input_path: str, run_date: dt.date) -> DataFrame:
+    """The read and clean stages alone, every column computed (no output written).
+
+    Returns the records, for counting them after the timed part.
+    """
+    records, _ = pipeline.read_records(spark, cfg, input_path, run_date)
+    records.write.format("noop").mode("overwrite").save()
+    return records
+
+
 def write_feature_rows(
     spark: SparkSession, cfg: Config, input_path: str, output_path: str, run_date: dt.date
 ) -> int:

@@ -127,7 +127,16 @@ def test_parsed_month(spark):
 
 
 def test_normalized_text_folds_case_accents_controls_and_spaces(spark):
-    values = ["  são   josé ", "SERVIÇO", "AUTO PEÇAS", "Goiânia\x07", "   ", "a\ufffdb", None]
+    values = [
+        "  são   josé ",
+        "SERVIÇO",
+        "AUTO PEÇAS",
+        "Goiânia\x07",
+        "   ",
+        "a\ufffdb",
+        None,
+        "SAO\r\nPAULO",
+    ]
     assert _apply(spark, values, clean.normalized_text) == [
         "SAO JOSE",
         "SERVICO",
@@ -136,6 +145,7 @@ def test_normalized_text_folds_case_accents_controls_and_spaces(spark):
         None,
         "AB",
         None,
+        "SAO PAULO",
     ]
 
 

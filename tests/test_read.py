@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import random
+import re
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
 from tests.helpers import HEADER, bank_file, bank_row, write_file
 from txcat import clean, read, reasons
@@ -22,6 +28,21 @@ def _reordered() -> bytes:
     return bank_file(
         [";".join(values[i] for i in order)], header=";".join(tokens[i] for i in order)
     )
+
+
+def _gzip_members(*parts: bytes) -> bytes:
+    return b"".join(gzip.compress(p, mtime=0) for p in parts)
+
+
+def _bad_crc(blob: bytes) -> bytes:
+    # The CRC-32 sits in the 8-byte trailer, before the length.
+    return blob[:-8] + bytes(b ^ 0xFF for b in blob[-8:-4]) + blob[-4:]
+
+
+ESCAPED_QUOTES = '"' + '""' * 5000 + '"'
+# One data line split in two gzip members (`gzip.compress(part1) + gzip.compress(part2)`).
+TWO_MEMBERS = bank_file([GOOD, bank_row(amount="1")])
+TWO_MEMBERS_REST = ("\r\n".join([bank_row(amount="2"), bank_row(amount="3")]) + "\r\n").encode()
 
 
 CASES: dict[str, tuple[bytes, dict]] = {
@@ -102,6 +123,83 @@ CASES: dict[str, tuple[bytes, dict]] = {
     "zipped.csv.gz": (gzip.compress(bank_file([GOOD])), {2: None}),
     "broken.csv.gz": (b"\x1f\x8b" + b"not really gzip", {"file": reasons.CORRUPT_GZIP}),
     "notes.txt": (b"some notes\n", {"file": reasons.UNSUPPORTED_FILE}),
+    # --- gzip: every member is read; a damaged one rejects the file with what is wrong.
+    "two_members.csv.gz": (
+        _gzip_members(TWO_MEMBERS, TWO_MEMBERS_REST),
+        {2: None, 3: None, 4: None, 5: None},
+    ),
+    "truncated_member.csv.gz": (
+        _gzip_members(TWO_MEMBERS, TWO_MEMBERS_REST)[:-12],
+        {"file": reasons.CORRUPT_GZIP, "detail": "truncated in member 2"},
+    ),
+    "trailing_bytes.csv.gz": (
+        _gzip_members(TWO_MEMBERS) + b"garbage",
+        {"file": reasons.CORRUPT_GZIP, "detail": "7 trailing bytes after member 1"},
+    ),
+    "bad_crc.csv.gz": (
+        _gzip_members(TWO_MEMBERS) + _bad_crc(_gzip_members(TWO_MEMBERS_REST)),
+        {"file": reasons.CORRUPT_GZIP, "detail": "bad CRC in member 2"},
+    ),
+    # --- quotes: RFC 4180 fields, split without a regex that could exhaust the stack.
+    "escaped_quotes.csv": (
+        bank_file([bank_row(merchant_city=ESCAPED_QUOTES), bank_row(amount="1")]),
+        {2: None, 3: None, "merchant_city_2": '"' * 5000},
+    ),
+    "quoted_newline.csv": (
+        bank_file([bank_row(merchant_city='"SAO\r\nPAULO"'), bank_row(amount="1")]),
+        {2: None, 4: None, "merchant_city_2": "SAO PAULO"},
+    ),
+    "stray_quote.csv": (
+        bank_file([bank_row(merchant_city='D"OESTE'), bank_row(amount="1")]),
+        {2: None, 3: None, "merchant_city_2": 'D"OESTE'},
+    ),
+    "unclosed_quote.csv": (
+        bank_file([bank_row(merchant_city='"SAN;TOS'), bank_row(amount="1")]),
+        {2: reasons.FIELD_COUNT, 3: None},
+    ),
+    "quoted_duplicates.csv": (
+        bank_file([GOOD.replace(";SANTOS;", ';"SAN;TOS";')] * 2 + [GOOD]),
+        {2: None, 3: reasons.DUPLICATE_ROW, 4: None},
+    ),
+    # --- repeats: every repeat after the first identical line, however many.
+    "many_duplicates.csv": (
+        bank_file(
+            [GOOD, bank_row(amount="1"), GOOD, bank_row(amount="2"), bank_row(amount="1"), GOOD]
+        ),
+        {
+            2: None,
+            3: None,
+            4: reasons.DUPLICATE_ROW,
+            5: None,
+            6: reasons.DUPLICATE_ROW,
+            7: reasons.DUPLICATE_ROW,
+        },
+    ),
+    # --- blank lines: counted as blank_line, spaces and tabs alike.
+    "blank_lines.csv": (
+        bank_file([GOOD, "", "   ", "\t", " \t ", bank_row(amount="1")]),
+        {
+            2: None,
+            3: reasons.BLANK_LINE,
+            4: reasons.BLANK_LINE,
+            5: reasons.BLANK_LINE,
+            6: reasons.BLANK_LINE,
+            7: None,
+        },
+    ),
+    # --- UTF-16: read when it says so (byte-order mark), refused when it does not.
+    "utf16le.csv": (
+        b"\xff\xfe" + bank_file([bank_row(city="GOIÂNIA")]).decode("latin-1").encode("utf-16-le"),
+        {2: None, "city": "GOIANIA"},
+    ),
+    "utf16be.csv": (
+        b"\xfe\xff" + bank_file([bank_row(city="GOIÂNIA")]).decode("latin-1").encode("utf-16-be"),
+        {2: None, "city": "GOIANIA"},
+    ),
+    "utf16_no_bom.csv": (
+        bank_file([GOOD]).decode("latin-1").encode("utf-16-le"),
+        {"file": reasons.UNSUPPORTED_ENCODING, "detail": "UTF-16 without a byte-order mark"},
+    ),
 }
 
 
@@ -144,6 +242,8 @@ def test_every_bad_input_kind_has_a_verdict(records, name):
         assert by_line[2][S.CUSTOMER_CITY] == expected["city"]
     if "merchant_city_4" in expected:
         assert by_line[4][S.MERCHANT_CITY] == expected["merchant_city_4"]
+    if "merchant_city_2" in expected:
+        assert by_line[2][S.MERCHANT_CITY] == expected["merchant_city_2"]
 
 
 def test_hidden_files_are_not_read(records):
@@ -173,3 +273,204 @@ def test_row_ids_are_unique_and_stable(spark, records):
     ids = [r[S.ROW_ID] for rows in records.values() for r in rows if r[S.ROW_ID]]
     assert len(ids) == len(set(ids))
     assert all(len(i) == 32 for i in ids)
+
+
+def test_a_quoted_record_keeps_its_lines_and_its_first_line_number(records):
+    by_line = {r[S.LINE_NUMBER]: r for r in records["quoted_newline.csv"]}
+    assert by_line[2][S.RAW_LINE] == bank_row(merchant_city='"SAO\r\nPAULO"')
+    assert by_line[4][S.RAW_LINE] == bank_row(amount="1")
+
+
+def test_blank_lines_are_quarantined_with_their_line(records):
+    by_line = {r[S.LINE_NUMBER]: r for r in records["blank_lines.csv"]}
+    assert by_line[5][S.RAW_LINE] == "\t"
+    assert by_line[5][S.LEVEL] == S.LEVEL_ROW
+    assert by_line[5][S.DETAIL] == "nothing but whitespace"
+
+
+# --- gzip members, without Spark -------------------------------------------------------------
+
+
+def test_gunzip_reads_every_member():
+    blob = _gzip_members(b"a;b\r\n", b"1;2\r\n", b"3;4\r\n")
+    assert read.gunzip_members(blob) == (b"a;b\r\n1;2\r\n3;4\r\n", None)
+
+
+@pytest.mark.parametrize(
+    ("blob", "problem"),
+    [
+        (_gzip_members(b"a" * 100, b"b" * 100)[:-3], "truncated in member 2"),
+        (_gzip_members(b"a" * 100)[:10], "truncated in member 1"),
+        (_gzip_members(b"a" * 100) + b"\x1f\x8b", "truncated in member 2"),
+        (_gzip_members(b"a" * 100) + b"\x00\x00", "2 trailing bytes after member 1"),
+        (_bad_crc(_gzip_members(b"a" * 100)), "bad CRC in member 1"),
+        (b"\x1f\x8bnot really gzip", "bad header in member 1"),
+    ],
+)
+def test_gunzip_says_what_is_wrong(blob, problem):
+    assert read.gunzip_members(blob) == (None, problem)
+
+
+def test_gunzip_stops_at_the_inflated_size_limit():
+    blob = _gzip_members(b"a" * 600, b"b" * 600)
+    assert read.gunzip_members(blob, max_bytes=1200)[1] is None
+    assert read.gunzip_members(blob, max_bytes=1199) == (
+        None,
+        "inflates beyond 1,199 bytes (limit input.max_inflated_bytes)",
+    )
+    assert read.gunzip_members(gzip.compress(b"\0" * 2**21), max_bytes=2**20)[1] == (
+        "inflates beyond 1 MiB (limit input.max_inflated_bytes)"
+    )
+
+
+def test_an_oversized_gzip_file_is_quarantined_with_the_limit(spark, tmp_path):
+    write_file(tmp_path, "big.csv.gz", gzip.compress(bank_file([GOOD] * 50)))
+    write_file(tmp_path, "small.csv.gz", gzip.compress(bank_file([GOOD])))
+    files = read.read_files(spark, str(tmp_path))
+    rows = read.to_lines(files, (".csv.gz",), max_inflated_bytes=2000).collect()
+    by_file = {r[S.SOURCE_FILE].rsplit("/", 1)[-1]: r for r in rows}
+    assert by_file["big.csv.gz"][read.FILE_REASON] == reasons.CORRUPT_GZIP
+    assert by_file["big.csv.gz"][read.FILE_DETAIL] == (
+        "inflates beyond 2,000 bytes (limit input.max_inflated_bytes)"
+    )
+    assert by_file["small.csv.gz"][read.FILE_REASON] is None
+
+
+# --- the record splitter, without Spark -------------------------------------------------------
+
+
+def _native_split(text: str) -> list[tuple[int, str, list[str]]]:
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines[-1] == "":
+        lines = lines[:-1]
+    return [(i + 1, line, line.split(";")) for i, line in enumerate(lines)][1:]
+
+
+def _split(text: str) -> list[tuple[int, str, list[str] | None]]:
+    return [(r[S.LINE_NUMBER], r[S.RAW_LINE], r[read.FIELDS]) for r in read.split_records(text)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=";ab \r\n\t", max_size=60))
+def test_splitter_splits_unquoted_text_as_the_native_path_does(text):
+    assert _split(text) == _native_split(text)
+
+
+def test_splitter_honours_quoted_fields():
+    text = 'h;h\r\n"a;b";"c\r\nd"\r\n" x ""y"" " ;z\r\n"open;e\r\nf"g;"h"\r\n'
+    assert _split(text) == [
+        (2, '"a;b";"c\r\nd"', ["a;b", "c\r\nd"]),
+        (4, '" x ""y"" " ;z', [' x "y" ', "z"]),
+        (5, '"open;e', ['"open', "e"]),
+        (6, 'f"g;"h"', ['f"g', "h"]),
+    ]
+
+
+def test_splitter_is_linear_on_escaped_quotes():
+    field = '"' + '""' * 200_000 + '"'
+    started = time.monotonic()
+    ((line, raw, fields),) = _split(f"h;h\n{field};x\n")
+    assert time.monotonic() - started < 5
+    assert (line, fields) == (2, ['"' * 200_000, "x"])
+
+
+def test_a_record_the_splitter_fails_on_is_kept_with_the_error(monkeypatch):
+    class Broken:
+        def match(self, text, pos):
+            raise ValueError("broken")
+
+    monkeypatch.setattr(read, "_QUOTED_FIELD", Broken())
+    records = read.split_records('h;h\r\n"a";b\r\nc;d\r\n')
+    assert [
+        (r[S.LINE_NUMBER], r[S.RAW_LINE], r[read.FIELDS], r[read.SPLIT_ERROR]) for r in records
+    ] == [
+        (2, '"a";b', None, "cannot split: broken"),
+        (3, "c;d", ["c", "d"], None),
+    ]
+
+
+def test_a_line_the_splitter_cannot_split_is_a_row_quarantine(spark):
+    header = HEADER.split(";")
+    lines = spark.createDataFrame(
+        [
+            (2, '"a";b', None, "cannot split: broken"),
+            (3, GOOD, None, None),
+            (4, ";".join(['"x"'] * len(header)), ["x"] * len(header), None),
+        ],
+        f"{S.LINE_NUMBER} int, {S.RAW_LINE} string, {read.FIELDS} array<string>, "
+        f"{read.SPLIT_ERROR} string",
+    ).select(
+        F.lit("f").alias(S.SOURCE_FILE),
+        F.lit("a").alias(S.ACCOUNT_ID),
+        S.LINE_NUMBER,
+        F.lit("id").alias(S.ROW_ID),
+        S.RAW_LINE,
+        F.lit(False).alias(read.IS_DUPLICATE),
+        F.lit(None).cast("string").alias(read.FILE_REASON),
+        F.lit(None).cast("string").alias(read.FILE_DETAIL),
+        read.FIELDS,
+        read.SPLIT_ERROR,
+        F.array(*[F.lit(h.strip()) for h in header]).alias(read.HEADER_FIELDS),
+    )
+    rows = {r[S.LINE_NUMBER]: r for r in read.with_raw_fields(lines).collect()}
+    assert (rows[2][read.ROW_REASON], rows[2][read.ROW_DETAIL]) == (
+        reasons.FIELD_COUNT,
+        "cannot split: broken",
+    )
+    assert rows[3][read.ROW_REASON] is None and rows[3]["valor"] == "150,01"
+    assert rows[4][read.ROW_REASON] is None and rows[4]["valor"] == "x"
+
+
+def _read_seconds(spark, folder) -> float:
+    lines = read.to_lines(read.read_files(spark, str(folder)), (".csv",))
+    runs = []
+    for _ in range(2):
+        started = time.monotonic()
+        lines.write.format("noop").mode("overwrite").save()
+        runs.append(time.monotonic() - started)
+    return min(runs)
+
+
+def test_reading_one_file_takes_time_linear_in_its_lines(spark, tmp_path):
+    # Every line appears twice, so the repeat detection has work to do. Looking each line up
+    # among the lines before it made four times the lines take 11 to 15 times as long.
+    seconds = {}
+    for n in (20_000, 80_000):
+        rows = [bank_row(amount=f"{i % (n // 2)},00") for i in range(n)]
+        write_file(tmp_path / str(n), "account.csv", bank_file(rows))
+        seconds[n] = _read_seconds(spark, tmp_path / str(n))
+    assert seconds[80_000] / seconds[20_000] < 8, seconds
+
+
+# --- repeats ------------------------------------------------------------------------------------
+
+
+def test_duplicate_flags_match_a_first_occurrence_scan(spark):
+    rng = random.Random(7)
+    files = [
+        [rng.choice("abcde") * rng.randint(1, 2) for _ in range(rng.randint(0, 40))]
+        for _ in range(60)
+    ]
+    expected = []
+    for lines in files:
+        seen: set[str] = set()
+        flags = []
+        for line in lines:
+            flags.append(line in seen)
+            seen.add(line)
+        expected.append(flags)
+    frame = spark.createDataFrame(
+        [
+            (i, [(n + 2, line, None, None) for n, line in enumerate(lines)])
+            for i, lines in enumerate(files)
+        ],
+        "file int, records array<struct<line_number: int, raw_line: string, "
+        "fields: array<string>, split_error: string>>",
+    )
+    rows = frame.select(
+        "file", read.with_duplicate_flags(F.col("records")).alias("flagged")
+    ).collect()
+    got = {r["file"]: [item[read.IS_DUPLICATE] for item in r["flagged"]] for r in rows}
+    assert [got[i] for i in range(len(files))] == expected
+    lines_back = {r["file"]: [item[S.LINE_NUMBER] for item in r["flagged"]] for r in rows}
+    assert all(lines_back[i] == [n + 2 for n in range(len(f))] for i, f in enumerate(files))

@@ -31,12 +31,15 @@ _MONTH_PATTERN = r"^(\d{4})(\d{2})$"
 _INTEGER_PATTERN = r"^-?\d{1,9}$"
 
 
-# Unicode space separators (Zs, Zl, Zp) other than the plain space: read as a space.
+# Unicode space separators (Zs, Zl, Zp) other than the plain space, and the line breaks a
+# quoted field may hold: read as a space.
 _SPACES = (
-    "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+    "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\r\n"
 )
-# Control characters (C0, DEL, C1) and the replacement character: dropped.
-_DROPPED = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0xFFFD]))
+# Other control characters (C0, DEL, C1) and the replacement character: dropped.
+_DROPPED = "".join(
+    c for c in map(chr, [*range(0x20), *range(0x7F, 0xA0), 0xFFFD]) if c not in _SPACES
+)
 # One translate does accents, spaces and deletions in a single pass (no regex per value).
 _FROM = _ACCENTED + _SPACES + _DROPPED
 _TO = _PLAIN + " " * len(_SPACES)
@@ -142,7 +145,7 @@ def with_reasons(
     tx_date = F.col(S.TRANSACTION_DATE)
     amount_text = F.col(_RAW_OF[S.AMOUNT])
     row_cases: list[tuple[Column, str, Column]] = [
-        (F.col(read.ROW_REASON).isNotNull(), reasons.FIELD_COUNT, F.col(read.ROW_DETAIL)),
+        (F.col(read.ROW_REASON).isNotNull(), F.col(read.ROW_REASON), F.col(read.ROW_DETAIL)),
         (tx_date.isNull(), reasons.BAD_DATE, F.lit("expected d.mm.yyyy")),
         (
             tx_date > F.lit(run_date),

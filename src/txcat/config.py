@@ -27,6 +27,8 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class InputConfig:
     extensions: tuple[str, ...]
+    #: A gzip file whose content inflates beyond this many bytes is quarantined.
+    max_inflated_bytes: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,7 +103,7 @@ def read_records(
         raise InputError(f"cannot read input {input_path}: {str(exc).splitlines()[0]}") from exc
     if listed == 0:
         raise InputError(f"no input files under {input_path}")
-    records = read.to_lines(files, cfg.input.extensions).transform(
+    records = read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,
         cfg.quality.earliest_transaction_date,
@@ -138,7 +138,7 @@ def read_manifest_records(
         )
     except AnalysisException as exc:
         raise InputError(f"cannot read manifest files: {str(exc).splitlines()[0]}") from exc
-    records = read.to_lines(files, cfg.input.extensions).transform(
+    records = read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,
         cfg.quality.earliest_transaction_date,

@@ -7,12 +7,18 @@ Nothing here shuffles.
 
 A file that cannot be read yields exactly one row carrying a file-level reason; a line that
 cannot be split into the header's fields carries a row-level reason. Nothing is dropped.
+
+Two steps run in Python, each only on the files that need it (the others pass a null):
+inflating gzip content, and splitting the records of a file that holds a double quote (a
+quoted field may hold `;` and line breaks, RFC 4180). Neither is a regular expression with
+nested repetition, so no line, however long or odd, can exhaust the JVM's stack.
 """
 
 from __future__ import annotations
 
-import gzip
+import re
 import zlib
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -34,10 +40,18 @@ ROW_REASON = "row_reason"
 ROW_DETAIL = "row_detail"
 IS_DUPLICATE = "is_duplicate_line"
 
+RECORDS = "records"
+SPLIT_ERROR = "split_error"
+
+#: Default of `input.max_inflated_bytes`: a gzip file inflating beyond it is quarantined.
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+
 _LINE_BREAK = r"\r\n|\r|\n"
-# A ";" outside double quotes: only used on the rare lines that contain a quote.
-_SEPARATOR_OUTSIDE_QUOTES = ';(?=(?:[^"]*"[^"]*")*[^"]*$)'
-_MAX_GUNZIP_BYTES = 256 * 1024 * 1024
+# A line holding nothing but whitespace (or nothing at all).
+_BLANK_LINE = r"^\s*$"
+# Printable ASCII interleaved with NUL bytes: UTF-16 text (little / big endian) without a BOM.
+_UTF16_LE_START = "^([2-7][0-9A-F]00){2}"
+_UTF16_BE_START = "^(00[2-7][0-9A-F]){2}"
 
 
 def read_files(spark: SparkSession, path: str) -> DataFrame:
@@ -57,78 +71,133 @@ def read_files(spark: SparkSession, path: str) -> DataFrame:
     )
 
 
-def to_lines(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
-    """Turns file records into one row per data line, or one row per rejected file.
+def to_lines(
+    files: DataFrame,
+    extensions: tuple[str, ...],
+    max_inflated_bytes: int = MAX_INFLATED_BYTES,
+) -> DataFrame:
+    """Turns file records into one row per data record, or one row per rejected file.
 
-    Output columns: source_file, account_id, line_number, row_id, raw_line, one string column
-    per raw header token (`S.RAW_COLUMNS`), file_reason/file_detail (set on the single row of a
-    rejected file), row_reason/row_detail (set on a line that cannot be split), and
-    is_duplicate_line (an exact repeat of an earlier line of the same file).
+    A record is one line, or several when a quoted field holds a line break; its line_number
+    is that of its first line. Output columns: source_file, account_id, line_number, row_id,
+    raw_line, one string column per raw header token (`S.RAW_COLUMNS`), file_reason/file_detail
+    (set on the single row of a rejected file), row_reason/row_detail (set on a blank line or
+    a line that cannot be split into the header's fields), and is_duplicate_line (an exact
+    repeat of an earlier line of the same file).
     """
     return (
-        files.transform(with_decoded_text)
+        files.transform(with_decoded_text, max_inflated_bytes)
         .transform(with_header, extensions)
         .transform(explode_lines)
         .transform(with_raw_fields)
     )
 
 
-@pandas_udf(T.BinaryType())  # type: ignore[call-overload]
-def _gunzip(blobs: pd.Series) -> pd.Series:
-    return blobs.map(gunzip_or_none)
+_INFLATED = T.StructType(
+    [T.StructField("data", T.BinaryType()), T.StructField("error", T.StringType())]
+)
 
 
-def gunzip_or_none(blob: bytes | None) -> bytes | None:
-    """Decompresses a gzip member; None when it is not valid gzip or is suspiciously large."""
-    if blob is None:
-        return None
-    try:
-        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        data = decompressor.decompress(bytes(blob), _MAX_GUNZIP_BYTES)
-        if decompressor.unconsumed_tail or not decompressor.eof:
-            return None
-        return data
-    except (zlib.error, gzip.BadGzipFile, EOFError):
-        return None
+def _gunzip_udf(max_bytes: int) -> Any:
+    @pandas_udf(_INFLATED)  # type: ignore[call-overload]
+    def gunzip(blobs: pd.Series) -> pd.DataFrame:
+        inflated = [gunzip_members(b, max_bytes) if b is not None else (None, None) for b in blobs]
+        return pd.DataFrame(inflated, columns=["data", "error"], index=blobs.index)
+
+    return gunzip
 
 
-def with_decoded_text(files: DataFrame) -> DataFrame:
-    """Adds `text`: the file decoded so that no byte can fail.
+def gunzip_members(
+    blob: bytes, max_bytes: int = MAX_INFLATED_BYTES
+) -> tuple[bytes | None, str | None]:
+    """Inflates every member of a gzip file: (content, None), or (None, what is wrong).
 
-    Valid UTF-8 (with or without BOM) is read as UTF-8; anything else as the bank's single-byte
-    encoding (Latin-1, with byte 0x82 standing for "Ç"). Gzip content is inflated first.
+    A file may hold several members one after the other (`cat a.gz b.gz`, what `gzip.compress`
+    of parts gives): their contents are concatenated, as `zcat` does. Anything else — a
+    truncated or damaged member, bytes after the last member that are not a member, content
+    beyond `max_bytes` — rejects the whole file: a partial read would lose lines silently.
+    """
+    data = memoryview(bytes(blob))
+    parts: list[bytes] = []
+    total, offset, member = 0, 0, 0
+    while True:
+        member += 1
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(data[offset:], max_bytes - total + 1)
+        except zlib.error as exc:
+            return None, f"{_zlib_problem(exc)} in member {member}"
+        total += len(part)
+        if total > max_bytes:
+            return None, f"inflates beyond {_size(max_bytes)} (limit input.max_inflated_bytes)"
+        if not inflater.eof:
+            return None, f"truncated in member {member}"
+        parts.append(part)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(parts), None
+        if rest[:2] != b"\x1f\x8b":
+            return None, f"{len(rest)} trailing bytes after member {member}"
+        offset = len(data) - len(rest)
+
+
+def _zlib_problem(exc: zlib.error) -> str:
+    message = str(exc)
+    if "incorrect data check" in message:
+        return "bad CRC"
+    if "incorrect length check" in message:
+        return "bad length"
+    if "incorrect header check" in message or "unknown compression method" in message:
+        return "bad header"
+    return "damaged data (" + message.split(": ", 1)[-1] + ")"
+
+
+def _size(n: int) -> str:
+    mib = 1024 * 1024
+    return f"{n // mib} MiB" if n % mib == 0 else f"{n:,} bytes"
+
+
+def with_decoded_text(files: DataFrame, max_inflated_bytes: int = MAX_INFLATED_BYTES) -> DataFrame:
+    """Adds `text`: the file decoded so that no byte can fail, and `encoding_problem`.
+
+    UTF-16 with a byte-order mark (little or big endian) is read as UTF-16; valid UTF-8 (with
+    or without BOM) as UTF-8; anything else as the bank's single-byte encoding (Latin-1, with
+    byte 0x82 standing for "Ç"). Gzip content is inflated first; `gzip_problem` says why it
+    could not be. UTF-16 without a byte-order mark is recognised (printable ASCII interleaved
+    with NUL bytes) and not guessed at: `encoding_problem` says so.
     """
     content = F.col(CONTENT)
     is_gzip = F.hex(F.substring(content, 1, 2)) == F.lit("1F8B")
-    inflated = _gunzip(F.when(is_gzip, content))
-    raw = F.when(is_gzip, inflated).otherwise(content)
+    inflated = F.col("inflated")
+    raw = F.when(is_gzip, inflated["data"]).otherwise(content)
+    start = F.hex(F.substring(raw, 1, 4))
+    utf16_bom = start.startswith("FFFE") | start.startswith("FEFF")
+    as_utf16 = F.decode(raw, "UTF-16")
     as_utf8 = F.decode(raw, "UTF-8")
     as_latin1 = F.translate(F.decode(raw, "ISO-8859-1"), chr(S.CEDILLA_BYTE), "Ç")
-    text = F.when(~as_utf8.contains("\ufffd"), as_utf8).otherwise(as_latin1)
+    text = (
+        F.when(utf16_bom, as_utf16).when(~as_utf8.contains("\ufffd"), as_utf8).otherwise(as_latin1)
+    )
+    encoding_problem = F.when(
+        ~utf16_bom & (start.rlike(_UTF16_LE_START) | start.rlike(_UTF16_BE_START)),
+        F.lit("UTF-16 without a byte-order mark"),
+    )
     return (
-        files.withColumn("is_gzip", is_gzip)
+        files.withColumn("inflated", _gunzip_udf(max_inflated_bytes)(F.when(is_gzip, content)))
+        .withColumn("is_gzip", is_gzip)
+        .withColumn("gzip_problem", inflated["error"])
+        .withColumn("encoding_problem", encoding_problem)
         .withColumn(TEXT, F.regexp_replace(text, "^\ufeff", ""))
-        .drop(CONTENT)
+        .drop(CONTENT, "inflated")
     )
 
 
 def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
-    """Splits the text into lines, maps the header and decides each file's fate."""
+    """Splits the text into records, maps the header and decides each file's fate."""
     name = F.regexp_extract(S.SOURCE_FILE, r"([^/]+)$", 1)
     lines = F.col("lines")
     header = F.element_at(lines, 1)
     header_fields = F.transform(F.split(header, ";"), lambda t: F.lower(F.trim(t)))
-    data_lines = F.filter(
-        F.transform(
-            lines,
-            lambda line, i: F.struct(
-                (i + 1).alias(S.LINE_NUMBER),
-                line.alias(S.RAW_LINE),
-                (F.call_function("array_position", lines, line) < i + 1).alias(IS_DUPLICATE),
-            ),
-        ),
-        lambda item: (item[S.LINE_NUMBER] > 1) & (F.trim(item[S.RAW_LINE]) != ""),
-    )
     missing = F.filter(
         F.array(*[F.lit(c) for c in S.REQUIRED_RAW_COLUMNS]),
         lambda c: ~F.array_contains(F.col(HEADER_FIELDS), c),
@@ -145,7 +214,12 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
                 F.lit("file name does not end with " + " or ".join(extensions)),
             ),
             (F.col(FILE_SIZE) == 0, reasons.EMPTY_FILE, F.lit(None)),
-            (F.col("is_gzip") & F.col(TEXT).isNull(), reasons.CORRUPT_GZIP, F.lit(None)),
+            (F.col("is_gzip") & F.col(TEXT).isNull(), reasons.CORRUPT_GZIP, F.col("gzip_problem")),
+            (
+                F.col("encoding_problem").isNotNull(),
+                reasons.UNSUPPORTED_ENCODING,
+                F.col("encoding_problem"),
+            ),
             (F.col(TEXT).contains("\u0000"), reasons.BINARY_CONTENT, F.lit("NUL bytes")),
             (
                 ~F.col("header").contains(";")
@@ -164,14 +238,168 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
     )
     return (
         files.withColumn("lines", F.split(F.col(TEXT), _LINE_BREAK))
+        .withColumn("quoted", _quoted_records_udf(F.when(F.col(TEXT).contains('"'), F.col(TEXT))))
+        .withColumn(RECORDS, F.coalesce(F.col("quoted"), _line_records(lines)))
+        .withColumn("data_lines", with_duplicate_flags(F.col(RECORDS)))
         .withColumn("header", header)
         .withColumn(HEADER_FIELDS, header_fields)
         .withColumn("missing", missing)
-        .withColumn("data_lines", data_lines)
         .withColumn(FILE_REASON, reason)
         .withColumn(FILE_DETAIL, detail)
         .withColumn(S.ACCOUNT_ID, F.regexp_replace(name, r"(?i)(\.csv)?(\.gz)?$", ""))
-        .drop(TEXT, "lines", "header", "missing", "is_gzip")
+        .drop(
+            TEXT,
+            "lines",
+            "quoted",
+            RECORDS,
+            "header",
+            "missing",
+            "is_gzip",
+            "gzip_problem",
+            "encoding_problem",
+        )
+    )
+
+
+def _line_records(lines: Column) -> Column:
+    """The data records of a file without quotes: one per physical line after the header.
+
+    The empty string after the file's last line break is the end of the file, not a line.
+    """
+    ends_with_break = (F.element_at(lines, -1) == "").cast("int")
+    data_count = F.greatest(F.size(lines) - 1 - ends_with_break, F.lit(0))
+    records = F.transform(
+        lines,
+        lambda line, i: F.struct(
+            (i + 1).alias(S.LINE_NUMBER),
+            line.alias(S.RAW_LINE),
+            F.lit(None).cast("array<string>").alias(FIELDS),
+            F.lit(None).cast("string").alias(SPLIT_ERROR),
+        ),
+    )
+    return F.slice(records, 2, data_count)
+
+
+_RECORD = T.StructType(
+    [
+        T.StructField(S.LINE_NUMBER, T.IntegerType()),
+        T.StructField(S.RAW_LINE, T.StringType()),
+        T.StructField(FIELDS, T.ArrayType(T.StringType())),
+        T.StructField(SPLIT_ERROR, T.StringType()),
+    ]
+)
+
+
+@pandas_udf(T.ArrayType(_RECORD))  # type: ignore[call-overload]
+def _quoted_records_udf(texts: pd.Series) -> pd.Series:
+    return texts.map(lambda text: None if text is None else split_records(text))
+
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+# A quoted field: optional padding, `"`, any text with `""` for a quote (line breaks and `;`
+# included), `"`, optional padding, then the end of the field. Linear: each character has one
+# role, so there is nothing to backtrack over.
+_QUOTED_FIELD = re.compile(r' *"([^"]*(?:""[^"]*)*)" *(?=;|\r|\n|\Z)')
+_PLAIN_FIELD = re.compile(r"[^;\r\n]*")
+
+
+def split_records(text: str) -> list[dict[str, Any]]:
+    """The data records of a file that holds a double quote, split into fields (RFC 4180).
+
+    A field starting with `"` (after padding spaces) is quoted: it ends at the next `"` that is
+    not doubled, may hold `;` and line breaks, and `""` in it stands for `"`. A quote anywhere
+    else is an ordinary character, and a quoted field that is never closed is read as plain
+    text. A record's line_number is that of its first line; lines without a quote are split
+    exactly as the native path splits them. A record the splitter fails on keeps its line with
+    `split_error` set instead of stopping the file.
+    """
+    records: list[dict[str, Any]] = []
+    end_of_text = len(text)
+    pos, line = 0, 1
+    while True:
+        line_break = _BREAK.search(text, pos)
+        line_end = line_break.start() if line_break else end_of_text
+        fields: list[str] | None
+        error = None
+        if text.find('"', pos, line_end) < 0:
+            fields, record_end = text[pos:line_end].split(";"), line_end
+        else:
+            try:
+                fields, record_end = _quoted_fields(text, pos)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the line, as a reason
+                fields, record_end, error = None, line_end, f"cannot split: {exc}"[:200]
+        raw = text[pos:record_end]
+        if line > 1:
+            records.append(
+                {S.LINE_NUMBER: line, S.RAW_LINE: raw, FIELDS: fields, SPLIT_ERROR: error}
+            )
+        after = _BREAK.match(text, record_end)
+        if after is None or after.end() == end_of_text:
+            return records
+        line += len(_BREAK.findall(raw)) + 1
+        pos = after.end()
+
+
+def _quoted_fields(text: str, pos: int) -> tuple[list[str], int]:
+    """The fields of the record starting at `pos`, and where the record ends."""
+    fields = []
+    while True:
+        quoted = _QUOTED_FIELD.match(text, pos)
+        if quoted:
+            fields.append(quoted.group(1).replace('""', '"'))
+            pos = quoted.end()
+        else:
+            plain = _PLAIN_FIELD.match(text, pos)
+            assert plain is not None  # it matches the empty string
+            fields.append(plain.group())
+            pos = plain.end()
+        if pos < len(text) and text[pos] == ";":
+            pos += 1
+        else:
+            return fields, pos
+
+
+def with_duplicate_flags(records: Column) -> Column:
+    """Adds `is_duplicate_line` to each record: the same raw line came earlier in the file.
+
+    Files without a repeat (nearly all) are recognised by a hash set (`array_distinct`) and
+    flagged false in one pass. The others are sorted by (line, line number), so each repeat
+    follows its first occurrence, compared with its neighbour, and sorted back: O(n log n),
+    where looking each line up in the lines before it was O(n^2).
+    """
+    raw = F.transform(records, lambda r: r[S.RAW_LINE])
+    no_repeat = F.size(F.array_distinct(raw)) == F.size(records)
+    by_line = F.sort_array(
+        F.transform(
+            records, lambda r: F.struct(r[S.RAW_LINE].alias("k"), r[S.LINE_NUMBER].alias("n"))
+        )
+    )
+    previous = F.concat(
+        F.array(F.lit(None).cast("struct<k:string,n:int>")),
+        F.slice(by_line, 1, F.greatest(F.size(by_line) - 1, F.lit(0))),
+    )
+    repeats = F.sort_array(
+        F.zip_with(
+            by_line,
+            previous,
+            lambda x, p: F.struct(
+                x["n"].alias("n"), F.coalesce(p["k"] == x["k"], F.lit(False)).alias("d")
+            ),
+        )
+    )
+    flags = F.when(no_repeat, F.array_repeat(F.lit(False), F.size(records))).otherwise(
+        F.transform(repeats, lambda x: x["d"])
+    )
+    return F.zip_with(
+        records,
+        flags,
+        lambda r, d: F.struct(
+            r[S.LINE_NUMBER].alias(S.LINE_NUMBER),
+            r[S.RAW_LINE].alias(S.RAW_LINE),
+            r[FIELDS].alias(FIELDS),
+            r[SPLIT_ERROR].alias(SPLIT_ERROR),
+            d.alias(IS_DUPLICATE),
+        ),
     )
 
 
@@ -181,6 +409,8 @@ def explode_lines(files: DataFrame) -> DataFrame:
         F.struct(
             F.lit(None).cast("int").alias(S.LINE_NUMBER),
             F.lit(None).cast("string").alias(S.RAW_LINE),
+            F.lit(None).cast("array<string>").alias(FIELDS),
+            F.lit(None).cast("string").alias(SPLIT_ERROR),
             F.lit(False).alias(IS_DUPLICATE),
         )
     )
@@ -213,15 +443,17 @@ def explode_lines(files: DataFrame) -> DataFrame:
 
 
 def with_raw_fields(lines: DataFrame) -> DataFrame:
-    """Splits each line on `;` (quote-aware) and names its fields after the file's header."""
+    """Splits each line on `;` (unless the record splitter did) and names its fields.
+
+    A blank line (nothing but whitespace) is kept with its own row reason, so that it is
+    counted like every other line.
+    """
     line = F.col(S.RAW_LINE)
-    fields = F.when(
-        line.contains('"'),
-        F.transform(F.split(line, _SEPARATOR_OUTSIDE_QUOTES), _unquote),
-    ).otherwise(F.split(line, ";"))
     expected = F.size(HEADER_FIELDS)
     reason, detail = first_match(
         [
+            (line.rlike(_BLANK_LINE), reasons.BLANK_LINE, F.lit("nothing but whitespace")),
+            (F.col(SPLIT_ERROR).isNotNull(), reasons.FIELD_COUNT, F.col(SPLIT_ERROR)),
             (
                 line.isNotNull() & (F.size(FIELDS) != expected),
                 reasons.FIELD_COUNT,
@@ -237,7 +469,7 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
         for token in S.RAW_COLUMNS
     ]
     return (
-        lines.withColumn(FIELDS, fields)
+        lines.withColumn(FIELDS, F.coalesce(F.col(FIELDS), F.split(line, ";")))
         .withColumn(ROW_REASON, reason)
         .withColumn(ROW_DETAIL, detail)
         .select(
@@ -256,15 +488,11 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
     )
 
 
-def _unquote(field: Column) -> Column:
-    trimmed = F.trim(field)
-    quoted = trimmed.startswith('"') & trimmed.endswith('"') & (F.length(trimmed) >= 2)
-    inner = F.regexp_replace(trimmed.substr(F.lit(2), F.length(trimmed) - 2), '""', '"')
-    return F.when(quoted, inner).otherwise(field)
+def first_match(cases: list[tuple[Column, str | Column, Column]]) -> tuple[Column, Column]:
+    """Reason and detail of the first matching case, or nulls when none matches.
 
-
-def first_match(cases: list[tuple[Column, str, Column]]) -> tuple[Column, Column]:
-    """Reason and detail of the first matching case, or nulls when none matches."""
+    A case's reason is a code, or a column holding one.
+    """
     reason: Column = F.lit(None).cast("string")
     detail: Column = F.lit(None).cast("string")
     for condition, code, text in reversed(cases):

@@ -6,6 +6,7 @@ from __future__ import annotations
 UNSUPPORTED_FILE = "unsupported_file"
 EMPTY_FILE = "empty_file"
 CORRUPT_GZIP = "corrupt_gzip"
+UNSUPPORTED_ENCODING = "unsupported_encoding"
 BINARY_CONTENT = "binary_content"
 WRONG_SEPARATOR = "wrong_separator"
 BAD_HEADER = "bad_header"
@@ -16,6 +17,7 @@ FILE_REASONS = (
     UNSUPPORTED_FILE,
     EMPTY_FILE,
     CORRUPT_GZIP,
+    UNSUPPORTED_ENCODING,
     BINARY_CONTENT,
     WRONG_SEPARATOR,
     BAD_HEADER,
@@ -24,6 +26,7 @@ FILE_REASONS = (
 )
 
 # One line is rejected (level "row").
+BLANK_LINE = "blank_line"
 FIELD_COUNT = "field_count"
 BAD_AMOUNT = "bad_amount"
 BAD_DATE = "bad_date"
@@ -31,4 +34,12 @@ FUTURE_DATE = "future_date"
 DATE_TOO_OLD = "date_too_old"
 DUPLICATE_ROW = "duplicate_row"
 
-ROW_REASONS = (FIELD_COUNT, BAD_AMOUNT, BAD_DATE, FUTURE_DATE, DATE_TOO_OLD, DUPLICATE_ROW)
+ROW_REASONS = (
+    BLANK_LINE,
+    FIELD_COUNT,
+    BAD_AMOUNT,
+    BAD_DATE,
+    FUTURE_DATE,
+    DATE_TOO_OLD,
+    DUPLICATE_ROW,
+)

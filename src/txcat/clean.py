@@ -144,7 +144,7 @@ def with_reasons(
     """
     tx_date = F.col(S.TRANSACTION_DATE)
     amount_text = F.col(_RAW_OF[S.AMOUNT])
-    row_cases: list[tuple[Column, str, Column]] = [
+    row_cases: list[tuple[Column, str | Column, Column]] = [
         (F.col(read.ROW_REASON).isNotNull(), F.col(read.ROW_REASON), F.col(read.ROW_DETAIL)),
         (tx_date.isNull(), reasons.BAD_DATE, F.lit("expected d.mm.yyyy")),
         (

@@ -142,7 +142,7 @@ def prepare(
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
     """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
-    return read.to_lines(files, cfg.input.extensions).transform(
+    return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,
         cfg.quality.earliest_transaction_date,

@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from txcat import read, sources
 from txcat import schema as S
-from txcat import sources
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS
 from txcat.model import ModelArtifact, booster_from_bytes
@@ -49,7 +49,7 @@ def read_stage(spark: SparkSession, cfg: Config, input_path: str, run_date: dt.d
 
     Returns the records, for counting them after the timed part.
     """
-    records, _ = pipeline.read_records(spark, cfg, input_path, run_date)
+    records = sources.cleaned(cfg, read.read_files(spark, input_path), run_date)
     records.write.format("noop").mode("overwrite").save()
     return records
 

@@ -431,6 +431,7 @@ def _read_seconds(spark, folder) -> float:
     return min(runs)
 
 
+@pytest.mark.slow
 def test_reading_one_file_takes_time_linear_in_its_lines(spark, tmp_path):
     # Every line appears twice, so the repeat detection has work to do. Looking each line up
     # among the lines before it made four times the lines take 11 to 15 times as long.

@@ -369,7 +369,7 @@ def test_splitter_honours_quoted_fields():
 def test_splitter_is_linear_on_escaped_quotes():
     field = '"' + '""' * 200_000 + '"'
     started = time.monotonic()
-    ((line, raw, fields),) = _split(f"h;h\n{field};x\n")
+    ((line, _raw, fields),) = _split(f"h;h\n{field};x\n")
     assert time.monotonic() - started < 5
     assert (line, fields) == (2, ['"' * 200_000, "x"])
 

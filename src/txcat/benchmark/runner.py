@@ -356,7 +356,6 @@ def prepare_large_file(folder: Path, lines: int, env: dict[str, str]) -> int:
             check=True,
             env=env,
         )
-    count = 0
     big = one / "one_account.csv"
     if not big.exists():
         one.mkdir(parents=True, exist_ok=True)
@@ -369,8 +368,7 @@ def prepare_large_file(folder: Path, lines: int, env: dict[str, str]) -> int:
                 out.write(body)
         partial.rename(big)
     with big.open("rb") as f:
-        count = sum(1 for _ in f) - 1
-    return count
+        return sum(1 for _ in f) - 1
 
 
 def large_file(bench: Bench, lines: int, out_dir: Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from decimal import Decimal
 
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from txcat import clean
+from tests.helpers import bank_row
+from txcat import clean, read, reasons
 from txcat import schema as S
 
 
@@ -35,6 +37,8 @@ def test_parsed_amount_reads_the_bank_formats(spark):
             ("12.34,5", None),
             ("", None),
             (None, None),
+            ("1" + "0" * 400, None),  # beyond a double: never +inf
+            ("-1" + "0" * 400 + ",5", None),
         ],
         "raw string, expected double",
     ).withColumn("parsed", clean.parsed_amount(F.col("raw")))
@@ -170,3 +174,90 @@ def test_every_raw_field_of_the_schema_mapping_is_parsed(spark):
     assert {f.name: f.dataType for f in parsed.schema.fields[len(raw) :]} == {
         c: types[c] for c in S.RAW_TO_PARSED.values()
     }
+
+
+def _cleaned(spark, rows: list[str], max_abs_amount: float = 1e7) -> list:
+    """Bank lines through `clean.clean` as the reader hands them over (no reader problems)."""
+    records = spark.createDataFrame(
+        [(*row.split(";"), i) for i, row in enumerate(rows)],
+        ", ".join([*(f"{c} string" for c in S.RAW_COLUMNS), f"{S.LINE_NUMBER} int"]),
+    ).select(
+        "*",
+        F.lit(False).alias(read.IS_DUPLICATE),
+        *[
+            F.lit(None).cast("string").alias(c)
+            for c in (read.FILE_REASON, read.FILE_DETAIL, read.ROW_REASON, read.ROW_DETAIL)
+        ],
+    )
+    cleaned = clean.clean(records, dt.date(2020, 3, 1), dt.date(2000, 1, 1), True, max_abs_amount)
+    return cleaned.orderBy(S.LINE_NUMBER).select(S.REASON, S.DETAIL, S.AMOUNT).collect()
+
+
+def _with_limits(total: str, available: str) -> str:
+    fields = bank_row().split(";")
+    fields[6:8] = [total, available]
+    return ";".join(fields)
+
+
+def test_amounts_and_limits_out_of_range_are_bad_amounts(spark):
+    huge = "1" + "0" * 400
+    rows = [
+        bank_row(amount=huge),
+        bank_row(amount="-9" + "9" * 399 + ",5"),
+        bank_row(amount="12.345.678,9"),
+        bank_row(amount="-10.000.000,01"),
+        bank_row(amount="10.000.000"),
+        bank_row(amount="-10.000.000"),
+        _with_limits(huge, "5343"),
+        _with_limits("4700", "-20000000"),
+        bank_row(amount="abc"),
+    ]
+    assert [(r[S.REASON], r[S.DETAIL]) for r in _cleaned(spark, rows)] == [
+        (reasons.BAD_AMOUNT, "amount 1.0E400 outside ±10000000"),
+        (reasons.BAD_AMOUNT, "amount -9.9E399 outside ±10000000"),
+        (reasons.BAD_AMOUNT, "amount 1.23456789E7 outside ±10000000"),
+        (reasons.BAD_AMOUNT, "amount -1.000000001E7 outside ±10000000"),
+        (None, None),
+        (None, None),
+        (reasons.BAD_AMOUNT, "credit_limit_total 1.0E400 outside ±10000000"),
+        (reasons.BAD_AMOUNT, "credit_limit_available -2.0E7 outside ±10000000"),
+        (reasons.BAD_AMOUNT, "expected decimal comma, e.g. 1.784,13"),
+    ]
+
+
+def test_amount_bound_is_the_configured_one(spark):
+    rows = [bank_row(amount="10.000,01"), bank_row(amount="9.999,99"), bank_row(amount=" -   ")]
+    assert [(r[S.REASON], r[S.DETAIL], r[S.AMOUNT]) for r in _cleaned(spark, rows, 1e4)] == [
+        (reasons.BAD_AMOUNT, "amount 10000.01 outside ±10000", 10000.01),
+        (None, None, 9999.99),
+        (None, None, None),
+    ]
+
+
+_AMOUNT_TEXT = st.one_of(
+    st.text(alphabet="0123456789.,- ", max_size=30),
+    st.integers(min_value=-(10**450), max_value=10**450).map(
+        lambda n: _bank_amount(Decimal(n) / 100)
+    ),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(_AMOUNT_TEXT, min_size=1, max_size=40))
+def test_amount_is_finite_and_within_bound_or_refused_with_a_reason(spark, texts):
+    bound = 1e7
+    df = spark.createDataFrame([(t,) for t in texts], "raw string").select(
+        clean.parsed_amount(F.col("raw")).alias("value"),
+        clean.amount_range_detail(F.col("raw"), "amount", bound).alias("detail"),
+    )
+    for text, (value, detail) in zip(texts, df.collect(), strict=True):
+        well_formed = re.fullmatch(r"-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?", text.strip())
+        if not well_formed:
+            assert value is None and detail is None, text
+            continue
+        exact = Decimal(text.strip().replace(".", "").replace(",", "."))
+        if abs(exact) > bound:
+            assert detail is not None and detail.endswith(" outside ±10000000"), text
+        else:
+            assert detail is None and value is not None and abs(value) <= bound, text
+        assert value is None or math.isfinite(value), text

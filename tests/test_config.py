@@ -56,6 +56,17 @@ def test_unknown_environment_is_refused():
         load_config("prod")
 
 
+def test_amount_bound_is_positive_and_finite():
+    assert load_config("local").quality.max_abs_amount == 10_000_000.0
+    assert (
+        load_config("local", overrides=["quality.max_abs_amount=500000"]).quality.max_abs_amount
+        == 5e5
+    )
+    for value in ("0", "-1", ".inf", "lots"):
+        with pytest.raises(ConfigError, match="quality.max_abs_amount"):
+            load_config("local", overrides=[f"quality.max_abs_amount={value}"])
+
+
 def test_shares_must_be_fractions():
     with pytest.raises(ConfigError, match="between 0 and 1"):
         load_config("local", overrides=["quality.max_file_quarantine_share=5"])

@@ -8,6 +8,8 @@ turn that null into a quarantine reason instead.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import sys
 from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
@@ -29,6 +31,7 @@ _MISSING_AMOUNT_PATTERN = r"^-?$"
 _DATE_PATTERN = r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"
 _MONTH_PATTERN = r"^(\d{4})(\d{2})$"
 _INTEGER_PATTERN = r"^-?\d{1,9}$"
+_DOUBLE_MAX = sys.float_info.max
 
 
 # Unicode space separators (Zs, Zl, Zp) other than the plain space, and the line breaks a
@@ -58,11 +61,49 @@ def is_missing_amount(col: Column) -> Column:
     return F.coalesce(F.trim(col), F.lit("")).rlike(_MISSING_AMOUNT_PATTERN)
 
 
+def _amount_number(text: Column) -> Column:
+    """The decimal-comma text as a double, format unchecked: ±inf beyond a double's range."""
+    return F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".").cast("double")
+
+
 def parsed_amount(col: Column) -> Column:
-    """Decimal comma / thousands dot text -> double; null when missing or malformed."""
+    """Decimal comma / thousands dot text -> double; null when missing, malformed or beyond a
+    double (a 400-digit number would be ±inf, never a usable value)."""
     text = F.trim(col)
-    number = F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".")
-    return F.when(text.rlike(_AMOUNT_PATTERN), number.cast("double"))
+    number = _amount_number(text)
+    return F.when(text.rlike(_AMOUNT_PATTERN) & (F.abs(number) <= F.lit(_DOUBLE_MAX)), number)
+
+
+def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Column:
+    """Why a well-formed amount is refused, e.g. "amount 1.0E400 outside ±10000000"; else null.
+
+    Refused: a magnitude above `max_abs`, and always one beyond a double (shown from its digits,
+    since the double itself is ±inf). Malformed or missing text is not this helper's case.
+    """
+    text = F.trim(col)
+    number = _amount_number(text)
+    shown = F.when(F.abs(number) <= F.lit(_DOUBLE_MAX), number.cast("string")).otherwise(
+        _magnitude(text)
+    )
+    bound = min(max_abs, _DOUBLE_MAX)
+    return F.when(
+        text.rlike(_AMOUNT_PATTERN) & ~(F.abs(number) <= F.lit(bound)),
+        F.concat(F.lit(f"{name} "), shown, F.lit(f" outside ±{bound:.15g}")),
+    )
+
+
+def _magnitude(text: Column) -> Column:
+    """`-1.2E400` for a well-formed amount text: first two digits and the power of ten."""
+    integer = F.regexp_extract(text, r"^-?([\d.]+)", 1)
+    digits = F.regexp_replace(F.regexp_replace(integer, r"\.", ""), "^0+", "")
+    return F.concat(
+        F.when(text.startswith("-"), F.lit("-")).otherwise(F.lit("")),
+        F.substring(digits, 1, 1),
+        F.lit("."),
+        F.coalesce(F.when(F.length(digits) > 1, F.substring(digits, 2, 1)), F.lit("0")),
+        F.lit("E"),
+        (F.length(digits) - 1).cast("string"),
+    )
 
 
 def parsed_date(col: Column) -> Column:
@@ -136,11 +177,14 @@ def with_reasons(
     run_date: dt.date,
     earliest_date: dt.date,
     quarantine_duplicates: bool,
+    max_abs_amount: float = math.inf,
 ) -> DataFrame:
     """Adds `level`, `reason`, `detail`: null for a row to score, else why it is quarantined.
 
     File-level reasons come from the reader; row-level ones are checked in a fixed order, so a
-    row with several problems reports the first.
+    row with several problems reports the first. An amount or credit limit outside
+    ±`max_abs_amount` (or beyond a double) is a `bad_amount`: one absurd value would otherwise
+    shift the per-account aggregates, and so the scores, of every row of its file.
     """
     tx_date = F.col(S.TRANSACTION_DATE)
     amount_text = F.col(_RAW_OF[S.AMOUNT])
@@ -157,6 +201,20 @@ def with_reasons(
             reasons.DATE_TOO_OLD,
             F.concat(F.lit("before "), F.lit(earliest_date.isoformat())),
         ),
+        *[
+            (detail.isNotNull(), reasons.BAD_AMOUNT, detail)
+            for detail in (
+                amount_range_detail(amount_text, S.AMOUNT, max_abs_amount),
+                amount_range_detail(
+                    F.col(_RAW_OF[S.CREDIT_LIMIT_TOTAL]), S.CREDIT_LIMIT_TOTAL, max_abs_amount
+                ),
+                amount_range_detail(
+                    F.col(_RAW_OF[S.CREDIT_LIMIT_AVAILABLE]),
+                    S.CREDIT_LIMIT_AVAILABLE,
+                    max_abs_amount,
+                ),
+            )
+        ],
         (
             F.col(S.AMOUNT).isNull() & ~is_missing_amount(amount_text),
             reasons.BAD_AMOUNT,
@@ -186,8 +244,9 @@ def clean(
     run_date: dt.date,
     earliest_date: dt.date,
     quarantine_duplicates: bool = True,
+    max_abs_amount: float = math.inf,
 ) -> DataFrame:
     """Read-stage lines -> typed records, each with its quarantine verdict (null = score it)."""
     return lines.transform(with_parsed_fields).transform(
-        with_reasons, run_date, earliest_date, quarantine_duplicates
+        with_reasons, run_date, earliest_date, quarantine_duplicates, max_abs_amount
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,15 @@ class QualityConfig:
     max_file_quarantine_share: float
     earliest_transaction_date: dt.date
     quarantine_duplicate_rows: bool
+    #: Amounts and credit limits beyond ± this are quarantined (`bad_amount`).
+    max_abs_amount: float
 
     def __post_init__(self) -> None:
         for name in ("max_row_quarantine_share", "max_file_quarantine_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"quality.{name} must be between 0 and 1")
+        if not 0.0 < self.max_abs_amount < math.inf:
+            raise ConfigError("quality.max_abs_amount must be a positive, finite number")
 
 
 @dataclasses.dataclass(frozen=True)

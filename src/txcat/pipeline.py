@@ -108,6 +108,7 @@ def read_records(
         run_date,
         cfg.quality.earliest_transaction_date,
         cfg.quality.quarantine_duplicate_rows,
+        cfg.quality.max_abs_amount,
     )
     return records, listed
 
@@ -143,6 +144,7 @@ def read_manifest_records(
         run_date,
         cfg.quality.earliest_transaction_date,
         cfg.quality.quarantine_duplicate_rows,
+        cfg.quality.max_abs_amount,
     )
     return records, len(manifest.entries)
 

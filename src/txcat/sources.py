@@ -147,4 +147,5 @@ def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
         run_date,
         cfg.quality.earliest_transaction_date,
         cfg.quality.quarantine_duplicate_rows,
+        cfg.quality.max_abs_amount,
     )

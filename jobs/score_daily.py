@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return pipeline.EXIT_BAD_INPUT
+    try:  # before Spark starts: a wrong date fails in a second
+        pipeline.check_run_date(args.run_date, cfg)
+    except pipeline.InputError as exc:
+        log.error("%s", exc)
+        return pipeline.EXIT_BAD_INPUT
     spark = build_session("txcat-score-daily", cfg.spark)
     params = pipeline.RunParams(
         args.run_date,

@@ -63,7 +63,7 @@ def test_amount_bound_is_positive_and_finite():
         == 5e5
     )
     for value in ("0", "-1", ".inf", "lots"):
-        with pytest.raises(ConfigError, match="quality.max_abs_amount"):
+        with pytest.raises(ConfigError, match=r"quality\.max_abs_amount"):
             load_config("local", overrides=[f"quality.max_abs_amount={value}"])
 
 

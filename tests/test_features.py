@@ -9,9 +9,15 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
 from txcat import schema as S
+from txcat.config import ReferenceConfig
 from txcat.features import FEATURE_COLUMNS, References, build_features
 from txcat.features.aggregates import AGGREGATE_FEATURES, WINDOW, with_file_aggregates
-from txcat.features.enrich import latest_bureau_snapshot, with_enrichment
+from txcat.features.enrich import (
+    ReferenceDataError,
+    latest_bureau_snapshot,
+    load_references,
+    with_enrichment,
+)
 from txcat.features.row import ROW_FEATURES, with_row_features
 
 D = dt.date
@@ -155,3 +161,52 @@ def test_build_features_produces_every_model_column_one_row_per_input(spark):
     assert not set(FEATURE_COLUMNS) & set(S.TRANSACTION_SCHEMA.fieldNames())
     assert out.count() == 7
     assert dict(out.dtypes)["amount_zscore"] == "double"
+
+
+def _reference_files(folder, holidays="2026-11-20,BR,Dia\n", bureau_date="2026-11-01"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "holidays.csv").write_text("date,scope,name\n" + holidays)
+    (folder / "countries.csv").write_text("alpha2,alpha3,numeric,name\nBR,BRA,076,Brazil\n")
+    (folder / "bureau.jsonl").write_text(
+        '{"account_id": "a", "score_band": "B", "n_cards": 1, "delinquent": false, '
+        f'"snapshot_date": "{bureau_date}"}}\n'
+    )
+    return ReferenceConfig(
+        holidays=str(folder / "holidays.csv"),
+        countries=str(folder / "countries.csv"),
+        bureau=str(folder / "bureau.jsonl"),
+    )
+
+
+def test_complete_references_give_no_warning(spark, tmp_path):
+    refs = load_references(spark, _reference_files(tmp_path), D(2026, 11, 25))
+    assert refs.warnings == ()
+    assert refs.bureau.count() == 1 and refs.national_holidays.count() == 1
+
+
+def test_missing_reference_table_names_the_table_and_its_setting(spark, tmp_path):
+    paths = _reference_files(tmp_path)
+    (tmp_path / "bureau.jsonl").unlink()
+    with pytest.raises(
+        ReferenceDataError, match=r"reference table bureau \(setting reference.bureau\) not found"
+    ):
+        load_references(spark, paths, D(2026, 11, 25))
+
+
+def test_empty_reference_table_and_no_snapshot_for_the_run_date_are_warnings(spark, tmp_path):
+    empty_holidays = _reference_files(tmp_path / "a", holidays="")
+    refs = load_references(spark, empty_holidays, D(2026, 11, 25))
+    assert refs.warnings == (
+        f"reference table holidays (reference.holidays) has no row: {empty_holidays.holidays}",
+    )
+    future_bureau = _reference_files(tmp_path / "b", bureau_date="2026-12-01")
+    refs = load_references(spark, future_bureau, D(2026, 11, 25))
+    assert refs.warnings == (
+        "reference table bureau (reference.bureau) has no snapshot on or before 2026-11-25: "
+        f"{future_bureau.bureau}",
+    )
+    (tmp_path / "b" / "bureau.jsonl").write_text("")
+    refs = load_references(spark, future_bureau, D(2026, 11, 25))
+    assert refs.warnings == (
+        f"reference table bureau (reference.bureau) has no row: {future_bureau.bureau}",
+    )

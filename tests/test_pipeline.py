@@ -7,15 +7,18 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xgboost as xgb
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
 from txcat import pipeline, reasons, write
 from txcat import schema as S
+from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
 from txcat.lifecycle import train
-from txcat.model import ModelArtifactError
+from txcat.model import ModelArtifactError, sha256_hex
 
 #: Whole-pipeline runs with a trained model: left out of `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -117,6 +120,7 @@ def test_summary_reconciles(first_run, world):
     assert s["files_read"] == world["report"].files
     assert sum(s["quarantined_by_reason"].values()) == s["rows_quarantined"]
     assert sum(s["files_quarantined_by_reason"].values()) == s["files_quarantined"]
+    assert s["warnings"] == []
     on_disk = json.loads(Path(first_run.summary_path).read_text())
     assert on_disk == s
     for key in (
@@ -299,3 +303,135 @@ def test_clean_rerun_removes_the_day_s_old_quarantine(spark, world):
     assert clean.summary["rows_quarantined"] == 0 and clean.summary["files_quarantined"] == 0
     assert not (out / "quarantine" / f"run_date={RUN_DATE}").exists()
     assert _predictions(spark, out).count() == clean.summary["rows_scored"] > 0
+
+
+def test_absurd_amount_is_quarantined_and_leaves_its_account_s_scores_alone(spark, world):
+    """One 400-digit amount must not reach the per-account aggregates of the other rows."""
+    root = world["root"] / "absurd"
+    generate(root / "plain", 3, "2026-11-01", RUN_DATE, seed=31, labels=False, rows_per_account=12)
+    shutil.copytree(root / "plain", root / "with-absurd")
+    victim = min((root / "with-absurd").glob("*.csv"))
+    lines = victim.read_bytes().split(b"\r\n")
+    fields = lines[1].split(b";")
+    fields[9] = b"1" + b"0" * 400
+    victim.write_bytes(b"\r\n".join([*lines[:-1], b";".join(fields), b""]))
+    absurd_line = len(lines)  # header is line 1; the new line follows the last data line
+    # A bureau whose snapshots all postdate the run date: the run goes on, with a warning.
+    (root / "ref").mkdir()
+    for name in ("holidays.csv", "countries.csv"):
+        shutil.copy(world["ref"] / name, root / "ref" / name)
+    (root / "ref" / "bureau.jsonl").write_text(
+        '{"account_id": "x", "score_band": "A", "n_cards": 1, "delinquent": false, '
+        '"snapshot_date": "2026-12-31"}\n'
+    )
+    cfg = _config(root / "ref", "quality.quarantine_duplicate_rows=false")
+
+    def scores(landing: str) -> tuple[dict, pipeline.RunResult]:
+        result = pipeline.run(
+            spark,
+            cfg,
+            pipeline.RunParams(
+                RUN_DATE,
+                str(root / landing),
+                str(root / f"out-{landing}"),
+                str(world["root"] / "model"),
+                landing,
+            ),
+        )
+        rows = _predictions(spark, root / f"out-{landing}").collect()
+        return {
+            (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER]): (
+                r[S.PREDICTED_CATEGORY],
+                round(r[S.PREDICTED_PROBABILITY], 9),
+            )
+            for r in rows
+        }, result
+
+    plain, _ = scores("plain")
+    absurd, result = scores("with-absurd")
+    assert absurd == plain
+    quarantined = _quarantine(spark, root / "out-with-absurd").collect()
+    assert [(r[S.LINE_NUMBER], r[S.REASON], r[S.DETAIL]) for r in quarantined] == [
+        (absurd_line, reasons.BAD_AMOUNT, "amount 1.0E400 outside ±10000000")
+    ]
+    assert result.summary["quarantined_by_reason"] == {reasons.BAD_AMOUNT: 1}
+    assert result.summary["warnings"] == [
+        "reference table bureau (reference.bureau) has no snapshot on or before 2026-11-25: "
+        f"{root / 'ref' / 'bureau.jsonl'}"
+    ]
+
+
+def _refused_before_reading(spark, cfg, tmp_path, exception, match, **changes):
+    """Runs with an input that does not exist: the refusal must come before any reading."""
+    values = {
+        "run_date": RUN_DATE,
+        "input": str(tmp_path / "no-input-here"),
+        "output": str(tmp_path / "out"),
+        "model": str(cfg["model"]),
+    }
+    values.update(changes)
+    with pytest.raises(exception, match=match):
+        pipeline.run(spark, cfg["cfg"], pipeline.RunParams(**values))
+
+
+def test_model_whose_booster_differs_from_model_json_is_refused_before_reading(
+    spark, world, tmp_path
+):
+    model = tmp_path / "model"
+    shutil.copytree(world["root"] / "model", model)
+    meta = json.loads((model / "model.json").read_text())
+    x = np.random.default_rng(0).normal(size=(60, len(meta["feature_names"])))
+    data = xgb.DMatrix(x, label=np.arange(60) % 3, feature_names=meta["feature_names"])
+    three = xgb.train({"objective": "multi:softprob", "num_class": 3}, data, 2)
+    (model / "model.ubj").write_bytes(bytes(three.save_raw(raw_format="ubj")))
+    meta["sha256"] = sha256_hex((model / "model.ubj").read_bytes())
+    (model / "model.json").write_text(json.dumps(meta))
+    given = {"cfg": world["cfg"], "model": model}
+    _refused_before_reading(
+        spark, given, tmp_path, ModelArtifactError, "booster has 3 classes, model.json lists 22"
+    )
+    (model / "model.json").write_text("null")
+    _refused_before_reading(spark, given, tmp_path, ModelArtifactError, "must be a JSON object")
+
+
+def test_run_date_and_output_are_checked_before_reading(spark, world, tmp_path):
+    given = {"cfg": world["cfg"], "model": world["root"] / "model"}
+    for day in (
+        dt.date(1, 1, 1),
+        dt.date(1999, 12, 31),
+        dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3),
+    ):
+        _refused_before_reading(
+            spark,
+            given,
+            tmp_path,
+            pipeline.InputError,
+            f"run date {day.isoformat()} outside",
+            run_date=day,
+        )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for output, problem in (
+        (a_file, "is a file, not a folder"),
+        (a_file / "below", "ParentNotDirectoryException"),
+        ("/proc/txcat-output", "cannot create folder"),  # not writable, even for root
+    ):
+        _refused_before_reading(
+            spark,
+            given,
+            tmp_path,
+            pipeline.InputError,
+            f"output {output} is not usable: .*{problem}",
+            output=str(output),
+        )
+
+
+def test_missing_reference_table_names_its_setting(spark, world, tmp_path):
+    cfg = _config(world["ref"], f"reference.countries={tmp_path / 'no-countries.csv'}")
+    _refused_before_reading(
+        spark,
+        {"cfg": cfg, "model": world["root"] / "model"},
+        tmp_path,
+        ReferenceDataError,
+        r"reference table countries \(setting reference.countries\) not found",
+    )

@@ -45,6 +45,10 @@ EXIT_VALIDATION = exits.VALIDATION
 EXIT_SINK = exits.SINK
 
 MANIFEST_FILE = "manifest.json"
+#: A run date may be at most this many days after today (UTC): a scheduler ahead of UTC may
+#: start the next day's run early; a later date is a typo that would quarantine nothing as
+#: future-dated and look up reference snapshots that do not exist yet.
+MAX_RUN_DATE_DAYS_AHEAD = 1
 
 
 class InputError(RuntimeError):
@@ -77,8 +81,44 @@ class RunResult:
     summary_path: str
 
 
+def check_run_date(run_date: dt.date, cfg: Config, today: dt.date | None = None) -> None:
+    """Refuses a run date before `quality.earliest_transaction_date` or after tomorrow (UTC).
+
+    Raises:
+        InputError: Naming the date and the allowed range.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    earliest = cfg.quality.earliest_transaction_date
+    latest = today + dt.timedelta(days=MAX_RUN_DATE_DAYS_AHEAD)
+    if not earliest <= run_date <= latest:
+        raise InputError(
+            f"run date {run_date.isoformat()} outside {earliest.isoformat()} "
+            f"(quality.earliest_transaction_date) .. {latest.isoformat()} (today UTC + "
+            f"{MAX_RUN_DATE_DAYS_AHEAD} day)"
+        )
+
+
+def check_output(spark: SparkSession, output: str) -> None:
+    """Refuses an output root that is a file, or a folder that cannot be created or written.
+
+    Raises:
+        InputError: Naming the output and what is wrong with it.
+    """
+    try:
+        storage.make_folder(spark, output)
+    except OSError as exc:
+        raise InputError(f"output {output} is not usable: {exc}") from exc
+
+
+def _preflight(spark: SparkSession, cfg: Config, params: RunParams) -> None:
+    """What can be refused before reading anything: the run date and the output location."""
+    check_run_date(params.run_date, cfg)
+    check_output(spark, params.output)
+
+
 def load_model(spark: SparkSession, uri: str, cfg: Config | None = None) -> ModelArtifact:
-    """Loads the artifact on the driver, verifies checksum, features and categories.
+    """Loads the artifact on the driver, verifies metadata, checksum, booster, features and
+    categories (`model.parse_artifact`), before any input is read.
 
     A registry URI (`models:/<name>@<alias>` or `models:/<name>/<version>`) is first downloaded
     on the driver from the MLflow registry of `cfg.lifecycle`; executors never need MLflow.
@@ -163,6 +203,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
+    _preflight(spark, cfg, params)
     artifact = load_model(spark, params.model, cfg)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
@@ -208,6 +249,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     written = _count_written(spark, params, predictions_root)
 
     summary = _summary(cfg, params, artifact, files_listed, counts, written)
+    summary["warnings"] = list(refs.warnings)
     summary["started_at"] = started_at.isoformat()
     summary["duration_s"] = round(time.monotonic() - started, 3)
     exit_code = _verdict(summary)

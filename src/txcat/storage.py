@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
 from pyspark.sql import SparkSession
+
+#: Object stores: a "folder" is a key prefix, created by the first write; permissions show then.
+_OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs"})
 
 
 def _jvm(spark: SparkSession) -> Any:
@@ -58,6 +62,32 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
         stream.write(bytearray(data))
     finally:
         stream.close()
+
+
+def make_folder(spark: SparkSession, uri: str) -> None:
+    """Makes sure `uri` is a folder this process can write in, creating it when missing.
+
+    On an object store only an object in the way can be seen before writing.
+
+    Raises:
+        NotADirectoryError: `uri` is a file.
+        PermissionError: The folder cannot be created, or is not writable.
+    """
+    fs, path = _fs_and_path(spark, uri)
+    try:
+        if fs.exists(path):
+            if not fs.getFileStatus(path).isDirectory():
+                raise NotADirectoryError(f"{uri} is a file, not a folder")
+        elif fs.getScheme() in _OBJECT_STORE_SCHEMES:
+            return
+        elif not fs.mkdirs(path):
+            raise PermissionError(f"cannot create folder {uri}")
+        if fs.getScheme() not in _OBJECT_STORE_SCHEMES:
+            fs.access(path, _jvm(spark).org.apache.hadoop.fs.permission.FsAction.WRITE)
+    except Py4JJavaError as exc:
+        cause = exc.java_exception
+        text = f"{cause.getClass().getSimpleName()}: {cause.getMessage()}"
+        raise PermissionError(f"cannot use folder {uri}: {text}") from exc
 
 
 def join(base: str, *parts: str) -> str:

@@ -9,6 +9,7 @@ de-duplicated first so that it can never multiply rows.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,6 +18,8 @@ from pyspark.sql import types as T
 
 from txcat import schema as S
 from txcat.config import ReferenceConfig
+
+log = logging.getLogger(__name__)
 
 HOLIDAYS_SCHEMA = T.StructType(
     [
@@ -56,7 +59,7 @@ NATIONAL_SCOPE = "BR"
 
 
 class ReferenceDataError(RuntimeError):
-    """A reference table is missing or unreadable."""
+    """A reference table is missing or unreadable (the message names its setting)."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,26 @@ class References:
     state_holidays: DataFrame  # date, customer_state
     countries: DataFrame  # merchant_country
     bureau: DataFrame  # account_id, bureau_* columns
+    #: What the run summary lists under `warnings`: a table with no usable row.
+    warnings: tuple[str, ...] = ()
 
 
 def load_references(spark: SparkSession, paths: ReferenceConfig, as_of: dt.date) -> References:
-    """Reads the reference tables named in config; the bureau as known on `as_of`."""
-    holidays = _read(spark, "csv", paths.holidays, HOLIDAYS_SCHEMA, header=True)
-    countries = _read(spark, "csv", paths.countries, COUNTRIES_SCHEMA, header=True)
-    bureau = _read(spark, "json", paths.bureau, BUREAU_SCHEMA)
+    """Reads the reference tables named in config; the bureau as known on `as_of`.
+
+    A missing table is an error; a table without a usable row, or a bureau without a snapshot
+    on or before `as_of`, is a warning: the run goes on, every transaction getting the
+    "no reference row" feature value, as it would for an account the table does not know.
+
+    Raises:
+        ReferenceDataError: A table cannot be read; names the table and its setting.
+    """
+    holidays = _read(spark, "holidays", "csv", paths.holidays, HOLIDAYS_SCHEMA, header=True)
+    countries = _read(spark, "countries", "csv", paths.countries, COUNTRIES_SCHEMA, header=True)
+    bureau = _read(spark, "bureau", "json", paths.bureau, BUREAU_SCHEMA)
+    warnings = _warnings(holidays, countries, bureau, paths, as_of)
+    for warning in warnings:
+        log.warning("%s; every transaction gets its no-reference-row feature value", warning)
     scope = F.upper(F.trim("scope"))
     return References(
         national_holidays=holidays.where(scope == NATIONAL_SCOPE).select("date").distinct(),
@@ -84,7 +100,33 @@ def load_references(spark: SparkSession, paths: ReferenceConfig, as_of: dt.date)
         .where(F.length(S.MERCHANT_COUNTRY) == 2)
         .distinct(),
         bureau=latest_bureau_snapshot(bureau, as_of),
+        warnings=tuple(warnings),
     )
+
+
+def _warnings(
+    holidays: DataFrame,
+    countries: DataFrame,
+    bureau: DataFrame,
+    paths: ReferenceConfig,
+    as_of: dt.date,
+) -> list[str]:
+    """Tables without a usable row; each check stops at the first row it finds."""
+    warnings: list[str] = []
+    for name, table, key, path in (
+        ("holidays", holidays, "date", paths.holidays),
+        ("countries", countries, "alpha2", paths.countries),
+        ("bureau", bureau, "account_id", paths.bureau),
+    ):
+        usable = table.where(F.col(key).isNotNull())
+        if usable.isEmpty():
+            warnings.append(f"reference table {name} (reference.{name}) has no row: {path}")
+        elif name == "bureau" and usable.where(F.col("snapshot_date") <= F.lit(as_of)).isEmpty():
+            warnings.append(
+                f"reference table bureau (reference.bureau) has no snapshot on or before "
+                f"{as_of.isoformat()}: {path}"
+            )
+    return warnings
 
 
 def latest_bureau_snapshot(bureau: DataFrame, as_of: dt.date) -> DataFrame:
@@ -150,12 +192,21 @@ ENRICHMENT_FEATURES: tuple[str, ...] = (
 
 
 def _read(
-    spark: SparkSession, fmt: str, path: str, schema: T.StructType, header: bool = False
+    spark: SparkSession,
+    name: str,
+    fmt: str,
+    path: str,
+    schema: T.StructType,
+    header: bool = False,
 ) -> DataFrame:
     try:
         reader = spark.read.format(fmt).schema(schema).option("mode", "PERMISSIVE")
         if header:
             reader = reader.option("header", "true")
         return reader.load(path)
-    except Exception as exc:  # AnalysisException: path does not exist, etc.
-        raise ReferenceDataError(f"cannot read reference data {path}: {exc}") from exc
+    except Exception as exc:  # AnalysisException (path not found), IllegalArgumentException
+        first_line = str(exc).strip().split("\n", 1)[0]
+        problem = "not found" if "PATH_NOT_FOUND" in first_line else "cannot be read"
+        raise ReferenceDataError(
+            f"reference table {name} (setting reference.{name}) {problem}: {path} ({first_line})"
+        ) from exc

@@ -1,0 +1,84 @@
+"""The scoring job's entry point in process: refusals that need no (or only a borrowed) Spark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+
+from txcat import exits
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DATE = "2026-11-25"
+
+
+@pytest.fixture(scope="module")
+def job():
+    spec = importlib.util.spec_from_file_location("score_daily", ROOT / "jobs" / "score_daily.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def no_spark(job, monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a refusal of the arguments must not start Spark")
+
+    monkeypatch.setattr(job, "build_session", refuse)
+
+
+@pytest.fixture
+def borrowed_spark(job, spark, monkeypatch):
+    """The tests' session stands in for the job's; the job must not stop it."""
+    monkeypatch.setattr(job, "build_session", lambda *_args, **_kwargs: spark)
+    monkeypatch.setattr(job, "release_session", lambda _spark: None)
+
+
+def _argv(tmp_path: Path, run_date: str = RUN_DATE, output: Path | None = None) -> list[str]:
+    return [
+        "--run-date",
+        run_date,
+        "--input",
+        str(tmp_path / "no-input-here"),
+        "--output",
+        str(output or tmp_path / "out"),
+        "--model",
+        str(tmp_path / "model"),
+        "--env",
+        "local",
+    ]
+
+
+@pytest.mark.parametrize(
+    "run_date",
+    [
+        "0001-01-01",
+        "1999-12-31",
+        (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat(),
+    ],
+)
+def test_run_date_out_of_range_exits_2_before_spark(job, no_spark, tmp_path, caplog, run_date):
+    with caplog.at_level(logging.ERROR):
+        assert job.main(_argv(tmp_path, run_date)) == exits.BAD_INPUT
+    assert f"run date {run_date} outside 2000-01-01" in caplog.text
+
+
+def test_output_that_is_a_file_exits_2_before_reading(job, borrowed_spark, tmp_path, caplog):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with caplog.at_level(logging.ERROR):
+        assert job.main(_argv(tmp_path, output=a_file)) == exits.BAD_INPUT
+    assert f"output {a_file} is not usable: {a_file} is a file, not a folder" in caplog.text
+
+
+def test_model_json_holding_null_exits_3(job, borrowed_spark, tmp_path, caplog):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("null")
+    (tmp_path / "model" / "model.ubj").write_bytes(b"{}")
+    with caplog.at_level(logging.ERROR):
+        assert job.main(_argv(tmp_path)) == exits.BAD_MODEL
+    assert "model refused: model metadata must be a JSON object, got NoneType" in caplog.text

@@ -275,6 +275,8 @@ def wait_for_landing() -> BaseOperator | XComArg:
     return wait_for_local_landing()
 
 
+# Every failed task is retried, the scoring job's exit 10 (txcat.exits.RUN_LOCKED: another run
+# of the day still holds its lock, nothing touched) included: the back-off lets that run finish.
 default_args = {
     "owner": "txcat",
     "retries": SETTINGS.retries,

@@ -16,11 +16,12 @@ import datetime as dt
 import logging
 import sys
 
-from txcat import pipeline
+from txcat import exits, pipeline
 from txcat.cli import add_config_options
 from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
 from txcat.model import ModelArtifactError
+from txcat.runlock import RunLockedError
 from txcat.session import build_session, configure_logging, release_session
 from txcat.sinks.names import parse_sinks
 
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelArtifactError as exc:
         log.error("model refused: %s", exc)
         return pipeline.EXIT_BAD_MODEL
+    except RunLockedError as exc:
+        log.error("%s", exc)
+        return exits.RUN_LOCKED
     finally:
         release_session(spark)
     for problem in result.summary["problems"]:

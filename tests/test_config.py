@@ -70,3 +70,11 @@ def test_amount_bound_is_positive_and_finite():
 def test_shares_must_be_fractions():
     with pytest.raises(ConfigError, match="between 0 and 1"):
         load_config("local", overrides=["quality.max_file_quarantine_share=5"])
+
+
+def test_run_lock_staleness_is_configurable():
+    assert load_config("local").run.lock_stale_after == dt.timedelta(minutes=240)
+    cfg = load_config("local", overrides=["run.lock_stale_after_minutes=30"])
+    assert cfg.run.lock_stale_after == dt.timedelta(minutes=30)
+    with pytest.raises(ConfigError, match="lock_stale_after_minutes must be >= 1"):
+        load_config("local", overrides=["run.lock_stale_after_minutes=0"])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from txcat import exits
 from txcat import schema as S
 from txcat.generate.reference import reference_overrides
 
@@ -237,3 +242,79 @@ def test_spark_submit_conf_wins_over_the_configuration(tmp_path):
     shown = json.loads([ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1])
     assert shown["spark.sql.files.openCostInBytes"] == "4194304"  # given to spark-submit
     assert shown["spark.sql.codegen.hugeMethodLimit"] == "8000"  # from conf/base.yaml
+
+
+KILLED_RUN = """
+import datetime as dt, sys, time
+from pathlib import Path
+from txcat import pipeline, write
+from txcat.config import load_config
+from txcat.session import build_session
+
+root, out, marker = (Path(a) for a in sys.argv[1:4])
+ref = root / "reference"
+tables = {"holidays": "holidays.csv", "countries": "countries.csv", "bureau": "bureau.jsonl"}
+cfg = load_config("local", overrides=[f"reference.{k}={ref / v}" for k, v in tables.items()])
+spark = build_session("killed-run", cfg.spark)
+write_partitioned = write.write_partitioned
+
+
+def paused(df, path, schema):
+    if path == write.predictions_path(str(out)):
+        marker.write_text("writing predictions")
+        time.sleep(600)
+    return write_partitioned(df, path, schema)
+
+
+write.write_partitioned = paused
+day = dt.date.fromisoformat(sys.argv[4])
+params = pipeline.RunParams(day, str(root / "landing"), str(out), str(root / "model"), "killed")
+pipeline.run(spark, cfg, params)
+"""
+
+
+def test_kill_9_while_writing_predictions_then_retries(trained, tmp_path):
+    """A driver killed mid-write: the day says `running`; a retry while a live run holds the
+    day exits 10 and touches nothing; the rerun replaces the dead run's lock and succeeds."""
+    out = trained / "killed-out"
+    runs = out / "runs" / f"run_date={RUN_DATE}"
+    runs.mkdir(parents=True)
+    (runs / "summary.json").write_text(json.dumps({"run_id": "yesterday", "status": "succeeded"}))
+    script, marker = tmp_path / "killed_run.py", tmp_path / "writing"
+    script.write_text(KILLED_RUN)
+    command = [str(SPARK_SUBMIT), "--master", "local[1]", "--conf", "spark.ui.enabled=false"]
+    args = [str(script), str(trained), str(out), str(marker), RUN_DATE]
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(
+            command + args, cwd=ROOT, env=_env(), stdout=log, stderr=log, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert marker.exists(), (tmp_path / "killed.log").read_text()[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM, as a lost container
+        proc.wait()
+    summary = json.loads((runs / "summary.json").read_text())
+    assert (summary["status"], summary["run_id"]) == ("running", "killed")
+    dead_lock = (runs / "_lock").read_bytes()
+    assert json.loads(dead_lock)["run_id"] == "killed"
+
+    live = {"run_id": "morning", "host": socket.gethostname(), "pid": os.getpid()}
+    (runs / "_lock").write_text(
+        json.dumps({**live, "started_at": dt.datetime.now(dt.UTC).isoformat()})
+    )
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    locked = _score(trained, "killed-out", "--run-id", "retry")
+    assert locked.returncode == exits.RUN_LOCKED, locked.stdout[-3000:] + locked.stderr[-3000:]
+    assert f"run morning on {live['host']} (pid {os.getpid()})" in locked.stdout + locked.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert json.loads((runs / "summary.json").read_text())["run_id"] == "killed"
+
+    (runs / "_lock").write_bytes(dead_lock)
+    rerun = _score(trained, "killed-out", "--run-id", "rerun")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads((runs / "summary.json").read_text())
+    assert (summary["status"], summary["run_id"]) == ("succeeded", "rerun")
+    assert not (runs / "_lock").exists()

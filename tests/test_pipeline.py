@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import os
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +17,13 @@ import xgboost as xgb
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import pipeline, reasons, write
+from txcat import exits, pipeline, reasons, write
 from txcat import schema as S
 from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
 from txcat.lifecycle import train
 from txcat.model import ModelArtifactError, sha256_hex
+from txcat.runlock import RunLockedError
 
 #: Whole-pipeline runs with a trained model: left out of `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -435,3 +440,121 @@ def test_missing_reference_table_names_its_setting(spark, world, tmp_path):
         ReferenceDataError,
         r"reference table countries \(setting reference.countries\) not found",
     )
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _params(world, out: Path, run_id: str) -> pipeline.RunParams:
+    root = world["root"]
+    return pipeline.RunParams(
+        RUN_DATE, str(root / "landing"), str(out), str(root / "model"), run_id
+    )
+
+
+def test_a_second_run_of_the_day_waits_its_turn_and_touches_nothing(spark, world, monkeypatch):
+    """A retry started while the morning run is still going: refused, the morning run intact."""
+    out = world["root"] / "concurrent-out"
+    inside, second_done = threading.Event(), threading.Event()
+    load_model = pipeline.load_model
+
+    def slow_load_model(*args, **kwargs):  # the morning run, paused once it has started
+        if threading.current_thread().name == "morning":
+            inside.set()
+            second_done.wait(timeout=300)
+        return load_model(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_model", slow_load_model)
+    outcome = {}
+
+    def morning() -> None:
+        try:
+            outcome["morning"] = pipeline.run(spark, world["cfg"], _params(world, out, "morning"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            outcome["morning"] = exc
+
+    first = threading.Thread(target=morning, name="morning")
+    first.start()
+    try:
+        assert inside.wait(timeout=120)
+        before = _snapshot(out)
+        try:
+            outcome["retry"] = pipeline.run(spark, world["cfg"], _params(world, out, "retry"))
+        except Exception as exc:  # noqa: BLE001
+            outcome["retry"] = exc
+        assert _snapshot(out) == before  # no summary, no partition, no deletion
+    finally:
+        second_done.set()
+        first.join(timeout=600)
+    retry = outcome["retry"]
+    assert isinstance(retry, RunLockedError), retry
+    assert retry.holder.run_id == "morning" and "run morning on " in str(retry)
+    result = outcome["morning"]
+    assert isinstance(result, pipeline.RunResult), result
+    assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
+    assert json.loads(Path(result.summary_path).read_text())["run_id"] == "morning"
+    assert {r[0] for r in _predictions(spark, out).select(S.RUN_ID).distinct().collect()} == {
+        "morning"
+    }
+    quarantine = _quarantine(spark, out)
+    assert quarantine.where(F.col(S.RUN_ID) != "morning").count() == 0
+    assert (
+        quarantine.count()
+        == result.summary["rows_quarantined"] + result.summary["files_quarantined"]
+        > 0
+    )
+    assert not (out / "runs" / f"run_date={RUN_DATE}" / "_lock").exists()
+
+
+def test_a_run_locked_out_by_a_live_holder_leaves_the_finished_day_alone(spark, world, first_run):
+    out = world["root"] / "out"
+    lock = out / "runs" / f"run_date={RUN_DATE}" / "_lock"
+    holder = {"run_id": "holder", "host": socket.gethostname(), "pid": os.getpid()}
+    lock.write_text(json.dumps({**holder, "started_at": dt.datetime.now(dt.UTC).isoformat()}))
+    before = _snapshot(out)
+    try:
+        with pytest.raises(RunLockedError, match=f"run holder on .* \\(pid {os.getpid()}\\)"):
+            pipeline.run(spark, world["cfg"], _params(world, out, "retry"))
+        assert _snapshot(out) == before
+    finally:
+        lock.unlink()
+
+
+def test_a_run_that_dies_while_writing_never_leaves_the_previous_success(spark, world, monkeypatch):
+    out = world["root"] / "crash-out"
+    good = pipeline.run(spark, world["cfg"], _params(world, out, "good"))
+    assert good.summary["status"] == "succeeded"
+    write_partitioned = write.write_partitioned
+
+    def failing_predictions(df, path, schema, *, error):
+        if path == write.predictions_path(str(out)):
+            raise error
+        return write_partitioned(df, path, schema)
+
+    # Killed (nothing can run after the quarantine write): the summary says the day is in
+    # progress, never the previous run's success next to this run's quarantine.
+    monkeypatch.setattr(
+        write, "write_partitioned", functools.partial(failing_predictions, error=SystemExit(9))
+    )
+    with pytest.raises(SystemExit):
+        pipeline.run(spark, world["cfg"], _params(world, out, "killed"))
+    summary = json.loads(Path(good.summary_path).read_text())
+    assert (summary["status"], summary["run_id"]) == ("running", "killed")
+    assert summary["model_version"] == good.summary["model_version"]
+    assert summary["started_at"] and summary["input"] == str(world["root"] / "landing")
+    assert _quarantine(spark, out).select(S.RUN_ID).distinct().collect()[0][0] == "killed"
+
+    # An ordinary exception: the run marks the day failed, with the error, then re-raises.
+    monkeypatch.setattr(
+        write,
+        "write_partitioned",
+        functools.partial(failing_predictions, error=OSError("disk full")),
+    )
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run(spark, world["cfg"], _params(world, out, "crashed"))
+    summary = json.loads(Path(good.summary_path).read_text())
+    assert (summary["status"], summary["run_id"]) == ("failed", "crashed")
+    assert summary["exit_code"] == exits.FAILED
+    assert summary["problems"] == ["unexpected failure: OSError: disk full"]
+    assert not (out / "runs" / f"run_date={RUN_DATE}" / "_lock").exists()

@@ -26,6 +26,22 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How runs of the same day exclude each other (see `txcat.runlock`)."""
+
+    #: A day's lock older than this is taken to be left by a killed run, and replaced.
+    lock_stale_after_minutes: int
+
+    def __post_init__(self) -> None:
+        if self.lock_stale_after_minutes < 1:
+            raise ConfigError("run.lock_stale_after_minutes must be >= 1")
+
+    @property
+    def lock_stale_after(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.lock_stale_after_minutes)
+
+
+@dataclasses.dataclass(frozen=True)
 class InputConfig:
     extensions: tuple[str, ...]
     #: A gzip file whose content inflates beyond this many bytes is quarantined.
@@ -195,6 +211,7 @@ class QualityGateConfig:
 class Config:
     env: str
     spark: Mapping[str, str]
+    run: RunConfig
     input: InputConfig
     reference: ReferenceConfig
     quality: QualityConfig
@@ -279,6 +296,7 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
     return Config(
         env=env,
         spark={str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in spark.items()},
+        run=_section(RunConfig, tree, "run"),
         input=_section(InputConfig, tree, "input"),
         reference=_section(ReferenceConfig, tree, "reference"),
         quality=_section(QualityConfig, tree, "quality"),

@@ -30,6 +30,7 @@ from txcat.features.enrich import load_references
 from txcat.inputs import Manifest, ManifestError
 from txcat.inputs import objects as manifest_objects
 from txcat.model import ModelArtifact, check_compatible, load_artifact
+from txcat.runlock import run_lock
 from txcat.score import with_predictions
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,31 @@ def scorable(records: DataFrame) -> DataFrame:
 
 
 def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
-    """Scores one day of files and writes predictions, quarantine and the run summary."""
+    """Scores one day of files and writes predictions, quarantine and the run summary.
+
+    Holds the day's lock throughout (`txcat.runlock`): while another run of the day holds it,
+    this one raises `RunLockedError` having touched nothing. An exception after the `running`
+    summary was written marks it `failed` before it propagates.
+    """
     params = params.with_run_id()
+    with run_lock(spark, params.output, params.run_date, params.run_id, cfg.run.lock_stale_after):
+        try:
+            return _run(spark, cfg, params)
+        except Exception as exc:
+            _mark_failed(spark, params, exc)
+            raise
+
+
+def _mark_failed(spark: SparkSession, params: RunParams, error: Exception) -> None:
+    """Marks this run's `running` summary failed; never raises over the run's own error."""
+    try:
+        if write.mark_failed(spark, params.output, params.run_date, params.run_id, error):
+            log.error("run %s failed after writing started: summary marked failed", params.run_id)
+    except Exception:  # noqa: BLE001
+        log.exception("could not mark the summary of run %s failed", params.run_id)
+
+
+def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
@@ -230,6 +254,9 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
+        write.write_summary(
+            spark, params.output, params.run_date, _running(cfg, params, artifact, started_at)
+        )
         write.write_partitioned(
             quarantine, write.quarantine_path(params.output), S.QUARANTINE_SCHEMA
         )
@@ -388,6 +415,25 @@ def _this_run_partition(spark: SparkSession, root: str, params: RunParams) -> Da
         storage.delete(spark, day)
         return None
     return frame
+
+
+def _running(
+    cfg: Config, params: RunParams, artifact: ModelArtifact, started_at: dt.datetime
+) -> dict[str, Any]:
+    """The summary of a run that is writing its partitions; the final one replaces it."""
+    return {
+        "status": write.RUNNING,
+        "run_id": params.run_id,
+        "run_date": params.run_date.isoformat(),
+        "started_at": started_at.isoformat(),
+        "input": params.input,
+        "manifest_uri": params.manifest,
+        "output": params.output,
+        "model_uri": params.model,
+        "model_version": artifact.version,
+        "model_sha256": artifact.sha256,
+        "env": cfg.env,
+    }
 
 
 def _summary(

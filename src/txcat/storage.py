@@ -7,6 +7,7 @@ for everything the job touches.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
@@ -88,6 +89,44 @@ def make_folder(spark: SparkSession, uri: str) -> None:
         cause = exc.java_exception
         text = f"{cause.getClass().getSimpleName()}: {cause.getMessage()}"
         raise PermissionError(f"cannot use folder {uri}: {text}") from exc
+
+
+def create_exclusive(spark: SparkSession, uri: str, data: bytes) -> bool:
+    """Creates one object only if nothing is there yet: True if created, False if it existed.
+
+    Atomic on a local disk (`O_CREAT | O_EXCL`; Hadoop's local filesystem only checks, then
+    creates) and on HDFS (the NameNode refuses `create(path, overwrite=false)` on an existing
+    path). Object stores through Hadoop (s3a, EMRFS) only check, then write: two callers in the
+    same instant may both succeed there (`txcat.runlock` uses S3's conditional put instead).
+    """
+    fs, path = _fs_and_path(spark, uri)
+    if fs.getScheme() == "file":
+        local = fs.makeQualified(path).toUri().getPath()
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        try:
+            fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        return True
+    try:
+        out = fs.create(path, False)
+    except Py4JJavaError as exc:
+        if "FileAlreadyExists" in exc.java_exception.getClass().getName():
+            return False
+        raise
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+    return True
+
+
+def modified_at(spark: SparkSession, uri: str) -> float:
+    """Last modification of one object, in seconds since the epoch (the store's clock)."""
+    fs, path = _fs_and_path(spark, uri)
+    return float(fs.getFileStatus(path).getModificationTime()) / 1000.0
 
 
 def join(base: str, *parts: str) -> str:

@@ -2,6 +2,10 @@
 
 Both datasets are written with dynamic partition overwrite, set on the writer itself (not left to
 session config): rerunning a day replaces that day's partition and leaves every other day alone.
+
+The summary's `status` says what the day's partitions are: `running` (written before the first
+partition: a half-written day is never taken for a finished one, even after a kill -9),
+then `succeeded` or `failed`.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from txcat import exits, storage
 from txcat import schema as S
-from txcat import storage
 
 PREDICTIONS = "predictions"
 QUARANTINE = "quarantine"
 RUNS = "runs"
 SUMMARY_FILE = "summary.json"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
 
 
 def predictions_path(output: str) -> str:
@@ -57,3 +64,29 @@ def write_summary(
     body = json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
     storage.write_bytes(spark, path, body.encode("utf-8"))
     return path
+
+
+def read_summary(spark: SparkSession, output: str, run_date: dt.date) -> dict[str, Any] | None:
+    """The day's summary on storage; None when there is none."""
+    try:
+        data = storage.read_bytes(spark, summary_path(output, run_date))
+    except FileNotFoundError:
+        return None
+    summary: dict[str, Any] = json.loads(data.decode("utf-8"))
+    return summary
+
+
+def mark_failed(
+    spark: SparkSession, output: str, run_date: dt.date, run_id: str, error: BaseException
+) -> bool:
+    """Turns run `run_id`'s `running` summary into `failed` with the error; True if it did.
+
+    A summary of another run (this one failed before writing anything) is left as it is.
+    """
+    summary = read_summary(spark, output, run_date)
+    if summary is None or summary.get("run_id") != run_id or summary.get("status") != RUNNING:
+        return False
+    problem = f"unexpected failure: {type(error).__name__}: {error}".splitlines()[0][:500]
+    summary.update(status=FAILED, exit_code=exits.FAILED, problems=[problem])
+    write_summary(spark, output, run_date, summary)
+    return True

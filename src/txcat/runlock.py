@@ -12,8 +12,10 @@ for the file and then write it.
 
 A lock left by a killed run is stale, and the next run replaces it, when its holder's process is
 gone (same host only: a pid means nothing elsewhere) or when it is older than
-`run.lock_stale_after_minutes`. By hand: check that the holder named in the lock is not
-running, then delete the `_lock` file.
+`run.lock_stale_after_minutes`. Replacing is read, compare, delete, create: two runs replacing
+the same stale lock in the same instant could both get in, a window of one storage call, only
+ever after a run was killed. By hand: check that the holder named in the lock is not running,
+then delete the `_lock` file.
 """
 
 from __future__ import annotations

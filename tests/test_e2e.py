@@ -284,7 +284,7 @@ def test_kill_9_while_writing_predictions_then_retries(trained, tmp_path):
     script.write_text(KILLED_RUN)
     command = [str(SPARK_SUBMIT), "--master", "local[1]", "--conf", "spark.ui.enabled=false"]
     args = [str(script), str(trained), str(out), str(marker), RUN_DATE]
-    with open(tmp_path / "killed.log", "w") as log:
+    with (tmp_path / "killed.log").open("w") as log:
         proc = subprocess.Popen(
             command + args, cwd=ROOT, env=_env(), stdout=log, stderr=log, start_new_session=True
         )

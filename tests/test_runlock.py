@@ -54,18 +54,22 @@ def test_lock_is_held_for_the_block_and_released_after(spark, tmp_path):
             "pid": os.getpid(),
             "started_at": holder.started_at,
         }
-        with pytest.raises(runlock.RunLockedError) as locked:
-            with runlock.run_lock(spark, str(tmp_path), RUN_DATE, "run-b", STALE_AFTER):
-                pytest.fail("a second run of the day entered the block")
+        with (
+            pytest.raises(runlock.RunLockedError) as locked,
+            runlock.run_lock(spark, str(tmp_path), RUN_DATE, "run-b", STALE_AFTER),
+        ):
+            pytest.fail("a second run of the day entered the block")
         assert locked.value.holder == holder
         assert json.loads(_lock_file(tmp_path).read_text())["run_id"] == "run-a"
     assert not _lock_file(tmp_path).exists()
 
 
 def test_lock_is_released_when_the_run_raises(spark, tmp_path):
-    with pytest.raises(ZeroDivisionError):
-        with runlock.run_lock(spark, str(tmp_path), RUN_DATE, "run-a", STALE_AFTER):
-            _ = 1 / 0
+    with (
+        pytest.raises(ZeroDivisionError),
+        runlock.run_lock(spark, str(tmp_path), RUN_DATE, "run-a", STALE_AFTER),
+    ):
+        _ = 1 / 0
     assert not _lock_file(tmp_path).exists()
 
 

@@ -218,7 +218,7 @@ def _mark_failed(spark: SparkSession, params: RunParams, error: Exception) -> No
     try:
         if write.mark_failed(spark, params.output, params.run_date, params.run_id, error):
             log.error("run %s failed after writing started: summary marked failed", params.run_id)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not mark the summary of run %s failed", params.run_id)
 
 

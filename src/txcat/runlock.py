@@ -106,7 +106,7 @@ def acquire(
     """Creates the lock at `path` for this process, replacing a stale one; returns its holder."""
     now = now or dt.datetime.now(dt.UTC)
     mine = Holder(run_id, socket.gethostname(), os.getpid(), now.replace(microsecond=0).isoformat())
-    current = mine
+    current: Holder | None = None
     for _ in range(_ATTEMPTS):
         if _create(spark, path, mine.to_bytes()):
             log.info("lock %s taken by %s", path, mine.describe())
@@ -120,7 +120,7 @@ def acquire(
         log.warning("replacing the stale lock %s of %s: %s", path, current.describe(), why)
         if _read_holder(spark, path) == current:
             storage.delete(spark, path)
-    raise RunLockedError(path, current)
+    raise RunLockedError(path, current or mine)
 
 
 def release(spark: SparkSession, path: str, holder: Holder) -> None:
@@ -137,7 +137,7 @@ def release(spark: SparkSession, path: str, holder: Holder) -> None:
             return
         storage.delete(spark, path)
         log.info("lock %s released", path)
-    except Exception:  # noqa: BLE001 - a failed release must not hide the run's own outcome
+    except Exception:
         log.exception("could not release the lock %s: delete it by hand", path)
 
 

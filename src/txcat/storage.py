@@ -8,6 +8,7 @@ for everything the job touches.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
@@ -101,8 +102,8 @@ def create_exclusive(spark: SparkSession, uri: str, data: bytes) -> bool:
     """
     fs, path = _fs_and_path(spark, uri)
     if fs.getScheme() == "file":
-        local = fs.makeQualified(path).toUri().getPath()
-        os.makedirs(os.path.dirname(local), exist_ok=True)
+        local = Path(fs.makeQualified(path).toUri().getPath())
+        local.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -112,8 +113,8 @@ def create_exclusive(spark: SparkSession, uri: str, data: bytes) -> bool:
         return True
     try:
         out = fs.create(path, False)
-    except Py4JJavaError as exc:
-        if "FileAlreadyExists" in exc.java_exception.getClass().getName():
+    except Exception as exc:  # py4j's error carries the Java exception's class in its text
+        if "FileAlreadyExistsException" in str(exc):
             return False
         raise
     try:

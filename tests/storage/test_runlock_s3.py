@@ -43,9 +43,11 @@ def test_second_run_of_the_day_is_refused_on_s3(spark, bucket):
     assert runlock.lock_path(output, RUN_DATE) == f"s3://{BUCKET}/{key}"
     with runlock.run_lock(spark, output, RUN_DATE, "first", STALE_AFTER):
         assert _lock_body(bucket, key)["run_id"] == "first"
-        with pytest.raises(runlock.RunLockedError, match="run first on "):
-            with runlock.run_lock(spark, output, RUN_DATE, "second", STALE_AFTER):
-                pytest.fail("a second run of the day entered the block")
+        with (
+            pytest.raises(runlock.RunLockedError, match="run first on "),
+            runlock.run_lock(spark, output, RUN_DATE, "second", STALE_AFTER),
+        ):
+            pytest.fail("a second run of the day entered the block")
         assert _lock_body(bucket, key)["run_id"] == "first"
     assert _absent(bucket, key)
 

@@ -205,6 +205,7 @@ def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     summary was written marks it `failed` before it propagates.
     """
     params = params.with_run_id()
+    _preflight(spark, cfg, params)
     with run_lock(spark, params.output, params.run_date, params.run_id, cfg.run.lock_stale_after):
         try:
             return _run(spark, cfg, params)
@@ -227,7 +228,6 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
-    _preflight(spark, cfg, params)
     artifact = load_model(spark, params.model, cfg)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import pytest
 import xgboost as xgb
 from pyspark.sql import functions as F
 
-from tests.helpers import local_config
+from tests.helpers import bank_file, bank_row, local_config, write_file
 from txcat import exits, pipeline, reasons, write
 from txcat import schema as S
 from txcat.features.enrich import ReferenceDataError
@@ -558,3 +559,194 @@ def test_a_run_that_dies_while_writing_never_leaves_the_previous_success(spark, 
     assert summary["exit_code"] == exits.FAILED
     assert summary["problems"] == ["unexpected failure: OSError: disk full"]
     assert not (out / "runs" / f"run_date={RUN_DATE}" / "_lock").exists()
+
+
+# --- The file listing: every file considered once, each with a verdict -------------------------
+
+
+def _lines(n: int, start: int = 1) -> bytes:
+    return bank_file([bank_row(amount=f"{i},00") for i in range(start, start + n)])
+
+
+def _listing_run(spark, world, input_path, out, manifest: str = ""):
+    cfg = _config(
+        world["ref"],
+        "validation.enabled=false",
+        "quality.max_row_quarantine_share=1",
+        "quality.max_file_quarantine_share=1",
+    )
+    params = pipeline.RunParams(
+        RUN_DATE, str(input_path), str(out), str(world["root"] / "model"), "listing", manifest
+    )
+    result = pipeline.run(spark, cfg, params)
+    written = out / "quarantine" / f"run_date={RUN_DATE}"
+    quarantine = [r.asDict() for r in _quarantine(spark, out).collect()] if written.exists() else []
+    scored = {
+        r[S.SOURCE_FILE]: r["count"]
+        for r in _predictions(spark, out).groupBy(S.SOURCE_FILE).count().collect()
+    }
+    return result, quarantine, scored
+
+
+def _file_verdicts(quarantine) -> dict[str, tuple[str, str]]:
+    return {
+        r[S.SOURCE_FILE].rsplit("/", 1)[-1]: (r[S.REASON], r[S.DETAIL])
+        for r in quarantine
+        if r[S.LEVEL] == S.LEVEL_FILE
+    }
+
+
+def _names(scored) -> dict[str, int]:
+    return {path.rsplit("/", 1)[-1]: n for path, n in scored.items()}
+
+
+def test_folder_links_are_not_followed_and_each_file_is_read_once(spark, world, tmp_path):
+    landing = tmp_path / "landing"
+    write_file(landing, "a.csv", _lines(3))
+    write_file(landing, "b.csv", _lines(3))
+    c = write_file(landing, "c.csv", _lines(2))
+    write_file(tmp_path / "yesterday", "d.csv", _lines(5))
+    (landing / "loop").symlink_to(".")
+    (landing / "yesterday").symlink_to(tmp_path / "yesterday")
+    (landing / "link_b.csv").symlink_to("b.csv")
+    os.link(c, landing / "hard_c.csv")
+    result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
+    s = result.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert _names(scored) == {"a.csv": 3, "b.csv": 3, "c.csv": 2}
+    assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (7, 3, 4)
+    assert (s["rows_read"], s["rows_scored"], s["rows_quarantined"]) == (8, 8, 0)
+    assert _file_verdicts(quarantine) == {
+        "loop": (reasons.SYMLINK_FOLDER, "link to folder ., not followed"),
+        "yesterday": (
+            reasons.SYMLINK_FOLDER,
+            f"link to folder {tmp_path / 'yesterday'}, not followed",
+        ),
+        "link_b.csv": (reasons.DUPLICATE_FILE, f"same file as file:{landing / 'b.csv'}"),
+        "hard_c.csv": (reasons.DUPLICATE_FILE, f"same file as file:{landing / 'c.csv'}"),
+    }
+
+
+def test_an_account_listed_twice_is_scored_once(spark, world, tmp_path):
+    landing = tmp_path / "landing"
+    write_file(landing, "a.csv", _lines(3))
+    write_file(landing / "sub", "a.csv", _lines(4))
+    write_file(landing, "a.csv.gz", gzip.compress(_lines(5)))
+    write_file(landing, "b.csv", _lines(2))
+    result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
+    s = result.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert scored == {f"file:{landing / 'a.csv'}": 3, f"file:{landing / 'b.csv'}": 2}
+    assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (4, 2, 2)
+    assert s["files_quarantined_by_reason"] == {reasons.DUPLICATE_ACCOUNT: 2}
+    kept = f"account a also in file:{landing / 'a.csv'}"
+    assert {(r[S.SOURCE_FILE], r[S.REASON], r[S.DETAIL], r[S.ACCOUNT_ID]) for r in quarantine} == {
+        (f"file:{landing / 'a.csv.gz'}", reasons.DUPLICATE_ACCOUNT, kept, "a"),
+        (f"file:{landing / 'sub' / 'a.csv'}", reasons.DUPLICATE_ACCOUNT, kept, "a"),
+    }
+
+
+ODD_NAMES = ("conta ç#1%20x;y.csv", "a b.csv", "100%.csv", "x%20y.csv", "semi;colon.csv", "#1.csv")
+
+
+@pytest.mark.parametrize("with_empty_file", [True, False])
+def test_file_names_with_spaces_and_escapes_are_listed_once(
+    spark, world, tmp_path, with_empty_file
+):
+    landing = tmp_path / "landing"
+    for i, name in enumerate(ODD_NAMES):
+        write_file(landing, name, _lines(2, start=10 * i))
+    if with_empty_file:
+        write_file(landing, "vazio ç.csv", b"")
+    result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
+    s = result.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert _names(scored) == dict.fromkeys(ODD_NAMES, 2)
+    assert s["files_read"] == len(ODD_NAMES) + with_empty_file
+    assert s["files_scored"] == len(ODD_NAMES)
+    expected = {"vazio ç.csv": (reasons.EMPTY_FILE, "0 bytes")} if with_empty_file else {}
+    assert _file_verdicts(quarantine) == expected
+    assert s["files_quarantined_by_reason"] == {r: 1 for r, _ in expected.values()}
+
+
+def test_a_folder_named_like_a_glob_is_read_as_that_folder(spark, world, tmp_path):
+    day = tmp_path / "day[1]"
+    write_file(day, "a.csv", _lines(2))
+    write_file(tmp_path / "day1", "b.csv", _lines(3))  # what the glob `day[1]` would match
+    result, _, scored = _listing_run(spark, world, day, tmp_path / "out")
+    assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
+    assert scored == {f"file:{day / 'a.csv'}": 2}
+
+
+def test_uploads_in_progress_broken_links_and_hidden_names_are_accounted_for(
+    spark, world, tmp_path
+):
+    landing = tmp_path / "landing"
+    write_file(landing, "good.csv", _lines(3))
+    write_file(landing, "bad.csv", bank_file([bank_row(amount="abc"), bank_row(date="x")]))
+    write_file(landing, "late.csv._COPYING_", _lines(4))
+    (landing / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    write_file(landing, "_SUCCESS", b"")
+    write_file(landing, ".DS_Store", b"\x00")
+    result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
+    s = result.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert _names(scored) == {"good.csv": 3}
+    assert _file_verdicts(quarantine) == {
+        "late.csv._COPYING_": (
+            reasons.INCOMPLETE_UPLOAD,
+            "upload in progress (name ends with ._COPYING_)",
+        ),
+        "gone.csv": (
+            reasons.BROKEN_SYMLINK,
+            f"link to {tmp_path / 'nowhere.csv'}, which does not exist",
+        ),
+    }
+    assert {
+        k: s[k]
+        for k in (
+            "files_read",
+            "files_scored",
+            "files_fully_quarantined",
+            "files_quarantined",
+            "files_ignored_hidden",
+            "rows_read",
+            "rows_quarantined",
+        )
+    } == {
+        "files_read": 4,
+        "files_scored": 1,
+        "files_fully_quarantined": 1,  # bad.csv: read, every line quarantined
+        "files_quarantined": 2,
+        "files_ignored_hidden": 2,
+        "rows_read": 5,
+        "rows_quarantined": 2,
+    }
+
+
+def test_a_manifest_gets_the_same_file_checks(spark, world, tmp_path):
+    landing = tmp_path / "landing"
+    files = [
+        write_file(landing / "day[1]", "a.csv", _lines(3)),
+        write_file(landing / "sub", "a.csv", _lines(2)),
+        write_file(landing, "b c#1.csv", _lines(2)),
+        write_file(landing, "d.csv._COPYING_", _lines(1)),
+        write_file(landing, "vazio.csv", b""),
+    ]
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps({"files": [{"uri": str(f), "size": f.stat().st_size} for f in files]})
+    )
+    result, quarantine, scored = _listing_run(
+        spark, world, landing, tmp_path / "out", manifest=str(manifest)
+    )
+    s = result.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert _names(scored) == {"a.csv": 3, "b c#1.csv": 2}
+    assert f"file:{files[0]}" in scored
+    assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (5, 2, 3)
+    assert {(r[S.SOURCE_FILE], r[S.REASON]) for r in quarantine} == {
+        (f"file:{files[1]}", reasons.DUPLICATE_ACCOUNT),
+        (f"file:{files[3]}", reasons.INCOMPLETE_UPLOAD),
+        (f"file:{files[4]}", reasons.EMPTY_FILE),
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import time
 import uuid
 from collections import Counter
@@ -27,8 +26,9 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.enrich import load_references
-from txcat.inputs import Manifest, ManifestError
+from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
+from txcat.inputs.listing import Listing, Rejected
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
@@ -135,23 +135,34 @@ def load_model(spark: SparkSession, uri: str, cfg: Config | None = None) -> Mode
 
 def read_records(
     spark: SparkSession, cfg: Config, input_path: str, run_date: dt.date
-) -> tuple[DataFrame, int]:
-    """Cleaned records of every file under `input_path`, and the number of files listed."""
+) -> tuple[DataFrame, Listing]:
+    """Cleaned records of every file under `input_path`, and every file the run considered.
+
+    Files set aside by the listing (`txcat.inputs.listing`: folder links, broken links, uploads
+    in progress, a file or an account reached twice) are not read: each is one file-level
+    record among the returned ones.
+    """
+    scan = listing.scan_local(input_path) if listing.is_local(input_path) else None
+    set_aside = list(scan.rejected) if scan is not None else []
     try:
-        files = read.read_files(spark, input_path)
-        listed = len(files._jdf.inputFiles())
+        if scan is not None and scan.spark_would_differ:
+            if not scan.files:
+                raise InputError(f"no input files under {input_path}{_set_aside(set_aside)}")
+            files = read.read_files(spark, scan.files)
+        else:
+            files = read.read_files(spark, input_path)
+        listed = listing.from_input_files(read.listed_paths(files))
     except AnalysisException as exc:
         raise InputError(f"cannot read input {input_path}: {str(exc).splitlines()[0]}") from exc
-    if listed == 0:
-        raise InputError(f"no input files under {input_path}")
-    records = read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
-        clean.clean,
-        run_date,
-        cfg.quality.earliest_transaction_date,
-        cfg.quality.quarantine_duplicate_rows,
-        cfg.quality.max_abs_amount,
-    )
-    return records, listed
+    rejected = set_aside + listing.duplicate_accounts(listed, cfg.input.extensions)
+    excluded = {r.path for r in rejected}
+    to_read = tuple(p for p in listed if p not in excluded)
+    if not to_read:
+        raise InputError(f"no input files under {input_path}{_set_aside(rejected)}")
+    if len(to_read) < len(listed):
+        files = files.where(~F.col(S.SOURCE_FILE).isin(*sorted(excluded)))
+    inputs = Listing(to_read, tuple(rejected), scan.hidden if scan is not None else None)
+    return _with_rejected(spark, _cleaned(cfg, files, run_date), inputs), inputs
 
 
 def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
@@ -168,26 +179,68 @@ def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
 
 def read_manifest_records(
     spark: SparkSession, cfg: Config, manifest: Manifest, run_date: dt.date
-) -> tuple[DataFrame, int]:
-    """Cleaned records of exactly the manifest's files, and the number of files listed."""
+) -> tuple[DataFrame, Listing]:
+    """Cleaned records of exactly the manifest's files, and every file the run considered.
+
+    Uploads in progress and a second file of an account are not read (one record each), as
+    for a folder.
+    """
+    uploads = listing.incomplete_uploads(manifest.uris)
+    rejected = uploads + listing.duplicate_accounts(
+        [u for u in manifest.uris if u not in {r.path for r in uploads}], cfg.input.extensions
+    )
+    excluded = {r.path for r in rejected}
+    kept = tuple(e for e in manifest.entries if e.uri not in excluded)
+    if not kept:
+        raise InputError(f"manifest {manifest.source} lists no readable file{_set_aside(rejected)}")
     try:
         files = manifest_objects.read_manifest_files(
             spark,
-            manifest,
+            replace(manifest, entries=kept),
             cfg.storage.manifest_reader,
             cfg.storage.fetch_threads,
             cfg.storage.files_per_task,
         )
     except AnalysisException as exc:
         raise InputError(f"cannot read manifest files: {str(exc).splitlines()[0]}") from exc
-    records = read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
+    inputs = Listing(
+        tuple(e.uri for e in kept),
+        tuple(replace(r, path=listing.normalise(r.path)) for r in rejected),
+    )
+    return _with_rejected(spark, _cleaned(cfg, files, run_date), inputs), inputs
+
+
+def _cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
+    return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,
         cfg.quality.earliest_transaction_date,
         cfg.quality.quarantine_duplicate_rows,
         cfg.quality.max_abs_amount,
     )
-    return records, len(manifest.entries)
+
+
+def _with_rejected(spark: SparkSession, records: DataFrame, inputs: Listing) -> DataFrame:
+    """The records plus one file-level record per file the listing set aside."""
+    if not inputs.rejected:
+        return records
+    rows = [
+        (S.LEVEL_FILE, r.reason, r.detail, r.path, listing.account_of(r.path))
+        for r in inputs.rejected
+    ]
+    rejected = spark.createDataFrame(
+        rows,
+        f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string, {S.SOURCE_FILE} string, "
+        f"{S.ACCOUNT_ID} string",
+    )
+    return records.unionByName(rejected, allowMissingColumns=True)
+
+
+def _set_aside(rejected: list[Rejected]) -> str:
+    if not rejected:
+        return ""
+    by_reason = Counter(r.reason for r in rejected)
+    return " (set aside: " + ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items())) + ")"
 
 
 def scorable(records: DataFrame) -> DataFrame:
@@ -232,9 +285,9 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
     if manifest is None:
-        records, files_listed = read_records(spark, cfg, params.input, params.run_date)
+        records, inputs = read_records(spark, cfg, params.input, params.run_date)
     else:
-        records, files_listed = read_manifest_records(spark, cfg, manifest, params.run_date)
+        records, inputs = read_manifest_records(spark, cfg, manifest, params.run_date)
     predictions_root = _predictions_root(cfg, params)
     input_check = None
     stamped = records.withColumn(S.RUN_ID, F.lit(params.run_id)).withColumn(
@@ -243,13 +296,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     stamped.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _count_records(stamped)
-        skipped = _skipped_files(
-            spark,
-            stamped,
-            files_listed,
-            counts["files_seen"],
-            params,
-            listed=manifest.uris if manifest is not None else None,
+        skipped, counts["files_empty"] = _skipped_files(
+            spark, stamped, inputs, counts["files_seen"], params
         )
         quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
         if skipped is not None:
@@ -275,7 +323,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         stamped.unpersist()
     written = _count_written(spark, params, predictions_root)
 
-    summary = _summary(cfg, params, artifact, files_listed, counts, written)
+    summary = _summary(cfg, params, artifact, inputs, counts, written)
     summary["warnings"] = list(refs.warnings)
     summary["started_at"] = started_at.isoformat()
     summary["duration_s"] = round(time.monotonic() - started, 3)
@@ -307,8 +355,13 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
 
 def _count_records(records: DataFrame) -> dict[str, Any]:
     by_reason = records.groupBy(S.LEVEL, S.REASON).count().collect()
-    # An aggregate without grouping has exactly one row.
-    files_seen = records.select(F.countDistinct(S.SOURCE_FILE)).collect()[0][0]
+    per_file = records.groupBy(S.SOURCE_FILE).agg(
+        F.max(F.col(S.LEVEL).isNull()).alias("has_scorable_row")
+    )
+    by_file = per_file.agg(
+        F.count(F.lit(1)).alias("seen"),
+        F.count(F.when(F.col("has_scorable_row"), 1)).alias("scored"),
+    ).collect()[0]
     rows: Counter[str] = Counter()
     files: Counter[str] = Counter()
     to_score = 0
@@ -319,36 +372,31 @@ def _count_records(records: DataFrame) -> dict[str, Any]:
             rows[row[S.REASON]] += row["count"]
         else:
             files[row[S.REASON]] += row["count"]
-    return {"to_score": to_score, "rows": rows, "files": files, "files_seen": files_seen}
-
-
-def _normalise_uri(uri: str) -> str:
-    if uri.startswith("/"):
-        uri = "file:" + uri
-    return re.sub(r"^file:/+", "file:/", uri)
+    return {
+        "to_score": to_score,
+        "rows": rows,
+        "files": files,
+        "files_seen": by_file["seen"],
+        "files_scored": by_file["scored"],
+    }
 
 
 def _skipped_files(
-    spark: SparkSession,
-    records: DataFrame,
-    files_listed: int,
-    files_seen: int,
-    params: RunParams,
-    listed: list[str] | None = None,
-) -> DataFrame | None:
+    spark: SparkSession, records: DataFrame, inputs: Listing, files_seen: int, params: RunParams
+) -> tuple[DataFrame | None, int]:
     """Quarantine rows for listed files the scan never returned (Spark skips 0-byte files).
 
-    `listed` is the manifest's URIs when the run reads a manifest; else the input is listed.
+    Paths are compared in one form (`listing.normalise`): `inputs.read` is already decoded from
+    Spark's URL-encoded listing, so `a b#1.csv` and `a%20b.csv` match their `path` column.
+    Returns the rows (None when every file was seen) and their number.
     """
-    if files_listed <= files_seen:
-        return None
-    if listed is None:
-        listed = list(read.read_files(spark, params.input).inputFiles())
-    listed_uris = {_normalise_uri(u) for u in listed}
+    if inputs.files <= files_seen:
+        return None, 0
+    listed = {listing.normalise(p) for p in inputs.read}
     seen = {
-        _normalise_uri(r[0]) for r in records.select(S.SOURCE_FILE).distinct().toLocalIterator()
+        listing.normalise(r[0]) for r in records.select(S.SOURCE_FILE).distinct().toLocalIterator()
     }
-    missing = sorted(listed_uris - seen)
+    missing = sorted(listed - seen)
     log.warning("%d listed files returned no content (empty files)", len(missing))
     rows = [
         (
@@ -356,22 +404,18 @@ def _skipped_files(
             reasons.EMPTY_FILE,
             "0 bytes",
             uri,
-            _account_of(uri),
+            listing.account_of(uri),
             params.run_id,
             params.run_date,
         )
         for uri in missing
     ]
-    return spark.createDataFrame(
+    frame = spark.createDataFrame(
         rows,
         f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string, {S.SOURCE_FILE} string, "
         f"{S.ACCOUNT_ID} string, {S.RUN_ID} string, {S.RUN_DATE} date",
     )
-
-
-def _account_of(uri: str) -> str:
-    name = uri.rsplit("/", 1)[-1]
-    return re.sub(r"(?i)(\.csv)?(\.gz)?$", "", name)
+    return frame, len(missing)
 
 
 def _count_written(
@@ -440,14 +484,17 @@ def _summary(
     cfg: Config,
     params: RunParams,
     artifact: ModelArtifact,
-    files_listed: int,
+    inputs: Listing,
     counts: dict[str, Any],
     written: dict[str, int],
 ) -> dict[str, Any]:
     file_reasons = Counter(counts["files"])
-    empty = files_listed - counts["files_seen"]
-    if empty > 0:
-        file_reasons[reasons.EMPTY_FILE] += empty
+    if counts["files_empty"] > 0:
+        file_reasons[reasons.EMPTY_FILE] += counts["files_empty"]
+    # Files read and accepted whose every line was quarantined (row level).
+    fully_quarantined = (
+        counts["files_seen"] - counts["files_scored"] - sum(counts["files"].values())
+    )
     rows_quarantined = sum(counts["rows"].values())
     rows_read = counts["to_score"] + rows_quarantined
     files_quarantined = sum(file_reasons.values())
@@ -460,10 +507,12 @@ def _summary(
         "model_version": artifact.version,
         "model_sha256": artifact.sha256,
         "env": cfg.env,
-        "files_read": files_listed,
-        "files_scored": files_listed - files_quarantined,
+        "files_read": inputs.files,
+        "files_scored": counts["files_scored"],
+        "files_fully_quarantined": fully_quarantined,
         "files_quarantined": files_quarantined,
         "files_quarantined_by_reason": dict(sorted(file_reasons.items())),
+        "files_ignored_hidden": inputs.hidden,
         "rows_read": rows_read,
         "rows_scored": written["rows_scored"],
         "rows_quarantined": rows_quarantined,
@@ -491,6 +540,15 @@ def _verdict(summary: dict[str, Any]) -> int:
     )
     if not reconciles:
         problems.append("counts do not reconcile: rows_read != rows_scored + rows_quarantined")
+        code = EXIT_RECONCILIATION
+    files_accounted = (
+        summary["files_scored"] + summary["files_fully_quarantined"] + summary["files_quarantined"]
+    )
+    if summary["files_read"] != files_accounted:
+        problems.append(
+            "counts do not reconcile: files_read != files_scored + files_fully_quarantined"
+            " + files_quarantined"
+        )
         code = EXIT_RECONCILIATION
     row_share = summary["rows_quarantined"] / summary["rows_read"] if summary["rows_read"] else 0.0
     file_share = (

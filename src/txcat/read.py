@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
-from txcat import reasons
+from txcat import reasons, storage
 from txcat import schema as S
 
 CONTENT = "content"
@@ -54,21 +55,52 @@ _UTF16_LE_START = "^([2-7][0-9A-F]00){2}"
 _UTF16_BE_START = "^(00[2-7][0-9A-F]){2}"
 
 
-def read_files(spark: SparkSession, path: str) -> DataFrame:
-    """Lists every file under `path` (recursively) as (source_file, file_size, content).
+def read_files(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
+    """Lists every file under `paths` (recursively) as (source_file, file_size, content).
 
-    Spark's listing skips names starting with `_` or `.` (`_SUCCESS`, `.DS_Store`).
+    `paths` is one folder or URI (the fast way to plan many files), or an explicit list of
+    local files (`txcat.inputs.listing`). Each is read literally: a folder named `day[1]` is
+    that folder, not a glob. Spark's listing skips names starting with `_` or `.` (`_SUCCESS`,
+    `.DS_Store`) and `*._COPYING_` files.
     """
+    if isinstance(paths, str):
+        return _binary_files(spark, storage.literal_path(paths))
+    # Above 32 paths Spark lists them in a job of one task per path, which costs far more than
+    # the listing of local files itself: 20,000 files took 74-83 s that way, 10 s on the driver.
+    key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    previous = str(spark.conf.get(key))
+    spark.conf.set(key, str(max(len(paths), 32)))
+    try:
+        return _binary_files(spark, [storage.literal_path(p) for p in paths])
+    finally:
+        spark.conf.set(key, previous)
+
+
+def _binary_files(spark: SparkSession, paths: str | list[str]) -> DataFrame:
     return (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
-        .load(path)
+        .load(paths)
         .select(
             F.col("path").alias(S.SOURCE_FILE),
             F.col("length").alias(FILE_SIZE),
             F.col("content").alias(CONTENT),
         )
     )
+
+
+def listed_paths(files: DataFrame) -> list[str]:
+    """The files Spark plans to read for `files`, as URL-encoded URIs (`inputFiles()`).
+
+    Fetched from the JVM as one string (a URI never holds a raw line break): PySpark's
+    `DataFrame.inputFiles()` crosses the Py4J bridge once per file (20,000 files: 1.6 s here,
+    against 0.25 s joined).
+    """
+    jvm = files.sparkSession.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the SparkSession has no JVM gateway (stopped?)")
+    joined = jvm.org.apache.hadoop.util.StringUtils.join("\n", files._jdf.inputFiles())
+    return str(joined).split("\n") if joined else []
 
 
 def to_lines(

@@ -12,6 +12,12 @@ WRONG_SEPARATOR = "wrong_separator"
 BAD_HEADER = "bad_header"
 MISSING_COLUMNS = "missing_columns"
 HEADER_ONLY = "header_only"
+# Decided on the driver from the listing, before Spark reads anything (`txcat.inputs.listing`).
+SYMLINK_FOLDER = "symlink_folder"
+BROKEN_SYMLINK = "broken_symlink"
+INCOMPLETE_UPLOAD = "incomplete_upload"
+DUPLICATE_FILE = "duplicate_file"
+DUPLICATE_ACCOUNT = "duplicate_account"
 
 FILE_REASONS = (
     UNSUPPORTED_FILE,
@@ -23,6 +29,11 @@ FILE_REASONS = (
     BAD_HEADER,
     MISSING_COLUMNS,
     HEADER_ONLY,
+    SYMLINK_FOLDER,
+    BROKEN_SYMLINK,
+    INCOMPLETE_UPLOAD,
+    DUPLICATE_FILE,
+    DUPLICATE_ACCOUNT,
 )
 
 # One line is rejected (level "row").

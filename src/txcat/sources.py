@@ -74,7 +74,7 @@ class Prepared:
 
     #: Every cleaned record: `level` is null on a row to score, else it is quarantined.
     records: DataFrame
-    #: How many files the source listed (None for files in memory).
+    #: How many files the source considered, set-aside ones included (None for files in memory).
     listed: int | None
     #: The run's manifest, when the source is one.
     manifest: Manifest | None
@@ -126,13 +126,16 @@ def prepare(
     """
     refs = load_references(spark, cfg.reference.for_run_date(run_date), run_date)
     manifest = None
+    listed: int | None = None
     if source.kind == FOLDER:
-        records, listed = pipeline.read_records(spark, cfg, source.location, run_date)
+        records, inputs = pipeline.read_records(spark, cfg, source.location, run_date)
+        listed = inputs.files
     elif source.kind == MANIFEST:
         manifest = pipeline.load_manifest(spark, cfg, source.location)
-        records, listed = pipeline.read_manifest_records(spark, cfg, manifest, run_date)
+        records, inputs = pipeline.read_manifest_records(spark, cfg, manifest, run_date)
+        listed = inputs.files
     elif source.kind == FILES and source.files_frame is not None:
-        records, listed = cleaned(cfg, source.files_frame, run_date), None
+        records = cleaned(cfg, source.files_frame, run_date)
     else:
         raise ValueError(f"not a source: {source!r}")
     for name, column in (stamp or {}).items():

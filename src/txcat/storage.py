@@ -8,6 +8,7 @@ for everything the job touches.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pyspark.sql import SparkSession
 
 #: Object stores: a "folder" is a key prefix, created by the first write; permissions show then.
 _OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs"})
+_GLOB_CHARACTERS = re.compile(r"([\\{}\[\]*?])")
 
 
 def _jvm(spark: SparkSession) -> Any:
@@ -132,3 +134,8 @@ def modified_at(spark: SparkSession, uri: str) -> float:
 
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts]])
+
+
+def literal_path(path: str) -> str:
+    """`path` escaped for Spark's file sources, which read `day[1]` or `a*` as a glob pattern."""
+    return _GLOB_CHARACTERS.sub(r"\\\1", path)

@@ -118,11 +118,11 @@ def read_with_spark(spark: SparkSession, manifest: Manifest) -> DataFrame:
 
     Like every Spark file source it returns no row for a file whose name starts with `_` or
     `.`, nor for a 0-byte file: the run then quarantines such an entry as an empty file. The
-    boto3 reader returns every entry.
+    boto3 reader returns every entry. A URI is read literally (`[` is not a glob).
     """
     return (
         spark.read.format("binaryFile")
-        .load(manifest.uris)
+        .load([storage.literal_path(u) for u in manifest.uris])
         .select(
             F.col("path").alias(S.SOURCE_FILE),
             F.col("length").alias(read.FILE_SIZE),

@@ -165,6 +165,12 @@ class ValidationConfig:
             raise ConfigError("validation.sample_rows must be >= 1")
 
 
+#: Hold-out modes of training (`lifecycle.holdout`).
+HOLDOUT_TIME = "time"
+HOLDOUT_TIME_UNSEEN_ACCOUNTS = "time_unseen_accounts"
+HOLDOUT_MODES = (HOLDOUT_TIME, HOLDOUT_TIME_UNSEEN_ACCOUNTS)
+
+
 @dataclasses.dataclass(frozen=True)
 class LifecycleConfig:
     """Model selection, tracking and registry (see docs/lifecycle.md)."""
@@ -174,8 +180,15 @@ class LifecycleConfig:
     experiment: str
     registered_model: str
     serving_alias: str
-    cutoff_date: dt.date
+    #: Rows dated on/after it form the hold-out; None derives it from the data's days.
+    cutoff_date: dt.date | None
+    #: Without a cutoff: the last share of the distinct labelled days is the hold-out.
+    holdout_days_share: float
+    #: `time` (every account, later days) or `time_unseen_accounts` (later days of other accounts).
+    holdout: str
     holdout_account_share: float
+    #: After the gate's evaluation, refit the chosen configuration on every labelled row.
+    refit_all_rows: bool
     cv_folds: int
     search_budget: int
     search_max_rows: int
@@ -185,6 +198,12 @@ class LifecycleConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_account_share < 1.0:
             raise ConfigError("lifecycle.holdout_account_share must be between 0 and 1")
+        if not 0.0 < self.holdout_days_share < 1.0:
+            raise ConfigError("lifecycle.holdout_days_share must be between 0 and 1")
+        if self.holdout not in HOLDOUT_MODES:
+            raise ConfigError(
+                f"lifecycle.holdout must be one of {HOLDOUT_MODES}, got {self.holdout!r}"
+            )
         if self.cv_folds < 2:
             raise ConfigError("lifecycle.cv_folds must be at least 2")
         if self.train_threads < 0:
@@ -344,7 +363,9 @@ def _coerce(where: str, annotation: Any, value: Any) -> Any:
             if not isinstance(value, str) or not value:
                 raise TypeError("expected a non-empty string")
             return value
-        if kind == "dt.date":
+        if kind == "dt.date | None" and value in (None, ""):
+            return None
+        if kind in ("dt.date", "dt.date | None"):
             return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         if kind == "tuple[str, ...]":
             if isinstance(value, str) or not isinstance(value, Sequence):

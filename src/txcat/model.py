@@ -75,8 +75,13 @@ def save_artifact(
     training_files: Iterable[str],
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> ModelArtifact:
-    """Writes a new artifact folder and returns it as loaded."""
+    """Writes a new artifact folder and returns it as loaded.
+
+    `extra` adds top-level metadata entries (e.g. `fitted_on`, `evaluation`); it cannot replace
+    the contract's own keys.
+    """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
@@ -96,6 +101,7 @@ def save_artifact(
         "metrics": dict(metrics),
         "training_files_count": len(files),
     }
+    metadata |= {k: v for k, v in (extra or {}).items() if k not in metadata}
     (out / MODEL_FILE).write_bytes(model_bytes)
     (out / TRAINING_FILES).write_text("".join(f"{f}\n" for f in files), encoding="utf-8")
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

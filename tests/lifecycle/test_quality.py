@@ -109,3 +109,47 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
     assert json.loads(json_path.read_text(encoding="utf-8"))["Real data"]["split"] == {
         "cutoff": "2019-12-01"
     }
+
+
+SLICE = Path(__file__).resolve().parents[1] / "data" / "mibolsillo-slice.csv"
+
+
+def test_training_on_a_real_slice_works_with_the_default_configuration(spark, tmp_path):
+    """No cutoff configured: it is derived from the data; the shipped model sees every row."""
+    from txcat.config import load_config
+    from txcat.generate import reference as ref
+    from txcat.lifecycle import train
+
+    split = Q.split_export(SLICE, tmp_path / "files", dt.date(2100, 1, 1))
+    assert split.rows[Q.EVALUATION] == 0
+    refs = tmp_path / "reference"
+    refs.mkdir()
+    ref.write_holidays(refs / ref.HOLIDAYS_FILE, split.first_date, split.last_date)
+    ref.write_countries(refs / ref.COUNTRIES_FILE)
+    ref.write_bureau(refs / ref.BUREAU_FILE, [])
+    cfg = load_config(
+        "local",
+        overrides=[
+            f"reference.holidays={refs / ref.HOLIDAYS_FILE}",
+            f"reference.countries={refs / ref.COUNTRIES_FILE}",
+            f"reference.bureau={refs / ref.BUREAU_FILE}",
+        ],
+    )
+    assert cfg.lifecycle.cutoff_date is None and cfg.lifecycle.holdout == "time"
+    artifact = train.run(
+        spark, cfg, str(tmp_path / "files" / Q.TRAINING), str(tmp_path / "model"), split.last_date
+    )
+    evaluation = json.loads((tmp_path / "model" / train.EVALUATION_FILE).read_text())
+    assert evaluation["split"]["cutoff_derived"] is True
+    cutoff = dt.date.fromisoformat(evaluation["split"]["cutoff_date"])
+    assert split.first_date < cutoff <= split.last_date
+    fitted = artifact.metadata["fitted_on"]
+    # Every line is labelled; exact repeats of a line are quarantined by the reader.
+    assert (
+        fitted["rows"] == evaluation["split"]["training_rows"] + evaluation["split"]["holdout_rows"]
+    )
+    assert split.rows[Q.TRAINING] - 2 <= fitted["rows"] <= split.rows[Q.TRAINING]
+    assert (fitted["first_date"], fitted["last_date"]) == (
+        split.first_date.isoformat(),
+        split.last_date.isoformat(),
+    )

@@ -88,17 +88,55 @@ def world(spark, tmp_path_factory):
     return {"root": root, "cfg": cfg, "outcome": outcome}
 
 
-def test_training_set_keeps_accounts_on_one_side(spark, world):
+def test_time_holdout_puts_every_account_on_both_sides_with_per_side_aggregates(spark, world):
     data = train.collect_training_set(spark, world["cfg"], str(world["root"] / "training"), AS_OF)
+    frame = data.frame
+    cutoff = world["cfg"].lifecycle.cutoff_date
+    dates = frame[S.TRANSACTION_DATE]
+    assert (dates[frame[splits.SIDE] == splits.TRAIN] < cutoff).all()
+    assert (dates[frame[splits.SIDE] == splits.HOLDOUT] >= cutoff).all()
+    assert data.rows_outside_split == 0 and data.cutoff == cutoff and not data.cutoff_derived
+    assert (frame.groupby(S.ACCOUNT_ID)[splits.SIDE].nunique() == 2).any()
+    # Per-file aggregates see one side of a file only.
+    sizes = frame.groupby([S.SOURCE_FILE, splits.SIDE]).size()
+    counted = frame.groupby([S.SOURCE_FILE, splits.SIDE])["file_row_count"].agg(["min", "max"])
+    assert (counted["min"] == sizes).all() and (counted["max"] == sizes).all()
+    assert not frame[S.SOURCE_FILE].str.contains("#").any()
+    # The refit's input: every labelled row, aggregates over whole files.
+    assert len(data.full) == len(frame)
+    whole = data.full.groupby(S.SOURCE_FILE).size()
+    assert (data.full.groupby(S.SOURCE_FILE)["file_row_count"].max() == whole).all()
+
+
+def test_unseen_accounts_holdout_keeps_accounts_on_one_side(spark, world):
+    cfg = load_config(
+        "local", overrides=[*_overrides(world["root"]), "lifecycle.holdout=time_unseen_accounts"]
+    )
+    data = train.collect_training_set(spark, cfg, str(world["root"] / "training"), AS_OF)
     frame = data.frame
     sides = frame.groupby(S.ACCOUNT_ID)[splits.SIDE].nunique()
     assert (sides == 1).all()
-    cutoff = world["cfg"].lifecycle.cutoff_date
+    cutoff = cfg.lifecycle.cutoff_date
     dates = frame[S.TRANSACTION_DATE]
     assert (dates[frame[splits.SIDE] == splits.TRAIN] < cutoff).all()
     assert (dates[frame[splits.SIDE] == splits.HOLDOUT] >= cutoff).all()
     assert set(frame[splits.SIDE]) == {splits.TRAIN, splits.HOLDOUT}
     assert data.rows_outside_split > 0
+
+
+def test_the_shipped_model_is_refitted_on_every_labelled_row(world):
+    folder = world["outcome"].model_dir
+    metadata = json.loads((folder / "model.json").read_text())
+    evaluation = json.loads((folder / train.EVALUATION_FILE).read_text())
+    split = evaluation["split"]
+    fitted = metadata["fitted_on"]
+    assert fitted["refit_all_rows"] is True
+    assert fitted["rows"] == split["training_rows"] + split["holdout_rows"]
+    assert metadata["evaluation"]["candidate_fitted_on"]["rows"] == split["training_rows"]
+    assert metadata["evaluation"]["metrics"]["macro_f1"] == pytest.approx(
+        evaluation["holdout"]["xgboost"]["macro_f1"]
+    )
+    assert len(fitted["rows_sha256"]) == 64 and fitted["last_date"] <= AS_OF.isoformat()
 
 
 def test_training_writes_artifact_evaluation_manifest_and_report(world):

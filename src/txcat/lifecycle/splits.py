@@ -1,9 +1,15 @@
-"""Honest splits: a time hold-out on unseen accounts, and k folds grouped by account.
+"""Honest splits: a time hold-out, and k folds grouped by account.
 
-Per-file aggregates (counts, amount ranks within the account's file) describe a whole account,
-so an account seen in training must never appear on the evaluation side: every split here is by
-account. The hold-out is also later in time: training rows are dated before the cutoff, hold-out
-rows on or after it, so the score reflects the model's use on future files.
+The hold-out is later in time: training rows are dated before the cutoff, hold-out rows on or
+after it, so the score reflects the model's use on future files. Two modes (`lifecycle.holdout`):
+
+- `time`: every account on both sides, as the daily job scores accounts the model has seen.
+  Each side of an account is a file of its own (`split_file`), so per-file aggregates never mix
+  training and hold-out rows.
+- `time_unseen_accounts`: the hold-out also holds out whole accounts (a stable share), so no
+  account is on both sides: the score of accounts never seen.
+
+Without a configured cutoff, `derive_cutoff` takes the last share of the labelled days.
 """
 
 from __future__ import annotations
@@ -50,10 +56,53 @@ def holdout_accounts(accounts: Iterable[str], share: float, seed: int) -> set[st
     return chosen
 
 
+def derive_cutoff(days: Iterable[dt.date], holdout_share: float) -> dt.date:
+    """The first day of the hold-out: the last `holdout_share` of the distinct days.
+
+    Raises:
+        ValueError: fewer than two distinct days (nothing to hold out from).
+    """
+    distinct = sorted(set(days))
+    if len(distinct) < 2:
+        raise ValueError(
+            f"need labelled rows on at least two days to hold later days out, got {len(distinct)}"
+        )
+    held = min(max(1, round(holdout_share * len(distinct))), len(distinct) - 1)
+    return distinct[-held]
+
+
+def split_file(source_file: str, side: str) -> str:
+    """The per-file aggregates' file of one side of an account in `time` mode."""
+    return f"{source_file}#{side}"
+
+
+def original_file(split_name: str) -> str:
+    """`split_file`'s inverse (any other name is returned unchanged)."""
+    for side in (TRAIN, HOLDOUT):
+        if split_name.endswith(f"#{side}"):
+            return split_name[: -len(side) - 1]
+    return split_name
+
+
+def with_time_side(transactions: DataFrame, cutoff: dt.date) -> DataFrame:
+    """`time` mode: adds `SIDE` to every row (HOLDOUT on or after `cutoff`, else TRAIN).
+
+    Each side of a file becomes a file of its own (`split_file`) and the rows are put together
+    by file inside their partition (no shuffle), so the per-file aggregates of either method
+    see one side only.
+    """
+    side = F.when(F.col(S.TRANSACTION_DATE) >= F.lit(cutoff), HOLDOUT).otherwise(TRAIN)
+    return (
+        transactions.withColumn(SIDE, side)
+        .withColumn(S.SOURCE_FILE, F.concat_ws("#", S.SOURCE_FILE, SIDE))
+        .sortWithinPartitions(S.SOURCE_FILE, S.LINE_NUMBER)
+    )
+
+
 def with_split_side(
     transactions: DataFrame, accounts: Sequence[str], holdout: set[str], cutoff: dt.date
 ) -> DataFrame:
-    """Adds `SIDE` (TRAIN or HOLDOUT) and keeps only the rows of one side.
+    """`time_unseen_accounts` mode: adds `SIDE` and keeps only the rows of one side.
 
     Hold-out accounts give their rows dated on or after `cutoff`, the other accounts their rows
     dated before it; the rest belong to neither side and are left out. `accounts` lists every

@@ -1,10 +1,13 @@
 """Training and model selection on the scoring job's reader and features.
 
 1. Spark reads the labelled per-account files through the same reader, cleaning and feature code
-   as the daily job. Before features are built, rows are split (see `lifecycle.splits`): the
-   training part is rows dated before `lifecycle.cutoff_date` of most accounts, the hold-out is
-   rows on/after the cutoff of the other accounts. Per-file aggregates are therefore computed
-   within each side and no account is on both.
+   as the daily job (`txcat.sources`). Before features are built, rows are split (see
+   `lifecycle.splits`): rows dated before the cutoff train, rows on/after it are the hold-out.
+   The cutoff is `lifecycle.cutoff_date`, or, when that is null, derived from the data (the last
+   `lifecycle.holdout_days_share` of the labelled days). `lifecycle.holdout` says whether every
+   account is on both sides (`time`, the default: the daily job scores accounts the model has
+   seen) or a share of the accounts is held out whole (`time_unseen_accounts`). Per-file
+   aggregates are computed within each side.
 2. The feature matrix is collected to the driver (Arrow). It holds at most
    `training.max_driver_rows` rows (default 5M rows x ~30 float features, about 1 GB as float32
    plus pandas overhead: fits a 4-8 GB driver). Above the cap a uniform row sample is collected
@@ -15,13 +18,18 @@
    same k folds of the training part, grouped by account. The best XGBoost configuration (mean
    macro-F1 over folds) is refitted on the whole training part and every candidate is scored on
    the hold-out; the baselines' hold-out numbers are what the quality gate compares against.
-4. The XGBoost model is written as the artifact folder of `txcat.model`, plus
+4. With `lifecycle.refit_all_rows` (default), the chosen configuration is then fitted once more
+   on every labelled row (training part and hold-out, each file whole), with the number of
+   rounds the selection chose: that is the model shipped. The artifact records what it was
+   fitted on (rows, accounts, dates, a hash of the rows) and the hold-out evaluation it passed.
+5. The XGBoost model is written as the artifact folder of `txcat.model`, plus
    `evaluation.json` (every candidate's metrics) and `manifest.json` (input files and hashes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -36,7 +44,7 @@ from pyspark.sql import functions as F
 
 from txcat import read, sources
 from txcat import schema as S
-from txcat.config import Config
+from txcat.config import HOLDOUT_TIME, Config
 from txcat.features import FEATURE_COLUMNS
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import metrics as M
@@ -59,6 +67,12 @@ class TrainingSet:
     sample_fraction: float
     unknown_labels: int
     rows_outside_split: int
+    #: The first hold-out day, and whether it came from the data (not the configuration).
+    cutoff: dt.date
+    cutoff_derived: bool
+    #: Every labelled row with features computed over whole files (the refit's input);
+    #: None when `lifecycle.refit_all_rows` is off.
+    full: pd.DataFrame | None = None
 
 
 @dataclass
@@ -73,7 +87,8 @@ class Selection:
 def collect_training_set(
     spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
 ) -> TrainingSet:
-    """Reads labelled files, splits them by account and date, builds features, collects."""
+    """Reads labelled files, splits them by date (and account), builds features, collects."""
+    lc = cfg.lifecycle
     prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
     transactions = prepared.scorable.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -84,26 +99,62 @@ def collect_training_set(
         if rows == 0:
             raise TrainingDataError(f"no labelled rows under {input_path}")
         labelled = transactions.where(known)
-        accounts = [r[0] for r in labelled.select(S.ACCOUNT_ID).distinct().collect()]
-        try:
-            held = splits.holdout_accounts(
-                accounts, cfg.lifecycle.holdout_account_share, cfg.training.seed
+        cutoff, derived = lc.cutoff_date, lc.cutoff_date is None
+        if cutoff is None:
+            days = [r[0] for r in labelled.select(S.TRANSACTION_DATE).distinct().collect()]
+            try:
+                cutoff = splits.derive_cutoff(days, lc.holdout_days_share)
+            except ValueError as exc:
+                raise TrainingDataError(f"{exc} (under {input_path})") from exc
+            log.info(
+                "cutoff %s derived from the data: the last %.0f%% of %d labelled days",
+                cutoff,
+                100 * lc.holdout_days_share,
+                len(days),
             )
-        except ValueError as exc:
-            raise TrainingDataError(str(exc)) from exc
-        split = splits.with_split_side(labelled, accounts, held, cfg.lifecycle.cutoff_date)
-        features = prepared.featured(split).select(
-            S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL, splits.SIDE, *FEATURE_COLUMNS
-        )
+        if lc.holdout == HOLDOUT_TIME:
+            split = splits.with_time_side(labelled, cutoff)
+        else:
+            accounts = [r[0] for r in labelled.select(S.ACCOUNT_ID).distinct().collect()]
+            try:
+                held = splits.holdout_accounts(
+                    accounts, lc.holdout_account_share, cfg.training.seed
+                )
+            except ValueError as exc:
+                raise TrainingDataError(str(exc)) from exc
+            split = splits.with_split_side(labelled, accounts, held, cutoff)
+        columns = [S.ROW_ID, S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL]
+        features = prepared.featured(split).select(*columns, splits.SIDE, *FEATURE_COLUMNS)
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
         if fraction < 1.0:
             log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
             features = features.sample(fraction=fraction, seed=cfg.training.seed)
         frame = features.toPandas()
+        frame[S.SOURCE_FILE] = frame[S.SOURCE_FILE].map(splits.original_file)
+        full = None
+        if lc.refit_all_rows:
+            whole = prepared.featured(labelled).select(*columns, *FEATURE_COLUMNS)
+            if fraction < 1.0:
+                whole = whole.sample(fraction=fraction, seed=cfg.training.seed)
+            full = whole.toPandas()
     finally:
         transactions.unpersist()
     outside = rows - len(frame) if fraction == 1.0 else 0
-    return TrainingSet(frame, fraction, unknown, outside)
+    return TrainingSet(frame, fraction, unknown, outside, cutoff, derived, full)
+
+
+def fitted_on(frame: pd.DataFrame) -> dict[str, Any]:
+    """What a model was fitted on: rows, accounts, date range and a hash of (row id, label)."""
+    pairs = sorted(zip(frame[S.ROW_ID].astype(str), frame[S.LABEL].astype(str), strict=True))
+    digest = hashlib.sha256("\n".join(f"{r}\t{label}" for r, label in pairs).encode()).hexdigest()
+    dates = pd.to_datetime(frame[S.TRANSACTION_DATE])
+    return {
+        "rows": int(len(frame)),
+        "accounts": int(frame[S.ACCOUNT_ID].nunique()),
+        "first_date": dates.min().date().isoformat() if len(frame) else None,
+        "last_date": dates.max().date().isoformat() if len(frame) else None,
+        "rows_sha256": digest,
+    }
 
 
 def dataset_manifest(spark: SparkSession, input_path: str) -> list[dict[str, Any]]:
@@ -135,12 +186,13 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
+def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None) -> Selection:
     """Compares the candidates on grouped folds, refits, scores everyone on the hold-out.
 
     Args:
         frame: Collected features with the `splits.SIDE` column (see `collect_training_set`).
         cfg: Training (`training`) and selection (`lifecycle`) settings.
+        cutoff: The first hold-out day (default `lifecycle.cutoff_date`), for the record.
 
     Raises:
         TrainingDataError: a side is empty or has fewer accounts than folds.
@@ -149,10 +201,13 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     n_classes = len(S.CATEGORIES)
     train = frame[frame[splits.SIDE] == splits.TRAIN].reset_index(drop=True)
     hold = frame[frame[splits.SIDE] == splits.HOLDOUT].reset_index(drop=True)
+    cutoff = cutoff or lc.cutoff_date
     if train.empty or hold.empty:
         raise TrainingDataError(
-            f"the split left {len(train)} training and {len(hold)} hold-out rows; "
-            f"check lifecycle.cutoff_date ({lc.cutoff_date}) against the data's dates"
+            f"the split at {cutoff} ({lc.holdout} hold-out) left {len(train)} training and "
+            f"{len(hold)} hold-out rows of {len(frame)}; check lifecycle.cutoff_date "
+            f"({lc.cutoff_date}) against the data's dates "
+            f"{frame[S.TRANSACTION_DATE].min()}..{frame[S.TRANSACTION_DATE].max()}"
         )
     x_all, y_all = _matrix(train)
     xh, yh = _matrix(hold)
@@ -163,7 +218,10 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     try:
         folds = splits.group_folds(train.loc[searched, S.ACCOUNT_ID], lc.cv_folds, tc.seed)
     except ValueError as exc:
-        raise TrainingDataError(str(exc)) from exc
+        raise TrainingDataError(
+            f"{exc}: the training part before {cutoff} has "
+            f"{train.loc[searched, S.ACCOUNT_ID].nunique()} accounts; lower lifecycle.cv_folds"
+        ) from exc
     log.info(
         "search on %d of %d training rows, %d folds, %d XGBoost configurations",
         len(y),
@@ -255,7 +313,8 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
         "chosen": C.XGBOOST,
         "chosen_params": best["params"],
         "split": {
-            "cutoff_date": lc.cutoff_date.isoformat(),
+            "holdout": lc.holdout,
+            "cutoff_date": cutoff.isoformat() if cutoff else None,
             "training_rows": len(train),
             "search_rows": len(y),
             "training_accounts": int(train[S.ACCOUNT_ID].nunique()),
@@ -277,6 +336,25 @@ def select_model(frame: pd.DataFrame, cfg: Config) -> Selection:
     return Selection(chosen=final[C.XGBOOST], evaluation=evaluation, fitted=final)
 
 
+def refit(selection: Selection, full: pd.DataFrame, cfg: Config) -> C.Fitted:
+    """The chosen XGBoost configuration fitted on every labelled row (its rounds kept)."""
+    tc = cfg.training
+    x, y = _matrix(full)
+    weights = C.class_weights(y, len(S.CATEGORIES), tc.class_weight_power)
+    params = selection.evaluation["chosen_params"]
+    return C.fit_xgboost(
+        x,
+        y,
+        weights,
+        params,
+        len(S.CATEGORIES),
+        FEATURE_COLUMNS,
+        tc.seed,
+        params["num_boost_round"],
+        nthread=cfg.lifecycle.train_threads,
+    )
+
+
 def run(
     spark: SparkSession, cfg: Config, input_path: str, model_out: str, as_of: dt.date
 ) -> ModelArtifact:
@@ -288,7 +366,7 @@ def run(
         data.unknown_labels,
         data.rows_outside_split,
     )
-    selection = select_model(data.frame, cfg)
+    selection = select_model(data.frame, cfg, data.cutoff)
     manifest = dataset_manifest(spark, input_path)
     chosen = selection.evaluation["holdout"][C.XGBOOST]
     metrics = {f"holdout_{k}": v for k, v in _scalars(chosen).items()} | {
@@ -296,10 +374,27 @@ def run(
         "unknown_label_rows": data.unknown_labels,
         "rows_outside_split": data.rows_outside_split,
     }
-    assert selection.chosen.booster is not None
+    split = selection.evaluation["split"] | {"cutoff_derived": data.cutoff_derived}
+    selection.evaluation["split"] = split
+    shipped, shipped_on = selection.chosen, data.frame[data.frame[splits.SIDE] == splits.TRAIN]
+    if data.full is not None:
+        shipped, shipped_on = refit(selection, data.full, cfg), data.full
+        log.info("refitted the chosen configuration on all %d labelled rows", len(data.full))
+    assert shipped.booster is not None
+    fit_record = fitted_on(shipped_on) | {"refit_all_rows": data.full is not None}
+    evaluation_record = {
+        "holdout": cfg.lifecycle.holdout,
+        "cutoff_date": data.cutoff.isoformat(),
+        "cutoff_derived": data.cutoff_derived,
+        "holdout_rows": split["holdout_rows"],
+        "candidate_fitted_on": fitted_on(data.frame[data.frame[splits.SIDE] == splits.TRAIN]),
+        "metrics": {k: v for k, v in _scalars(chosen).items()},
+        "file": EVALUATION_FILE,
+    }
+    selection.evaluation["fitted_on"] = fit_record
     artifact = save_artifact(
         model_out,
-        selection.chosen.booster,
+        shipped.booster,
         FEATURE_COLUMNS,
         S.CATEGORIES,
         data.frame[S.SOURCE_FILE].unique().tolist(),
@@ -308,9 +403,11 @@ def run(
         | {
             "input": input_path,
             "as_of": as_of.isoformat(),
-            "cutoff_date": cfg.lifecycle.cutoff_date.isoformat(),
+            "cutoff_date": data.cutoff.isoformat(),
+            "holdout": cfg.lifecycle.holdout,
         },
         metrics=metrics,
+        extra={"fitted_on": fit_record, "evaluation": evaluation_record},
     )
     out = Path(model_out)
     (out / EVALUATION_FILE).write_text(
@@ -320,11 +417,13 @@ def run(
         json.dumps({"input": input_path, "files": manifest}, indent=2) + "\n", encoding="utf-8"
     )
     log.info(
-        "model %s: hold-out macro-F1 %.4f, accuracy %.4f (majority %.4f, logistic %.4f)",
+        "model %s: hold-out macro-F1 %.4f, accuracy %.4f (majority %.4f, logistic %.4f); "
+        "fitted on %d rows",
         artifact.version,
         chosen["macro_f1"],
         chosen["accuracy"],
         selection.evaluation["holdout"][C.MAJORITY]["macro_f1"],
         selection.evaluation["holdout"][C.LOGISTIC]["macro_f1"],
+        fit_record["rows"],
     )
     return artifact

@@ -369,18 +369,21 @@ def run(
     selection = select_model(data.frame, cfg, data.cutoff)
     manifest = dataset_manifest(spark, input_path)
     chosen = selection.evaluation["holdout"][C.XGBOOST]
-    metrics = {f"holdout_{k}": v for k, v in _scalars(chosen).items()} | {
-        "sample_fraction": data.sample_fraction,
-        "unknown_label_rows": data.unknown_labels,
-        "rows_outside_split": data.rows_outside_split,
-    }
     split = selection.evaluation["split"] | {"cutoff_derived": data.cutoff_derived}
     selection.evaluation["split"] = split
     shipped, shipped_on = selection.chosen, data.frame[data.frame[splits.SIDE] == splits.TRAIN]
     if data.full is not None:
         shipped, shipped_on = refit(selection, data.full, cfg), data.full
         log.info("refitted the chosen configuration on all %d labelled rows", len(data.full))
+        # Quality is the candidate's (on rows it never saw); cost is the shipped model's.
+        hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
+        chosen |= _costs(shipped, hold_x, cfg.lifecycle.latency_repeats)
     assert shipped.booster is not None
+    metrics = {f"holdout_{k}": v for k, v in _scalars(chosen).items()} | {
+        "sample_fraction": data.sample_fraction,
+        "unknown_label_rows": data.unknown_labels,
+        "rows_outside_split": data.rows_outside_split,
+    }
     fit_record = fitted_on(shipped_on) | {"refit_all_rows": data.full is not None}
     evaluation_record = {
         "holdout": cfg.lifecycle.holdout,

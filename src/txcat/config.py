@@ -224,6 +224,8 @@ class QualityGateConfig:
     max_calibration_error: float
     max_latency_ms_per_10k: float
     max_size_bytes: int
+    #: The candidate's hold-out macro-F1 may be at most this much below the champion's.
+    max_macro_f1_drop_vs_champion: float
 
 
 @dataclasses.dataclass(frozen=True)

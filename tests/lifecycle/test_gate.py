@@ -56,6 +56,7 @@ def test_a_good_model_passes_every_check():
     assert [c.name for c in result.checks] == [
         "macro_f1_vs_baselines",
         "accuracy_vs_baselines",
+        "macro_f1_vs_champion",
         "no_dead_category",
         "calibration_error",
         "latency",
@@ -100,3 +101,38 @@ def test_missing_baseline_is_an_input_error():
     del evaluation["holdout"]["majority"]
     with pytest.raises(GateInputError, match="majority"):
         evaluate_gate(evaluation, GATE)
+
+
+def _with_champion(macro_f1: float, comparable: bool = True, version: str = "3") -> dict:
+    evaluation = copy.deepcopy(EVALUATION)
+    evaluation["champion"] = {
+        "label": f"txcat-categoriser version {version}",
+        "version": version,
+        "comparable": comparable,
+        "reason": "" if comparable else "trained on other feature columns",
+        "metrics": {"macro_f1": macro_f1},
+    }
+    return evaluation
+
+
+def test_a_candidate_worse_than_the_champion_is_refused_and_says_why():
+    result = evaluate_gate(_with_champion(0.72), GATE, serving_version="3")
+    assert [c.name for c in result.failed] == ["macro_f1_vs_champion"]
+    assert (
+        "0.7000 vs required 0.7200 (txcat-categoriser version 3 0.7200 on the same hold-out rows"
+        in result.failed[0].detail
+    )
+    assert evaluate_gate(_with_champion(0.69), GATE, serving_version="3").passed
+    lenient = dataclasses.replace(GATE, max_macro_f1_drop_vs_champion=0.05)
+    assert evaluate_gate(_with_champion(0.72), lenient, serving_version="3").passed
+
+
+def test_a_champion_that_cannot_be_compared_or_has_moved_does_not_decide():
+    other_features = evaluate_gate(_with_champion(0.9, comparable=False), GATE, "3")
+    assert other_features.passed
+    assert "not compared with txcat-categoriser version 3: trained on other feature columns" in (
+        other_features.checks[2].detail
+    )
+    moved = evaluate_gate(_with_champion(0.9), GATE, serving_version="4")
+    assert moved.passed and "the champion is now version 4" in moved.checks[2].detail
+    assert "no champion" in evaluate_gate(EVALUATION, GATE).checks[2].detail

@@ -58,8 +58,46 @@ def _beats_baselines(
     )
 
 
-def evaluate_gate(evaluation: Mapping[str, Any], gate: QualityGateConfig) -> GateResult:
+def _versus_champion(
+    model: Mapping[str, Any],
+    champion: Mapping[str, Any] | None,
+    serving_version: str | None,
+    max_drop: float,
+) -> Check:
+    """The candidate against the champion scored on the same hold-out rows at training time."""
+    name = "macro_f1_vs_champion"
+    if champion is None:
+        return Check(name, True, "no champion when this version was trained")
+    label = champion.get("label", f"version {champion.get('version')}")
+    if serving_version is not None and str(champion.get("version")) != serving_version:
+        return Check(
+            name,
+            True,
+            f"not compared: evaluated against {label}, the champion is now version "
+            f"{serving_version} (retrain to compare)",
+        )
+    if not champion.get("comparable"):
+        return Check(name, True, f"not compared with {label}: {champion.get('reason')}")
+    theirs = float(champion["metrics"]["macro_f1"])
+    needed = theirs - max_drop
+    value = float(model["macro_f1"])
+    return Check(
+        name,
+        value >= needed,
+        f"{value:.4f} vs required {needed:.4f} ({label} {theirs:.4f} on the same hold-out rows, "
+        f"allowed drop {max_drop})",
+    )
+
+
+def evaluate_gate(
+    evaluation: Mapping[str, Any],
+    gate: QualityGateConfig,
+    serving_version: str | None = None,
+) -> GateResult:
     """Runs every check; the result lists all of them, passed or not.
+
+    `serving_version` is the version the serving alias points at now: a comparison with an
+    older champion, recorded at training time, is reported but no longer decides.
 
     Raises:
         GateInputError: the hold-out metrics of the model or a baseline are missing.
@@ -73,6 +111,12 @@ def evaluate_gate(evaluation: Mapping[str, Any], gate: QualityGateConfig) -> Gat
     checks = [
         _beats_baselines("macro_f1", model, baselines, gate.min_macro_f1_margin),
         _beats_baselines("accuracy", model, baselines, gate.min_accuracy_margin),
+        _versus_champion(
+            model,
+            evaluation.get("champion"),
+            serving_version,
+            gate.max_macro_f1_drop_vs_champion,
+        ),
     ]
     dead = sorted(
         name

@@ -355,10 +355,55 @@ def refit(selection: Selection, full: pd.DataFrame, cfg: Config) -> C.Fitted:
     )
 
 
+@dataclass(frozen=True)
+class Champion:
+    """The model serving today, to be scored on the candidate's hold-out rows."""
+
+    label: str  # e.g. "txcat-categoriser version 3"
+    version: str
+    artifact: ModelArtifact
+
+
+def champion_on_holdout(
+    champion: Champion, hold: pd.DataFrame, cutoff: dt.date
+) -> dict[str, Any]:
+    """The champion's hold-out metrics, or why it cannot be compared on these rows.
+
+    A champion fitted on rows of the hold-out period (on/after `cutoff`) has seen them or their
+    neighbours: its figures would flatter it, so it is not compared. One trained on other
+    features cannot be scored on this code's feature columns.
+    """
+    record: dict[str, Any] = {"label": champion.label, "version": champion.version}
+    artifact = champion.artifact
+    last = (artifact.metadata.get("fitted_on") or {}).get("last_date")
+    if tuple(artifact.feature_names) != tuple(FEATURE_COLUMNS):
+        return record | {"comparable": False, "reason": "trained on other feature columns"}
+    if tuple(artifact.categories) != tuple(S.CATEGORIES):
+        return record | {"comparable": False, "reason": "predicts other categories"}
+    if last is not None and dt.date.fromisoformat(last) >= cutoff:
+        return record | {
+            "comparable": False,
+            "reason": f"fitted on rows up to {last}, inside the hold-out period (from {cutoff})",
+        }
+    x, y = _matrix(hold)
+    fitted = C.booster_candidate(artifact.booster(), {})
+    metrics = M.evaluate(y, fitted.predict_proba(x), S.CATEGORIES)
+    return record | {"comparable": True, "metrics": _scalars(metrics)}
+
+
 def run(
-    spark: SparkSession, cfg: Config, input_path: str, model_out: str, as_of: dt.date
+    spark: SparkSession,
+    cfg: Config,
+    input_path: str,
+    model_out: str,
+    as_of: dt.date,
+    champion: Champion | None = None,
 ) -> ModelArtifact:
-    """Selects a model on the labelled files under `input_path` and writes its artifact."""
+    """Selects a model on the labelled files under `input_path` and writes its artifact.
+
+    With `champion`, the serving model is also scored on the hold-out rows (`evaluation.json`
+    key `champion`), for the quality gate's comparison.
+    """
     data = collect_training_set(spark, cfg, input_path, as_of)
     log.info(
         "collected %d rows (%d with unknown labels skipped, %d outside both split sides)",
@@ -395,6 +440,10 @@ def run(
         "file": EVALUATION_FILE,
     }
     selection.evaluation["fitted_on"] = fit_record
+    if champion is not None:
+        hold = data.frame[data.frame[splits.SIDE] == splits.HOLDOUT]
+        selection.evaluation["champion"] = champion_on_holdout(champion, hold, data.cutoff)
+        log.info("champion on the hold-out: %s", selection.evaluation["champion"])
     artifact = save_artifact(
         model_out,
         shipped.booster,

@@ -72,6 +72,18 @@ def importance(artifact: ModelArtifact) -> dict[str, float]:
     return {k: float(np.sum(v)) for k, v in scores.items()}
 
 
+def current_champion(cfg: Config) -> training.Champion | None:
+    """The version the serving alias points at, downloaded and verified; None when unset."""
+    ref = MU.ModelRef(cfg.lifecycle.registered_model, alias=cfg.lifecycle.serving_alias)
+    try:
+        version, _, artifact = MU.fetch_version(cfg, ref)
+    except MU.RegistryError as exc:
+        log.info("no champion to compare with: %s", exc)
+        return None
+    label = f"{ref.name} version {version.version}"
+    return training.Champion(label, str(version.version), artifact)
+
+
 def train(
     spark: SparkSession,
     cfg: Config,
@@ -80,8 +92,13 @@ def train(
     as_of: dt.date,
     register: bool,
 ) -> TrainOutcome:
-    """Selects and writes the model with its hold-out report; optionally tracks and registers."""
-    artifact = training.run(spark, cfg, input_path, model_out, as_of)
+    """Selects and writes the model with its hold-out report; optionally tracks and registers.
+
+    When registering and the serving alias points at a version, that champion is scored on the
+    same hold-out rows, for the gate.
+    """
+    champion = current_champion(cfg) if register else None
+    artifact = training.run(spark, cfg, input_path, model_out, as_of, champion)
     folder = Path(model_out)
     evaluation = json.loads((folder / training.EVALUATION_FILE).read_text(encoding="utf-8"))
     holdout = evaluation["holdout"]
@@ -217,6 +234,14 @@ def latest_version(cfg: Config) -> str:
     return str(max(int(v.version) for v in versions))
 
 
+def current_champion_version(cfg: Config) -> str | None:
+    ref = MU.ModelRef(cfg.lifecycle.registered_model, alias=cfg.lifecycle.serving_alias)
+    try:
+        return str(MU.get_version(cfg, ref).version)
+    except MU.RegistryError:
+        return None
+
+
 def promote(cfg: Config, version: str) -> PromoteOutcome:
     """Runs the quality gate on a version; moves the serving alias only when it passes.
 
@@ -231,8 +256,11 @@ def promote(cfg: Config, version: str) -> PromoteOutcome:
     evaluation_path = folder / training.EVALUATION_FILE
     if not evaluation_path.is_file():
         raise G.GateInputError(f"version {number} has no {training.EVALUATION_FILE}")
+    serving = current_champion_version(cfg)
     result = G.evaluate_gate(
-        json.loads(evaluation_path.read_text(encoding="utf-8")), cfg.quality_gate
+        json.loads(evaluation_path.read_text(encoding="utf-8")),
+        cfg.quality_gate,
+        serving_version=serving,
     )
     R.set_gate_tags(cfg, ref.name, number, result.passed, result.lines())
     if result.passed:

@@ -129,14 +129,14 @@ def collect_training_set(
         if fraction < 1.0:
             log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
             features = features.sample(fraction=fraction, seed=cfg.training.seed)
-        frame = features.toPandas()
+        frame = pd.DataFrame(features.toPandas())
         frame[S.SOURCE_FILE] = frame[S.SOURCE_FILE].map(splits.original_file)
         full = None
         if lc.refit_all_rows:
             whole = prepared.featured(labelled).select(*columns, *FEATURE_COLUMNS)
             if fraction < 1.0:
                 whole = whole.sample(fraction=fraction, seed=cfg.training.seed)
-            full = whole.toPandas()
+            full = pd.DataFrame(whole.toPandas())
     finally:
         transactions.unpersist()
     outside = rows - len(frame) if fraction == 1.0 else 0
@@ -149,7 +149,7 @@ def fitted_on(frame: pd.DataFrame) -> dict[str, Any]:
     digest = hashlib.sha256("\n".join(f"{r}\t{label}" for r, label in pairs).encode()).hexdigest()
     dates = pd.to_datetime(frame[S.TRANSACTION_DATE])
     return {
-        "rows": int(len(frame)),
+        "rows": len(frame),
         "accounts": int(frame[S.ACCOUNT_ID].nunique()),
         "first_date": dates.min().date().isoformat() if len(frame) else None,
         "last_date": dates.max().date().isoformat() if len(frame) else None,
@@ -364,9 +364,7 @@ class Champion:
     artifact: ModelArtifact
 
 
-def champion_on_holdout(
-    champion: Champion, hold: pd.DataFrame, cutoff: dt.date
-) -> dict[str, Any]:
+def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date) -> dict[str, Any]:
     """The champion's hold-out metrics, or why it cannot be compared on these rows.
 
     A champion fitted on rows of the hold-out period (on/after `cutoff`) has seen them or their
@@ -436,7 +434,7 @@ def run(
         "cutoff_derived": data.cutoff_derived,
         "holdout_rows": split["holdout_rows"],
         "candidate_fitted_on": fitted_on(data.frame[data.frame[splits.SIDE] == splits.TRAIN]),
-        "metrics": {k: v for k, v in _scalars(chosen).items()},
+        "metrics": dict(_scalars(chosen)),
         "file": EVALUATION_FILE,
     }
     selection.evaluation["fitted_on"] = fit_record

@@ -6,7 +6,6 @@ import datetime as dt
 import gzip
 import random
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -366,11 +365,11 @@ def test_splitter_honours_quoted_fields():
     ]
 
 
-def test_splitter_is_linear_on_escaped_quotes():
+def test_splitter_handles_a_field_of_escaped_quotes():
+    # The former lookahead regex overflowed the JVM's stack on 5,000; speed is benchmarked
+    # (make bench-large-file), not asserted here.
     field = '"' + '""' * 200_000 + '"'
-    started = time.monotonic()
     ((line, _raw, fields),) = _split(f"h;h\n{field};x\n")
-    assert time.monotonic() - started < 5
     assert (line, fields) == (2, ['"' * 200_000, "x"])
 
 
@@ -419,28 +418,6 @@ def test_a_line_the_splitter_cannot_split_is_a_row_quarantine(spark):
     )
     assert rows[3][read.ROW_REASON] is None and rows[3]["valor"] == "150,01"
     assert rows[4][read.ROW_REASON] is None and rows[4]["valor"] == "x"
-
-
-def _read_seconds(spark, folder) -> float:
-    lines = read.to_lines(read.read_files(spark, str(folder)), (".csv",))
-    runs = []
-    for _ in range(2):
-        started = time.monotonic()
-        lines.write.format("noop").mode("overwrite").save()
-        runs.append(time.monotonic() - started)
-    return min(runs)
-
-
-@pytest.mark.slow
-def test_reading_one_file_takes_time_linear_in_its_lines(spark, tmp_path):
-    # Every line appears twice, so the repeat detection has work to do. Looking each line up
-    # among the lines before it made four times the lines take 11 to 15 times as long.
-    seconds = {}
-    for n in (20_000, 80_000):
-        rows = [bank_row(amount=f"{i % (n // 2)},00") for i in range(n)]
-        write_file(tmp_path / str(n), "account.csv", bank_file(rows))
-        seconds[n] = _read_seconds(spark, tmp_path / str(n))
-    assert seconds[80_000] / seconds[20_000] < 8, seconds
 
 
 # --- repeats ------------------------------------------------------------------------------------

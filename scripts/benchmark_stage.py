@@ -2,7 +2,7 @@
 
     benchmark_stage.py io-floor --input DIR --output DIR --run-date D
     benchmark_stage.py read --input DIR --run-date D
-    benchmark_stage.py features --input DIR --output DIR --run-date D [--set k=v ...]
+    benchmark_stage.py features --input DIR --output DIR --run-date D --model DIR [--set k=v ...]
     benchmark_stage.py score --variant txcat_udf|xgboost_spark|row_udf|pandas \
         --features DIR --model DIR [--limit N]
 
@@ -57,7 +57,10 @@ def main(argv: list[str]) -> int:
             return _report("read", records.count(), start, seconds)
         if args.stage == "features":
             start = time.monotonic()
-            rows = stages.write_feature_rows(spark, cfg, args.input, args.output, args.run_date)
+            artifact = load_artifact(args.model)
+            rows = stages.write_feature_rows(
+                spark, cfg, args.input, args.output, args.run_date, artifact
+            )
             return _report("features", rows, start)
         artifact = load_artifact(args.model)
         features = spark.read.parquet(args.features)

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from txcat.config import load_config
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.generate import reference as ref
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import quality as Q
 from txcat.lifecycle import workflow
+from txcat.model import load_artifact
 from txcat.session import build_session, configure_logging, release_session
 
 log = logging.getLogger("txcat.quality")
@@ -138,9 +139,15 @@ def evaluate_dataset(
     cfg = load_config("local", overrides=overrides)
     spark = build_session("txcat-quality", cfg.spark)
     try:
+        # The baselines see the model's features: out-of-fold label memory on the training
+        # rows, the model's shipped memory on the evaluation rows.
         train = workflow.collect_labelled(spark, cfg, str(work / Q.TRAINING), train_as_of)
         evaluation = workflow.collect_labelled(
-            spark, cfg, str(work / Q.EVALUATION), split.last_date
+            spark,
+            cfg,
+            str(work / Q.EVALUATION),
+            split.last_date,
+            memory_of(spark, load_artifact(str(model))),
         )
     finally:
         release_session(spark)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+
 from txcat import schema as S
 from txcat.config import Config, load_config
+from txcat.features import LabelMemory
+from txcat.features import memory as MEM
 from txcat.generate.reference import reference_overrides
 
 HEADER = S.RAW_HEADER
@@ -53,3 +57,8 @@ def write_file(folder: Path, name: str, content: bytes) -> Path:
 def local_config(ref: Path, *overrides: str) -> Config:
     """The local configuration with generated reference data and the given overrides."""
     return load_config("local", overrides=[*reference_overrides(ref), *overrides])
+
+
+def empty_memory(spark: SparkSession) -> LabelMemory:
+    """A label memory with no labelled row: every `mem_*` feature backs off to the flat prior."""
+    return LabelMemory(spark.createDataFrame([], MEM.TABLE_SCHEMA), (20.0, 5.0, 3.0, 1.0))

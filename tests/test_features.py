@@ -8,6 +8,7 @@ import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
+from tests.helpers import empty_memory
 from txcat import schema as S
 from txcat.config import ReferenceConfig
 from txcat.features import FEATURE_COLUMNS, References, build_features
@@ -155,12 +156,15 @@ def test_enrichment_keeps_every_row_and_marks_missing_references(spark):
 
 def test_build_features_produces_every_model_column_one_row_per_input(spark):
     df = _tx(spark, [("a.csv", i, D(2020, 1, i), float(i), "X", "BR") for i in range(2, 9)])
-    out = build_features(df, _refs(spark), WINDOW)
+    out = build_features(df, _refs(spark), WINDOW, empty_memory(spark))
     assert set(FEATURE_COLUMNS) <= set(out.columns)
     assert len(FEATURE_COLUMNS) == len(set(FEATURE_COLUMNS))
     assert not set(FEATURE_COLUMNS) & set(S.TRANSACTION_SCHEMA.fieldNames())
     assert out.count() == 7
     assert dict(out.dtypes)["amount_zscore"] == "double"
+    # No labelled history: the memory is the flat prior, and nothing is known of any key.
+    row = out.select(*FEATURE_COLUMNS).first()
+    assert row["mem_p_0"] == pytest.approx(1 / len(S.CATEGORIES)) and row["mem_city_n_log"] == 0
 
 
 def _reference_files(folder, holidays="2026-11-20,BR,Dia\n", bureau_date="2026-11-01"):

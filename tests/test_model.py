@@ -144,3 +144,37 @@ def test_booster_from_bytes_sets_threads_and_predicts_like_the_original(booster)
     assert json.loads(loaded.save_config())["learner"]["generic_param"]["nthread"] == "2"
     x = np.ones((2, 2), dtype=np.float32)
     np.testing.assert_allclose(loaded.inplace_predict(x), booster.inplace_predict(x))
+
+
+def test_memory_table_ships_with_the_model_and_is_checked(tmp_path, booster):
+    table = b"PAR1 pretend table"
+    saved = model.save_artifact(
+        tmp_path, booster, ["a", "mem_p_0"], ["X", "Y", "Z"], [], {}, {}, memory=(table, [20, 1])
+    )
+    loaded = model.load_artifact(str(tmp_path))
+    assert loaded.memory_table == saved.memory_table == table
+    assert loaded.memory_smoothing == (20.0, 1.0)
+    meta = json.loads((tmp_path / model.METADATA_FILE).read_text())
+    assert meta["memory"]["sha256"] == model.sha256_hex(table)
+
+    (tmp_path / model.MEMORY_FILE).write_bytes(b"PAR1 pretend tablf")
+    with pytest.raises(model.ModelArtifactError, match="memory table checksum mismatch"):
+        model.load_artifact(str(tmp_path))
+    (tmp_path / model.MEMORY_FILE).unlink()
+    with pytest.raises(model.ModelArtifactError, match="cannot read"):
+        model.load_artifact(str(tmp_path))
+
+
+def test_memory_features_need_a_table_other_models_load_without(tmp_path, booster):
+    with pytest.raises(model.ModelArtifactError, match="no memory table"):
+        model.save_artifact(tmp_path / "x", booster, ["a", "mem_p_0"], ["X", "Y", "Z"], [], {}, {})
+    folder = tmp_path / "with"
+    names = ["a", "mem_p_0"]
+    model.save_artifact(folder, booster, names, ["X", "Y", "Z"], [], {}, {}, memory=(b"t", [1]))
+    meta = json.loads((folder / model.METADATA_FILE).read_text())
+    del meta["memory"]
+    (folder / model.METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(model.ModelArtifactError, match="no memory table"):
+        model.load_artifact(str(folder))
+    model.save_artifact(tmp_path / "without", booster, ["a", "b"], ["X", "Y", "Z"], [], {}, {})
+    assert model.load_artifact(str(tmp_path / "without")).memory_table is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 
-from tests.helpers import bank_file, bank_row, local_config
+from tests.helpers import bank_file, bank_row, empty_memory, local_config
 from txcat import reasons, sources
 from txcat import schema as S
 from txcat.features import FEATURE_COLUMNS
@@ -42,7 +42,11 @@ def _rows(frame, *columns):
 @pytest.mark.slow  # a generated folder through the whole preparation
 def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
     prepared = sources.prepare(
-        spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
+        spark,
+        world["cfg"],
+        sources.Source.folder(str(world["landing"])),
+        RUN_DATE,
+        memory=empty_memory(spark),
     )
     assert prepared.listed == 3
     assert prepared.aggregates == world["cfg"].features.aggregates
@@ -63,10 +67,17 @@ def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
 @pytest.mark.slow  # a generated folder through the whole preparation
 def test_files_in_memory_are_wired_exactly_like_a_folder(spark, world):
     cfg = world["cfg"]
-    folder = sources.prepare(spark, cfg, sources.Source.folder(str(world["landing"])), RUN_DATE)
+    labels = empty_memory(spark)
+    folder = sources.prepare(
+        spark, cfg, sources.Source.folder(str(world["landing"])), RUN_DATE, memory=labels
+    )
     names = {f"file:{world['landing'] / n}": body for n, body in FILES.items()}
     memory = sources.prepare(
-        spark, cfg, sources.Source.files(sources.files_in_memory(spark, names)), RUN_DATE
+        spark,
+        cfg,
+        sources.Source.files(sources.files_in_memory(spark, names)),
+        RUN_DATE,
+        memory=labels,
     )
     assert memory.listed is None
     columns = [S.ROW_ID, S.ACCOUNT_ID, S.LINE_NUMBER, *FEATURE_COLUMNS]
@@ -87,7 +98,10 @@ def test_features_of_a_selection_see_only_the_selected_rows(spark, world):
         spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
     )
     first_only = prepared.scorable.where(f"{S.TRANSACTION_DATE} = date'2026-11-01'")
-    assert _rows(prepared.featured(first_only), S.ACCOUNT_ID, "file_row_count") == [("acc1", 1)]
+    featured = prepared.featured(first_only, empty_memory(spark))
+    assert _rows(featured, S.ACCOUNT_ID, "file_row_count") == [("acc1", 1)]
+    with pytest.raises(ValueError, match="label memory"):
+        prepared.featured(first_only)
 
 
 def test_the_stamp_is_on_every_record(spark, world):

@@ -87,12 +87,21 @@ class FeaturesConfig:
     #: Per-file aggregates: "partition" (no shuffle; needs files whole in their partition, as
     #: the reader leaves them) or "window" (a shuffle by file; any input).
     aggregates: str
+    #: Label memory (training only; a model records its own): smoothing constant of each
+    #: back-off level (city, account, account x city, account x city x amount), and the number
+    #: of time blocks that give training rows out-of-fold counts.
+    memory_smoothing: tuple[float, ...]
+    memory_folds: int
 
     def __post_init__(self) -> None:
         if self.aggregates not in ("partition", "window"):
             raise ConfigError(
                 f"features.aggregates must be 'partition' or 'window', got {self.aggregates!r}"
             )
+        if len(self.memory_smoothing) != 4 or not all(m > 0 for m in self.memory_smoothing):
+            raise ConfigError("features.memory_smoothing must be 4 positive numbers")
+        if self.memory_folds < 2:
+            raise ConfigError("features.memory_folds must be at least 2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,6 +378,12 @@ def _coerce(where: str, annotation: Any, value: Any) -> Any:
             return None
         if kind in ("dt.date", "dt.date | None"):
             return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        if kind == "tuple[float, ...]":
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise TypeError("expected a list of numbers")
+            if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+                raise TypeError("expected a list of numbers")
+            return tuple(float(v) for v in value)
         if kind == "tuple[str, ...]":
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise TypeError("expected a list of strings")

@@ -4,11 +4,14 @@ A folder holding
 - `model.ubj`: the booster in XGBoost's native UBJSON format (never pickle);
 - `model.json`: version, sha256 of `model.ubj`, ordered feature names, category list,
   training parameters and metrics, library versions;
-- `training_files.txt`: the files the model was trained on, one per line.
+- `training_files.txt`: the files the model was trained on, one per line;
+- `memory.parquet` (models with label-memory features): the label memory the features look up
+  (`txcat.features.memory`), its sha256 and smoothing constants in `model.json`'s `memory`.
 
-A scorer loads the folder, checks the metadata's types, recomputes the checksum, loads the
-booster once and checks it against the metadata (class count, feature count, feature names),
-then compares the feature list with the features it computes; any mismatch refuses the model.
+A scorer loads the folder, checks the metadata's types, recomputes the checksums (model and
+memory table), loads the booster once and checks it against the metadata (class count, feature
+count, feature names), then compares the feature list with the features it computes; any
+mismatch refuses the model.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import xgboost as xgb
 MODEL_FILE = "model.ubj"
 METADATA_FILE = "model.json"
 TRAINING_FILES = "training_files.txt"
+MEMORY_FILE = "memory.parquet"
+#: Names of the features read from the label memory; a model using one needs its table.
+MEMORY_FEATURE_PREFIX = "mem_"
 FORMAT_VERSION = 1
 #: The objective every scorer relies on: one probability per category.
 SOFTPROB = "multi:softprob"
@@ -43,6 +49,14 @@ class ModelArtifact:
     categories: tuple[str, ...]
     model_bytes: bytes = field(repr=False)
     metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: The label memory table (Parquet bytes, checked against `metadata["memory"]["sha256"]`);
+    #: None for a model without memory features.
+    memory_table: bytes | None = field(default=None, repr=False)
+
+    @property
+    def memory_smoothing(self) -> tuple[float, ...]:
+        """The smoothing constant of each memory level the model was trained with."""
+        return tuple(float(m) for m in self.metadata["memory"]["smoothing"])
 
     def booster(self, nthread: int = 1) -> xgb.Booster:
         return booster_from_bytes(self.model_bytes, nthread)
@@ -76,11 +90,13 @@ def save_artifact(
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    memory: tuple[bytes, Sequence[float]] | None = None,
 ) -> ModelArtifact:
     """Writes a new artifact folder and returns it as loaded.
 
     `extra` adds top-level metadata entries (e.g. `fitted_on`, `evaluation`); it cannot replace
-    the contract's own keys.
+    the contract's own keys. `memory` is the label memory table (Parquet bytes) and its
+    smoothing constants, required when a feature name starts with `MEMORY_FEATURE_PREFIX`.
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,11 +117,20 @@ def save_artifact(
         "metrics": dict(metrics),
         "training_files_count": len(files),
     }
+    table = None
+    if memory is not None:
+        table, smoothing = memory
+        metadata["memory"] = {
+            "file": MEMORY_FILE,
+            "sha256": sha256_hex(table),
+            "smoothing": [float(m) for m in smoothing],
+        }
+        (out / MEMORY_FILE).write_bytes(table)
     metadata |= {k: v for k, v in (extra or {}).items() if k not in metadata}
     (out / MODEL_FILE).write_bytes(model_bytes)
     (out / TRAINING_FILES).write_text("".join(f"{f}\n" for f in files), encoding="utf-8")
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    return parse_artifact(model_bytes, metadata)
+    return parse_artifact(model_bytes, metadata, table)
 
 
 def load_artifact(folder: str, read: Callable[[str], bytes] | None = None) -> ModelArtifact:
@@ -121,19 +146,29 @@ def load_artifact(folder: str, read: Callable[[str], bytes] | None = None) -> Mo
     try:
         metadata = json.loads(reader(f"{base}/{METADATA_FILE}").decode("utf-8"))
         model_bytes = reader(f"{base}/{MODEL_FILE}")
+        table = None
+        if isinstance(metadata, Mapping) and isinstance(metadata.get("memory"), Mapping):
+            table = reader(f"{base}/{metadata['memory'].get('file', MEMORY_FILE)}")
     except (OSError, ValueError) as exc:
         raise ModelArtifactError(f"cannot read model artifact {folder}: {exc}") from exc
-    return parse_artifact(model_bytes, metadata)
+    return parse_artifact(model_bytes, metadata, table)
 
 
-def parse_artifact(model_bytes: bytes, metadata: Any) -> ModelArtifact:
-    """Checks the metadata, the checksum of the model bytes and the booster they hold."""
+def parse_artifact(
+    model_bytes: bytes, metadata: Any, memory_table: bytes | None = None
+) -> ModelArtifact:
+    """Checks the metadata, the checksums of the model bytes and memory table, and the booster.
+
+    A model whose features read the label memory is refused without its table; a model without
+    memory features loads without one.
+    """
     _check_metadata(metadata)
     actual = sha256_hex(model_bytes)
     if actual != metadata["sha256"]:
         raise ModelArtifactError(
             f"model checksum mismatch: metadata says {metadata['sha256']}, bytes are {actual}"
         )
+    _check_memory(metadata, memory_table)
     artifact = ModelArtifact(
         version=metadata["version"],
         sha256=actual,
@@ -141,6 +176,7 @@ def parse_artifact(model_bytes: bytes, metadata: Any) -> ModelArtifact:
         categories=tuple(metadata["categories"]),
         model_bytes=model_bytes,
         metadata=dict(metadata),
+        memory_table=memory_table,
     )
     check_booster(artifact.booster(), artifact)
     return artifact
@@ -170,6 +206,35 @@ def _check_metadata(metadata: Any) -> None:
             raise ModelArtifactError(f"model metadata {key!r} must be a non-empty list of strings")
         if len(set(values)) != len(values):
             raise ModelArtifactError(f"model metadata {key!r} has repeated names")
+
+
+def _check_memory(metadata: Mapping[str, Any], table: bytes | None) -> None:
+    """Refuses a missing, malformed or altered label memory table."""
+    uses_memory = any(n.startswith(MEMORY_FEATURE_PREFIX) for n in metadata["feature_names"])
+    record = metadata.get("memory")
+    if record is None:
+        if uses_memory:
+            raise ModelArtifactError(
+                f"model {metadata['version']} has label-memory features but no memory table "
+                f"(model.json lacks 'memory')"
+            )
+        return
+    if (
+        not isinstance(record, Mapping)
+        or not isinstance(record.get("sha256"), str)
+        or not isinstance(record.get("smoothing"), list)
+        or not all(isinstance(m, int | float) and m > 0 for m in record["smoothing"])
+    ):
+        raise ModelArtifactError(
+            "model metadata 'memory' must hold the table's sha256 and positive smoothing constants"
+        )
+    if table is None:
+        raise ModelArtifactError(f"model {metadata['version']}: the memory table is missing")
+    actual = sha256_hex(table)
+    if actual != record["sha256"]:
+        raise ModelArtifactError(
+            f"memory table checksum mismatch: metadata says {record['sha256']}, bytes are {actual}"
+        )
 
 
 def booster_shape(booster: xgb.Booster) -> tuple[str, int, int]:

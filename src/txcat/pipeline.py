@@ -24,7 +24,7 @@ from pyspark.sql.utils import AnalysisException
 from txcat import clean, exits, read, reasons, storage, write
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, build_features
+from txcat.features import FEATURE_COLUMNS, build_features, memory_of
 from txcat.features.enrich import load_references
 from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
@@ -282,6 +282,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
     artifact = load_model(spark, params.model, cfg)
+    memory = memory_of(spark, artifact)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
     if manifest is None:
@@ -310,7 +311,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         )
         predictions = (
             scorable(stamped)
-            .transform(build_features, refs, cfg.features.aggregates)
+            .transform(build_features, refs, cfg.features.aggregates, memory)
             .transform(with_predictions, spark, artifact, cfg.scoring.predict_threads)
             .withColumn(S.RUN_ID, F.lit(params.run_id))
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))

@@ -7,7 +7,8 @@ evaluation and the benchmark. The steps are always the same, in the same order:
     reference data -> read -> clean -> records (quarantine side + scorable side)
                                        scorable rows -> [a consumer's selection] -> build_features
 
-The aggregates method is the configuration's (`features.aggregates`), never a default. Nothing
+The aggregates method is the configuration's (`features.aggregates`), never a default; the label
+memory is the model's (`features.memory_of`) when scoring, training's own when training. Nothing
 here triggers a Spark job except what the source itself needs (listing, manifest checks).
 """
 
@@ -23,7 +24,7 @@ from pyspark.sql import functions as F
 from txcat import clean, pipeline, read
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import References, build_features
+from txcat.features import LabelMemory, References, build_features
 from txcat.features.enrich import load_references
 from txcat.inputs import Manifest
 
@@ -80,6 +81,8 @@ class Prepared:
     manifest: Manifest | None
     refs: References
     aggregates: str
+    #: The label memory the features read, unless a caller of `featured` passes another.
+    memory: LabelMemory | None = None
 
     @property
     def quarantine(self) -> DataFrame:
@@ -96,12 +99,19 @@ class Prepared:
         """Every scorable row with the model's feature columns."""
         return self.featured(self.scorable)
 
-    def featured(self, rows: DataFrame) -> DataFrame:
+    def featured(self, rows: DataFrame, memory: LabelMemory | None = None) -> DataFrame:
         """Feature columns for a selection of `scorable` rows (a training split, labelled rows).
 
-        The per-file aggregates see only the selected rows.
+        The per-file aggregates see only the selected rows. `memory` (default: the one given to
+        `prepare`) is the label memory the `mem_*` features read.
+
+        Raises:
+            ValueError: no label memory was given.
         """
-        return build_features(rows, self.refs, self.aggregates)
+        memory = memory or self.memory
+        if memory is None:
+            raise ValueError("features need a label memory: the model's, or training's own")
+        return build_features(rows, self.refs, self.aggregates, memory)
 
 
 def prepare(
@@ -110,6 +120,7 @@ def prepare(
     source: Source,
     run_date: dt.date,
     stamp: Mapping[str, Column] | None = None,
+    memory: LabelMemory | None = None,
 ) -> Prepared:
     """Reads, cleans and wires the features of a source, as of `run_date`.
 
@@ -119,6 +130,7 @@ def prepare(
             reference snapshot.
         stamp: Columns added to every record before anything is derived from them (the job's
             run id and date), so a cache of `records` serves the features too.
+        memory: The label memory of the features (`features.memory_of(spark, artifact)`).
 
     Raises:
         pipeline.InputError: the source cannot be read, or holds no file.
@@ -140,7 +152,7 @@ def prepare(
         raise ValueError(f"not a source: {source!r}")
     for name, column in (stamp or {}).items():
         records = records.withColumn(name, column)
-    return Prepared(records, listed, manifest, refs, cfg.features.aggregates)
+    return Prepared(records, listed, manifest, refs, cfg.features.aggregates, memory)
 
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:

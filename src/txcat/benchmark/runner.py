@@ -304,6 +304,8 @@ class Bench:
                 str(self.work / "features"),
                 "--run-date",
                 RUN_DATE,
+                "--model",
+                str(self.work / "model"),
                 *self.reference_overrides(),
             ),
             repeats=1,

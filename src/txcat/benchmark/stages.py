@@ -21,7 +21,7 @@ from pyspark.sql import types as T
 from txcat import read, sources
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.model import ModelArtifact, booster_from_bytes
 from txcat.score import predict_frame, with_predictions
 
@@ -55,10 +55,16 @@ def read_stage(spark: SparkSession, cfg: Config, input_path: str, run_date: dt.d
 
 
 def write_feature_rows(
-    spark: SparkSession, cfg: Config, input_path: str, output_path: str, run_date: dt.date
+    spark: SparkSession,
+    cfg: Config,
+    input_path: str,
+    output_path: str,
+    run_date: dt.date,
+    artifact: ModelArtifact,
 ) -> int:
     """Materialises the model's input rows once, so every scorer reads the same rows."""
-    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), run_date)
+    source = sources.Source.folder(input_path)
+    prepared = sources.prepare(spark, cfg, source, run_date, memory=memory_of(spark, artifact))
     features = prepared.features.select(S.ROW_ID, *FEATURE_COLUMNS)
     features.write.mode("overwrite").parquet(output_path)
     return spark.read.parquet(output_path).count()

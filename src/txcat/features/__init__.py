@@ -1,32 +1,69 @@
 """Features: the one definition used by training, batch scoring and real-time scoring.
 
 `build_features` turns cleaned, scorable transactions into the model's input columns;
-`FEATURE_COLUMNS` is their order, recorded in every model artifact and checked on load.
+`FEATURE_COLUMNS` is their order, recorded in every model artifact and checked on load. The
+label-memory features read a table shipped with the model (`features.memory`): scorers pass the
+artifact's (`memory_of`), training builds its own from the labelled rows.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from txcat.features.aggregates import AGGREGATE_FEATURES, with_file_aggregates
 from txcat.features.enrich import ENRICHMENT_FEATURES, References, with_enrichment
+from txcat.features.memory import (
+    MEMORY_FEATURES,
+    LabelMemory,
+    memory_from_table,
+    table_from_parquet,
+    with_label_memory,
+)
 from txcat.features.row import ROW_FEATURES, with_row_features
+from txcat.model import ModelArtifact, ModelArtifactError
 
-FEATURE_COLUMNS: tuple[str, ...] = ROW_FEATURES + AGGREGATE_FEATURES + ENRICHMENT_FEATURES
+FEATURE_COLUMNS: tuple[str, ...] = (
+    ROW_FEATURES + AGGREGATE_FEATURES + ENRICHMENT_FEATURES + MEMORY_FEATURES
+)
 
 
-def build_features(transactions: DataFrame, refs: References, aggregates: str) -> DataFrame:
+def build_features(
+    transactions: DataFrame, refs: References, aggregates: str, memory: LabelMemory
+) -> DataFrame:
     """Adds every feature column to scorable transactions (one row in, one row out).
 
     `aggregates` picks how the per-file aggregates are computed: `features.aggregates` of the
     configuration, always passed. `window` is right for any DataFrame; `partition` skips the
     shuffle but needs each file's rows together in one partition, as the reader leaves them.
+    `memory` is the label memory the `mem_*` features read: the model's when scoring.
     """
     return (
         transactions.transform(with_row_features)
         .transform(with_file_aggregates, aggregates)
         .transform(with_enrichment, refs)
+        .transform(with_label_memory, memory)
     )
 
 
-__all__ = ["FEATURE_COLUMNS", "References", "build_features"]
+def memory_of(spark: SparkSession, artifact: ModelArtifact) -> LabelMemory:
+    """The label memory shipped in a model artifact (its checksum was checked at load).
+
+    Raises:
+        ModelArtifactError: the artifact has no memory table, or the table is malformed.
+    """
+    if artifact.memory_table is None:
+        raise ModelArtifactError(f"model {artifact.version} has no label memory table")
+    try:
+        table = table_from_parquet(artifact.memory_table)
+        return memory_from_table(spark, table, artifact.memory_smoothing)
+    except (ValueError, OSError) as exc:
+        raise ModelArtifactError(f"model {artifact.version}: bad memory table: {exc}") from exc
+
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "LabelMemory",
+    "References",
+    "build_features",
+    "memory_of",
+]

@@ -7,7 +7,10 @@
    `lifecycle.holdout_days_share` of the labelled days). `lifecycle.holdout` says whether every
    account is on both sides (`time`, the default: the daily job scores accounts the model has
    seen) or a share of the accounts is held out whole (`time_unseen_accounts`). Per-file
-   aggregates are computed within each side.
+   aggregates are computed within each side. Label memory (`features.memory`): a training row
+   reads the counts of the other time blocks of the training part (`features.memory_folds`
+   contiguous blocks of its days), never its own label; a hold-out row reads the table of the
+   whole training part, as the daily job reads the shipped one.
 2. The feature matrix is collected to the driver (Arrow). It holds at most
    `training.max_driver_rows` rows (default 5M rows x ~30 float features, about 1 GB as float32
    plus pandas overhead: fits a 4-8 GB driver). Above the cap a uniform row sample is collected
@@ -20,8 +23,10 @@
    the hold-out; the baselines' hold-out numbers are what the quality gate compares against.
 4. With `lifecycle.refit_all_rows` (default), the chosen configuration is then fitted once more
    on every labelled row (training part and hold-out, each file whole), with the number of
-   rounds the selection chose: that is the model shipped. The artifact records what it was
-   fitted on (rows, accounts, dates, a hash of the rows) and the hold-out evaluation it passed.
+   rounds the selection chose: that is the model shipped (its rows' memory features out of fold
+   over every labelled row). The artifact records what it was fitted on (rows, accounts, dates,
+   a hash of the rows) and the hold-out evaluation it passed, and ships the label memory table
+   of the rows it was fitted on (`memory.parquet`).
 5. The XGBoost model is written as the artifact folder of `txcat.model`, plus
    `evaluation.json` (every candidate's metrics) and `manifest.json` (input files and hashes).
 """
@@ -46,6 +51,7 @@ from txcat import read, sources
 from txcat import schema as S
 from txcat.config import HOLDOUT_TIME, Config
 from txcat.features import FEATURE_COLUMNS
+from txcat.features import memory as MEM
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import metrics as M
 from txcat.lifecycle import splits
@@ -70,6 +76,8 @@ class TrainingSet:
     #: The first hold-out day, and whether it came from the data (not the configuration).
     cutoff: dt.date
     cutoff_derived: bool
+    #: The label memory table of the rows the shipped model is fitted on (`memory.parquet`).
+    memory_table: pd.DataFrame
     #: Every labelled row with features computed over whole files (the refit's input);
     #: None when `lifecycle.refit_all_rows` is off.
     full: pd.DataFrame | None = None
@@ -88,7 +96,7 @@ def collect_training_set(
     spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
 ) -> TrainingSet:
     """Reads labelled files, splits them by date (and account), builds features, collects."""
-    lc = cfg.lifecycle
+    lc, fc = cfg.lifecycle, cfg.features
     prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
     transactions = prepared.scorable.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -124,7 +132,12 @@ def collect_training_set(
                 raise TrainingDataError(str(exc)) from exc
             split = splits.with_split_side(labelled, accounts, held, cutoff)
         columns = [S.ROW_ID, S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL]
-        features = prepared.featured(split).select(*columns, splits.SIDE, *FEATURE_COLUMNS)
+        memory = MEM.collected(
+            MEM.training_memory(
+                split, F.col(splits.SIDE) == splits.TRAIN, fc.memory_smoothing, fc.memory_folds
+            )
+        )
+        features = prepared.featured(split, memory).select(*columns, splits.SIDE, *FEATURE_COLUMNS)
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
         if fraction < 1.0:
             log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
@@ -133,14 +146,22 @@ def collect_training_set(
         frame[S.SOURCE_FILE] = frame[S.SOURCE_FILE].map(splits.original_file)
         full = None
         if lc.refit_all_rows:
-            whole = prepared.featured(labelled).select(*columns, *FEATURE_COLUMNS)
+            memory = MEM.collected(
+                MEM.training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
+            )
+            whole = prepared.featured(labelled, memory).select(*columns, *FEATURE_COLUMNS)
             if fraction < 1.0:
                 whole = whole.sample(fraction=fraction, seed=cfg.training.seed)
             full = pd.DataFrame(whole.toPandas())
+            shipped = MEM.build_memory(labelled)
+        else:
+            shipped = MEM.build_memory(split.where(F.col(splits.SIDE) == splits.TRAIN))
+        # One row per (level, key): a few thousand rows per few thousand labelled rows.
+        memory_table = shipped.toPandas()
     finally:
         transactions.unpersist()
     outside = rows - len(frame) if fraction == 1.0 else 0
-    return TrainingSet(frame, fraction, unknown, outside, cutoff, derived, full)
+    return TrainingSet(frame, fraction, unknown, outside, cutoff, derived, memory_table, full)
 
 
 def fitted_on(frame: pd.DataFrame) -> dict[str, Any]:
@@ -458,6 +479,7 @@ def run(
         },
         metrics=metrics,
         extra={"fitted_on": fit_record, "evaluation": evaluation_record},
+        memory=(MEM.table_to_parquet(data.memory_table), cfg.features.memory_smoothing),
     )
     out = Path(model_out)
     (out / EVALUATION_FILE).write_text(

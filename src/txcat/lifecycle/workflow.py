@@ -22,7 +22,8 @@ from txcat import model_uri as MU
 from txcat import schema as S
 from txcat import sources
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS, LabelMemory, memory_of
+from txcat.features.memory import collected, training_memory
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import gate as G
 from txcat.lifecycle import metrics as M
@@ -139,12 +140,27 @@ def train(
 
 
 def collect_labelled(
-    spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
+    spark: SparkSession,
+    cfg: Config,
+    input_path: str,
+    as_of: dt.date,
+    memory: LabelMemory | None = None,
 ) -> pd.DataFrame:
-    """Features and labels of every labelled, scorable row (no split: a whole evaluation set)."""
+    """Features and labels of every labelled, scorable row (no split: a whole evaluation set).
+
+    Args:
+        memory: The label memory the features read: a model's (`features.memory_of`), as the
+            daily job scores. None gives the rows training's own treatment instead: each row
+            reads the counts of the other time blocks of these rows (a training set).
+    """
     prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
     labelled = prepared.scorable.where(F.col(S.LABEL).isin(*S.CATEGORIES))
-    features = prepared.featured(labelled).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
+    if memory is None:
+        fc = cfg.features
+        memory = collected(
+            training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
+        )
+    features = prepared.featured(labelled, memory).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
     rows = features.count()
     if rows == 0:
         raise training.TrainingDataError(f"no labelled rows under {input_path}")
@@ -180,7 +196,7 @@ def evaluate(
     """
     version, _, artifact = _open_model(cfg, model)
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
-    frame = collect_labelled(spark, cfg, input_path, as_of)
+    frame = collect_labelled(spark, cfg, input_path, as_of, memory_of(spark, artifact))
     index = {c: i for i, c in enumerate(artifact.categories)}
     y = frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
     features = frame[list(artifact.feature_names)]

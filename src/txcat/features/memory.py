@@ -1,0 +1,283 @@
+"""Label memory: what the labelled history says about a row's merchant city and account.
+
+A back-off chain of class frequencies, each level smoothed towards the one before:
+
+    prior -> merchant city (directory) -> account -> account x city -> account x city x amount
+
+`prior_c = (N_c + 1) / (N + K)` (add-one) over the labelled rows the table was built from; then
+for each level `p_c = (n_c + m * p_prev_c) / (n + m)`, where `n_c` counts the labelled rows of
+class c sharing the row's key at that level and `m` is the level's smoothing constant
+(`features.memory_smoothing`). An unknown key has n = 0 and keeps the previous level's
+probabilities: a new city falls back to the prior, a new account to the city directory.
+
+The table holds one row per (level, key) with per-class counts; the prior is the level `prior`
+with the empty key. It is computed with a Spark `groupBy` (`build_memory`), shipped with the
+model (`model.ModelArtifact.memory_table`) and looked up by broadcast left joins
+(`with_label_memory`): every row is kept, and the same table gives the same values in training
+and scoring.
+
+Training rows never see their own label: `time_blocks` cuts the labelled days into contiguous
+blocks and `build_out_of_fold_memory` gives each block the counts of the other blocks (totals
+minus the block's own counts, the prior included); `training_memory` wires both.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from txcat import schema as S
+from txcat.model import MEMORY_FEATURE_PREFIX
+
+PRIOR = "prior"
+#: Back-off levels, from the broadest to the most specific (the smoothing constants' order).
+LEVELS: tuple[str, ...] = ("city", "account", "account_city", "account_city_amount")
+#: Columns of the memory table.
+LEVEL = "level"
+KEY = "key"
+N = "n"
+COUNTS: tuple[str, ...] = tuple(f"count_{i}" for i in range(len(S.CATEGORIES)))
+#: A row's time block (`time_blocks`); a folded table carries it too.
+FOLD = "memory_fold"
+#: The `FOLD` of rows that read the whole table (e.g. hold-out rows during training).
+WHOLE = -1
+
+MEMORY_FEATURES: tuple[str, ...] = tuple(
+    f"{MEMORY_FEATURE_PREFIX}{level}_n_log" for level in LEVELS
+) + tuple(f"{MEMORY_FEATURE_PREFIX}p_{i}" for i in range(len(S.CATEGORIES)))
+
+TABLE_SCHEMA = T.StructType(
+    [
+        T.StructField(LEVEL, T.StringType(), False),
+        T.StructField(KEY, T.StringType(), False),
+        T.StructField(N, T.LongType(), False),
+        *[T.StructField(c, T.LongType(), False) for c in COUNTS],
+    ]
+)
+_SEP = "\x1f"  # between the parts of a compound key: never in a parsed field
+_EMPTY = "<EMPTY>"
+
+
+@dataclass(frozen=True)
+class LabelMemory:
+    """A memory table (Spark) and the smoothing constant of each level (`LEVELS` order).
+
+    A folded memory (training's, `training_memory`) has a `FOLD` column in its table and the
+    time blocks of the learning rows (`blocks`: day -> `FOLD`): a row where `learning` holds
+    reads the counts of its block's `FOLD` value, any other row the `WHOLE` counts.
+    """
+
+    table: DataFrame
+    smoothing: tuple[float, ...]
+    blocks: DataFrame | None = None
+    learning: Column | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.smoothing) != len(LEVELS) or any(m <= 0 for m in self.smoothing):
+            raise ValueError(
+                f"label memory needs one positive smoothing constant per level {LEVELS}, "
+                f"got {self.smoothing}"
+            )
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def memory_keys() -> dict[str, Column]:
+    """The key of each level for a row of scorable transactions (the prior's key is empty).
+
+    The account is the file's account (`account_id`), never the bank's `id` column.
+    """
+    city = F.coalesce(F.col(S.MERCHANT_CITY), F.lit(_EMPTY))
+    account = F.col(S.ACCOUNT_ID)
+    # A decimal keeps the text free of locale and float formatting: 54.40 -> "54.40".
+    amount = F.coalesce(
+        F.round(F.col(S.AMOUNT), 2).cast("decimal(20,2)").cast("string"), F.lit("NULL")
+    )
+    return {
+        PRIOR: F.lit(""),
+        "city": city,
+        "account": account,
+        "account_city": F.concat_ws(_SEP, account, city),
+        "account_city_amount": F.concat_ws(_SEP, account, city, amount),
+    }
+
+
+# --- building the table -------------------------------------------------------------------------
+
+
+def build_memory(labelled: DataFrame, by: Sequence[str] = ()) -> DataFrame:
+    """Per-class counts per (level, key) of labelled rows (one Spark aggregation).
+
+    Rows whose label is not one of `schema.CATEGORIES` are not counted. `by` adds grouping
+    columns in front (the time block for out-of-fold tables).
+    """
+    label = F.col(S.LABEL)
+    keys = F.array(
+        *[
+            F.struct(F.lit(level).alias(LEVEL), key.alias(KEY))
+            for level, key in memory_keys().items()
+        ]
+    )
+    exploded = labelled.where(label.isin(*S.CATEGORIES)).select(*by, label, F.inline(keys))
+    counts = [
+        F.sum((label == category).cast("long")).alias(name)
+        for category, name in zip(S.CATEGORIES, COUNTS, strict=True)
+    ]
+    return exploded.groupBy(*by, LEVEL, KEY).agg(F.count(F.lit(1)).alias(N), *counts)
+
+
+def time_blocks(rows: DataFrame, folds: int) -> DataFrame:
+    """Day -> `FOLD`: `folds` contiguous blocks of the rows' distinct days.
+
+    `fold = floor((dense_rank(day) - 1) * folds / days)`, ranked over the distinct days only (a
+    small frame, hence one partition).
+    """
+    day = S.TRANSACTION_DATE
+    every = Window.partitionBy()
+    rank = F.dense_rank().over(every.orderBy(day)) - 1
+    fold = F.floor(rank * folds / F.count(F.lit(1)).over(every)).cast("int")
+    return rows.select(day).distinct().select(day, fold.alias(FOLD))
+
+
+def with_fold(rows: DataFrame, memory: LabelMemory) -> DataFrame:
+    """Adds `FOLD` for a folded memory (the learning rows' block, else `WHOLE`)."""
+    if memory.blocks is None or memory.learning is None:
+        raise ValueError("not a folded label memory")
+    fold = F.when(memory.learning, F.col(FOLD)).otherwise(F.lit(WHOLE))
+    joined = rows.join(F.broadcast(memory.blocks), S.TRANSACTION_DATE, "left")
+    return joined.withColumn(FOLD, fold)
+
+
+def build_out_of_fold_memory(folded: DataFrame) -> DataFrame:
+    """Counts per (`FOLD`, level, key): every block's totals minus its own rows' counts.
+
+    `folded` are labelled rows with `FOLD` (`time_blocks`). Only the keys a block's own
+    rows carry are listed for that block, which are the keys its rows look up.
+    """
+    own = build_memory(folded, by=(FOLD,))
+    totals = own.groupBy(LEVEL, KEY).agg(*[F.sum(c).alias(f"_total_{c}") for c in (N, *COUNTS)])
+    return own.join(totals, [LEVEL, KEY]).select(
+        FOLD, LEVEL, KEY, *[(F.col(f"_total_{c}") - F.col(c)).alias(c) for c in (N, *COUNTS)]
+    )
+
+
+def training_memory(
+    rows: DataFrame, learning: Column, smoothing: Sequence[float], folds: int
+) -> LabelMemory:
+    """Training's label memory for `rows`: folded, out of fold by time.
+
+    The `learning` rows (labelled rows a model is fitted on) read the counts of the other
+    `folds` time blocks of the `learning` rows (`build_out_of_fold_memory`); the other rows (the
+    hold-out) read the counts of every `learning` row, as a scorer reads the shipped table.
+    """
+    learned = rows.where(learning)
+    blocks = time_blocks(learned, folds)
+    in_blocks = learned.join(F.broadcast(blocks), S.TRANSACTION_DATE)
+    table = build_out_of_fold_memory(in_blocks).unionByName(
+        build_memory(learned).withColumn(FOLD, F.lit(WHOLE))
+    )
+    return LabelMemory(table, tuple(float(m) for m in smoothing), blocks, learning)
+
+
+# --- features -----------------------------------------------------------------------------------
+
+
+def with_label_memory(rows: DataFrame, memory: LabelMemory) -> DataFrame:
+    """Adds `MEMORY_FEATURES` by one broadcast left join per level (every row kept).
+
+    A folded memory also adds `FOLD`. Joins reorder rows: this runs after the per-file
+    aggregates (see `build_features`).
+    """
+    folded = memory.blocks is not None
+    by = [FOLD] if folded else []
+    keys = memory_keys()
+    out = rows.transform(with_fold, memory) if folded else rows
+    names: list[str] = []
+    for level, key in keys.items():
+        key_col, n_col = f"_mem_key_{level}", f"_mem_n_{level}"
+        counts = [f"_mem_{level}_{c}" for c in COUNTS]
+        part = memory.table.where(F.col(LEVEL) == level).select(
+            *by,
+            F.col(KEY).alias(key_col),
+            F.col(N).alias(n_col),
+            *[F.col(c).alias(name) for c, name in zip(COUNTS, counts, strict=True)],
+        )
+        out = out.withColumn(key_col, key).join(F.broadcast(part), [*by, key_col], "left")
+        names += [key_col, n_col, *counts]
+
+    def n_of(level: str) -> Column:
+        return F.coalesce(F.col(f"_mem_n_{level}"), F.lit(0)).cast("double")
+
+    def count_of(level: str, i: int) -> Column:
+        return F.coalesce(F.col(f"_mem_{level}_{COUNTS[i]}"), F.lit(0)).cast("double")
+
+    classes = range(len(S.CATEGORIES))
+    p = [(count_of(PRIOR, i) + 1.0) / (n_of(PRIOR) + float(len(classes))) for i in classes]
+    for level, m in zip(LEVELS, memory.smoothing, strict=True):
+        p = [(count_of(level, i) + m * p[i]) / (n_of(level) + m) for i in classes]
+    features = [
+        F.log1p(n_of(level)).alias(f"{MEMORY_FEATURE_PREFIX}{level}_n_log") for level in LEVELS
+    ]
+    features += [p[i].alias(f"{MEMORY_FEATURE_PREFIX}p_{i}") for i in classes]
+    return out.select(*[c for c in out.columns if c not in names], *features)
+
+
+# --- the shipped table --------------------------------------------------------------------------
+
+
+def table_to_parquet(table: pd.DataFrame) -> bytes:
+    """The table as Parquet bytes, rows in (level, key) order so equal tables give equal bytes."""
+    ordered = table[[f.name for f in TABLE_SCHEMA.fields]].sort_values([LEVEL, KEY])
+    arrow = pa.Table.from_pandas(ordered.reset_index(drop=True), preserve_index=False)
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer)
+    return buffer.getvalue()
+
+
+def table_from_parquet(data: bytes) -> pd.DataFrame:
+    """The table written by `table_to_parquet`.
+
+    Raises:
+        ValueError: the bytes are not such a table (columns, or counts that do not add up).
+    """
+    frame = pq.read_table(io.BytesIO(data)).to_pandas()
+    expected = [f.name for f in TABLE_SCHEMA.fields]
+    if list(frame.columns) != expected:
+        raise ValueError(f"memory table columns are {list(frame.columns)}, expected {expected}")
+    if not (frame[list(COUNTS)].sum(axis=1) == frame[N]).all():
+        raise ValueError("memory table counts do not add up to n")
+    return frame
+
+
+def collected(memory: LabelMemory) -> LabelMemory:
+    """The same memory with its small tables collected once and held on the driver.
+
+    For job code (training, evaluation): every level's lookup then broadcasts a local table
+    instead of recomputing the counts' lineage. The table has one row per (block, level, key).
+    """
+    spark = memory.table.sparkSession
+    table = spark.createDataFrame(memory.table.toPandas(), memory.table.schema)
+    blocks = memory.blocks
+    if blocks is not None:
+        blocks = spark.createDataFrame(blocks.toPandas(), blocks.schema)
+    return replace(memory, table=table, blocks=blocks)
+
+
+def memory_from_table(
+    spark: SparkSession, table: pd.DataFrame, smoothing: Sequence[float]
+) -> LabelMemory:
+    """A `LabelMemory` for a table held on the driver (e.g. a model artifact's)."""
+    rows = [tuple(r) for r in table[[f.name for f in TABLE_SCHEMA.fields]].itertuples(index=False)]
+    frame = spark.createDataFrame(
+        [(str(r[0]), str(r[1]), *(int(v) for v in r[2:])) for r in rows], TABLE_SCHEMA
+    )
+    return LabelMemory(frame, tuple(float(m) for m in smoothing))

@@ -1,0 +1,199 @@
+"""Label memory: back-off values, no own-label leakage, training/scoring parity, the artifact."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+from sklearn.metrics import f1_score
+
+from txcat import schema as S
+from txcat.features import memory as MEM
+
+D = dt.date
+K = len(S.CATEGORIES)
+SERVICO, RESTAURANTE, JOALHERIA = 0, 1, S.CATEGORIES.index("JOALHERIA")
+SMOOTHING = (20.0, 5.0, 3.0, 1.0)
+
+
+def _rows(spark, rows):
+    """rows: (account, line, date, amount, merchant_city, label)."""
+    full = [
+        (
+            f"{a}.csv",
+            a,
+            line,
+            f"{a}:{line}",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            day,
+            amount,
+            label,
+            city,
+            "BR",
+        )
+        for a, line, day, amount, city, label in rows
+    ]
+    return spark.createDataFrame(full, S.TRANSACTION_SCHEMA)
+
+
+def _features(frame, key=S.ROW_ID):
+    cols = list(MEM.MEMORY_FEATURES)
+    return {r[key]: np.array([r[c] for c in cols]) for r in frame.select(key, *cols).collect()}
+
+
+def _p(features, i):
+    return features[len(MEM.LEVELS) + i]
+
+
+LABELLED = [
+    ("a", 2, D(2020, 1, 1), 10.0, "X", "SERVICO"),
+    ("a", 3, D(2020, 1, 2), 10.0, "X", "SERVICO"),
+    ("a", 4, D(2020, 1, 3), 5.0, "Y", "RESTAURANTE"),
+    ("b", 2, D(2020, 1, 4), 7.0, "X", "RESTAURANTE"),
+]
+
+
+def test_back_off_values_by_hand(spark):
+    table = MEM.build_memory(_rows(spark, LABELLED))
+    memory = MEM.LabelMemory(table, SMOOTHING)
+    queries = _rows(
+        spark,
+        [
+            ("a", 9, D(2020, 2, 1), 10.0, "X", None),  # every level known
+            ("b", 9, D(2020, 2, 1), 3.0, "Y", None),  # account and city known, the pair not
+            ("c", 9, D(2020, 2, 1), 1.0, "Z", None),  # nothing known: the prior
+        ],
+    )
+    out = _features(MEM.with_label_memory(queries, memory))
+
+    prior = [3 / 26, 3 / 26] + [1 / 26] * (K - 2)  # (N_c + 1) / (N + K), N = 4
+    # a, X, 10.00: city X has 2 SERVICO + 1 RESTAURANTE, account a the same, a x X 2 SERVICO,
+    # a x X x 10.00 2 SERVICO.
+    city = [(2 + 20 * prior[0]) / 23, (1 + 20 * prior[1]) / 23]
+    account = [(2 + 5 * city[0]) / 8, (1 + 5 * city[1]) / 8]
+    pair = [(2 + 3 * account[0]) / 5, (0 + 3 * account[1]) / 5]
+    repeat = [(2 + 1 * pair[0]) / 3, (0 + 1 * pair[1]) / 3]
+    a = out["a:9"]
+    assert _p(a, SERVICO) == pytest.approx(repeat[0], rel=1e-12)
+    assert _p(a, RESTAURANTE) == pytest.approx(repeat[1], rel=1e-12)
+    assert a[:4] == pytest.approx([math.log1p(3), math.log1p(3), math.log1p(2), math.log1p(2)])
+    assert sum(a[4:]) == pytest.approx(1.0)
+
+    # b, Y: city Y has 1 RESTAURANTE, account b 1 RESTAURANTE; b x Y unknown: stays there.
+    city_y = [(0 + 20 * prior[0]) / 21, (1 + 20 * prior[1]) / 21]
+    account_b = [(0 + 5 * city_y[0]) / 6, (1 + 5 * city_y[1]) / 6]
+    b = out["b:9"]
+    assert [_p(b, SERVICO), _p(b, RESTAURANTE)] == pytest.approx(account_b, rel=1e-12)
+    assert b[:4] == pytest.approx([math.log1p(1), math.log1p(1), 0.0, 0.0])
+
+    c = out["c:9"]
+    assert list(c[4:]) == pytest.approx(prior, rel=1e-12)
+    assert list(c[:4]) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_every_row_kept_once(spark):
+    memory = MEM.LabelMemory(MEM.build_memory(_rows(spark, LABELLED)), SMOOTHING)
+    queries = _rows(
+        spark, [(a, line, day, amt, None, None) for a, line, day, amt, _, _ in LABELLED]
+    )
+    out = MEM.with_label_memory(queries, memory)
+    assert sorted(r[S.ROW_ID] for r in out.collect()) == sorted(f"{r[0]}:{r[1]}" for r in LABELLED)
+
+
+def _history(seed: int, accounts: int = 8, days: int = 60, shuffled: bool = False):
+    """Accounts with habits: each (account, city) pair has its own category."""
+    rng = random.Random(seed)
+    rows = []
+    for a in range(accounts):
+        habits = {city: rng.randrange(K) for city in ("X", "Y", "Z")}
+        for line in range(2, 2 + days):
+            city = rng.choice("XYZ")
+            amount = float(rng.randrange(1, 100_000)) / 100  # unique-ish amounts
+            day = D(2020, 1, 1) + dt.timedelta(days=line - 2)
+            rows.append([f"acc{a}", line, day, amount, city, S.CATEGORIES[habits[city]]])
+    if shuffled:
+        labels = [r[5] for r in rows]
+        rng.shuffle(labels)
+        for r, label in zip(rows, labels, strict=True):
+            r[5] = label
+    return [tuple(r) for r in rows]
+
+
+def _training_features(spark, rows):
+    frame = _rows(spark, rows)
+    memory = MEM.training_memory(frame, F.lit(True), SMOOTHING, 5)
+    out = MEM.with_label_memory(frame, memory)
+    cols = [f"mem_p_{i}" for i in range(K)]
+    got = out.select(S.ROW_ID, MEM.FOLD, S.LABEL, *cols).toPandas().set_index(S.ROW_ID)
+    return got.sort_index()
+
+
+def test_own_label_never_feeds_a_training_row(spark):
+    rows = _history(1)
+    planted = 37  # one row of the middle of the history gets a label no other row has
+    changed = list(rows)
+    changed[planted] = (*rows[planted][:5], "JOALHERIA")
+    before = _training_features(spark, rows)
+    after = _training_features(spark, changed)
+    row_id = f"{rows[planted][0]}:{rows[planted][1]}"
+    fold = after.loc[row_id, MEM.FOLD]
+    same_block = after[MEM.FOLD] == fold
+    cols = [f"mem_p_{i}" for i in range(K)]
+    # Neither the planted row nor any row of its time block sees the planted label...
+    assert np.array_equal(before.loc[same_block, cols], after.loc[same_block, cols])
+    # ...whose probability there is what no JOALHERIA at all gives; other blocks do see it.
+    others = after.loc[~same_block, f"mem_p_{JOALHERIA}"]
+    assert (others > before.loc[~same_block, f"mem_p_{JOALHERIA}"]).any()
+    assert set(after[MEM.FOLD]) == {0, 1, 2, 3, 4}
+
+
+def test_shuffled_labels_leave_nothing_to_learn(spark):
+    def memory_macro_f1(rows):
+        got = _training_features(spark, rows)
+        predicted = got[[f"mem_p_{i}" for i in range(K)]].to_numpy().argmax(axis=1)
+        truth = got[S.LABEL].map(S.CATEGORIES.index).to_numpy()
+        return f1_score(truth, predicted, average="macro")
+
+    # Each row's amount is unique, so a memory leaking its own label would score high even
+    # on shuffled labels; out of fold, shuffled labels fall to chance.
+    assert memory_macro_f1(_history(2)) > 0.8
+    assert memory_macro_f1(_history(2, shuffled=True)) < 0.15
+
+
+def test_hold_out_rows_read_the_shipped_table(spark):
+    rows = _history(3)
+    frame = _rows(spark, rows).withColumn("side", F.when(F.col(S.LINE_NUMBER) < 45, "train"))
+    learning = F.coalesce(F.col("side") == "train", F.lit(False))
+    memory = MEM.training_memory(frame, learning, SMOOTHING, 5)
+    training = _features(MEM.with_label_memory(frame, memory).where(~learning))
+    shipped = MEM.table_from_parquet(
+        MEM.table_to_parquet(MEM.build_memory(frame.where(learning)).toPandas())
+    )
+    scored = _features(
+        MEM.with_label_memory(
+            frame.where(~learning), MEM.memory_from_table(spark, shipped, SMOOTHING)
+        )
+    )
+    assert training.keys() == scored.keys() and len(scored) == 8 * 17
+    for row_id, values in scored.items():
+        assert np.array_equal(values, training[row_id]), row_id
+
+
+def test_parquet_bytes_are_stable_and_checked(spark):
+    table = MEM.build_memory(_rows(spark, LABELLED)).toPandas()
+    data = MEM.table_to_parquet(table)
+    assert MEM.table_to_parquet(table.sample(frac=1.0, random_state=3)) == data
+    broken = MEM.table_from_parquet(data)
+    broken.loc[0, MEM.N] += 1
+    with pytest.raises(ValueError, match="do not add up"):
+        MEM.table_from_parquet(MEM.table_to_parquet(broken))

@@ -223,6 +223,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
         "",
         "Written by `make quality` (`scripts/quality.py`); figures in `docs/quality.json`.",
         "Every model is scored on the same evaluation rows: later days than any training row.",
+        "How the features were chosen: `docs/quality-ablation.md`.",
         "",
     ]
     for name, section in results.items():

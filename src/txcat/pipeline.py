@@ -162,7 +162,7 @@ def read_records(
     if len(to_read) < len(listed):
         files = files.where(~F.col(S.SOURCE_FILE).isin(*sorted(excluded)))
     inputs = Listing(to_read, tuple(rejected), scan.hidden if scan is not None else None)
-    return _with_rejected(spark, _cleaned(cfg, files, run_date), inputs), inputs
+    return _with_rejected(spark, cleaned_records(cfg, files, run_date), inputs), inputs
 
 
 def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
@@ -207,10 +207,11 @@ def read_manifest_records(
         tuple(e.uri for e in kept),
         tuple(replace(r, path=listing.normalise(r.path)) for r in rejected),
     )
-    return _with_rejected(spark, _cleaned(cfg, files, run_date), inputs), inputs
+    return _with_rejected(spark, cleaned_records(cfg, files, run_date), inputs), inputs
 
 
-def _cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
+def cleaned_records(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
+    """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
     return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,

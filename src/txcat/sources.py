@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from txcat import clean, pipeline, read
+from txcat import pipeline, read
 from txcat import schema as S
 from txcat.config import Config
 from txcat.features import LabelMemory, References, build_features
@@ -157,10 +157,4 @@ def prepare(
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
     """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
-    return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
-        clean.clean,
-        run_date,
-        cfg.quality.earliest_transaction_date,
-        cfg.quality.quarantine_duplicate_rows,
-        cfg.quality.max_abs_amount,
-    )
+    return pipeline.cleaned_records(cfg, files, run_date)

@@ -7,14 +7,17 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from txcat import schema as S
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS as ALL_FEATURES
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import train
-from txcat.model import save_artifact
+from txcat.model import MEMORY_FEATURE_PREFIX, save_artifact
 
 CUTOFF = dt.date(2026, 10, 1)
+#: A feature list without label-memory columns: such a champion is scored on the hold-out.
+FEATURE_COLUMNS = tuple(c for c in ALL_FEATURES if not c.startswith(MEMORY_FEATURE_PREFIX))
 PARAMS = {
     "max_depth": 2,
     "learning_rate": 0.3,
@@ -48,6 +51,11 @@ def _champion(tmp_path, last_date: str) -> train.Champion:
     return train.Champion("txcat-categoriser version 3", "3", artifact)
 
 
+@pytest.fixture(autouse=True)
+def _features_without_memory(monkeypatch):
+    monkeypatch.setattr(train, "FEATURE_COLUMNS", FEATURE_COLUMNS)
+
+
 def test_the_champion_is_scored_on_the_holdout_rows(tmp_path):
     champion = _champion(tmp_path, "2026-09-30")
     record = train.champion_on_holdout(champion, _frame(100, 2), CUTOFF)
@@ -76,3 +84,13 @@ def test_a_champion_on_other_features_is_not_compared(tmp_path):
         "comparable": False,
         "reason": "trained on other feature columns",
     }
+
+
+def test_a_champion_with_its_own_label_memory_is_not_compared(tmp_path):
+    champion = _champion(tmp_path, "2026-09-30")
+    with_memory = dataclasses.replace(
+        champion, artifact=dataclasses.replace(champion.artifact, memory_table=b"table")
+    )
+    record = train.champion_on_holdout(with_memory, _frame(10, 2), CUTOFF)
+    assert record["comparable"] is False
+    assert "its own label memory" in record["reason"]

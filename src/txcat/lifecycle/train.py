@@ -399,6 +399,13 @@ def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date)
         return record | {"comparable": False, "reason": "trained on other feature columns"}
     if tuple(artifact.categories) != tuple(S.CATEGORIES):
         return record | {"comparable": False, "reason": "predicts other categories"}
+    if artifact.memory_table is not None:
+        # The hold-out's memory features were looked up in the candidate's table; the champion
+        # would need its own table's lookups to be scored as it serves.
+        return record | {
+            "comparable": False,
+            "reason": "it looks up its own label memory, not the candidate's hold-out features",
+        }
     if last is not None and dt.date.fromisoformat(last) >= cutoff:
         return record | {
             "comparable": False,

@@ -54,6 +54,7 @@ from txcat.features import FEATURE_COLUMNS
 from txcat.features import memory as MEM
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import metrics as M
+from txcat.lifecycle import mlflow_model as MLM
 from txcat.lifecycle import splits
 from txcat.model import ModelArtifact, save_artifact
 
@@ -489,6 +490,7 @@ def run(
         memory=(MEM.table_to_parquet(data.memory_table), cfg.features.memory_smoothing),
     )
     out = Path(model_out)
+    MLM.write(out, artifact, MLM.input_example(shipped_on, artifact.feature_names))
     (out / EVALUATION_FILE).write_text(
         json.dumps(M.json_ready(selection.evaluation), indent=2) + "\n", encoding="utf-8"
     )

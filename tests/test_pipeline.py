@@ -182,9 +182,14 @@ def test_predictions_follow_the_contract(spark, first_run, world):
         | (F.col(S.TOP3)[0]["probability"] < F.col(S.TOP3)[1]["probability"])
         | (F.size(S.TOP3) != 3)
         | (F.col(S.MODEL_VERSION) != first_run.summary["model_version"])
+        | (F.col(S.MODEL_SHA256) != first_run.summary["model_sha256"])
+        | F.col(S.MODEL_NAME).isNotNull()  # an unregistered folder: no registry entry
+        | F.col(S.MODEL_REGISTRY_VERSION).isNotNull()
+        | F.col(S.MODEL_ALIAS).isNotNull()
         | (F.col(S.RUN_ID) != "run-1")
     )
     assert bad.count() == 0
+    assert first_run.summary["model_name"] is None
     assert predictions.where(F.col(S.LABEL).isNotNull()).count() == 0  # unlabelled day
 
 

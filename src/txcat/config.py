@@ -189,6 +189,9 @@ class LifecycleConfig:
     experiment: str
     registered_model: str
     serving_alias: str
+    #: Where promotion publishes the served version for production (folder or s3:// prefix);
+    #: None: the registry only (`txcat.lifecycle.publish`).
+    publish_uri: str | None
     #: Rows dated on/after it form the hold-out; None derives it from the data's days.
     cutoff_date: dt.date | None
     #: Without a cutoff: the last share of the distinct labelled days is the hold-out.
@@ -374,8 +377,12 @@ def _coerce(where: str, annotation: Any, value: Any) -> Any:
             if not isinstance(value, str) or not value:
                 raise TypeError("expected a non-empty string")
             return value
-        if kind == "dt.date | None" and value in (None, ""):
+        if kind in ("dt.date | None", "str | None") and value in (None, ""):
             return None
+        if kind == "str | None":
+            if not isinstance(value, str):
+                raise TypeError("expected a string or null")
+            return value
         if kind in ("dt.date", "dt.date | None"):
             return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         if kind == "tuple[float, ...]":

@@ -1,21 +1,27 @@
-"""Model registry URIs: `models:/NAME@ALIAS` or `models:/NAME/VERSION` to a local artifact folder.
+"""The model-URI resolver: what `--model` names, to an artifact folder and its registry entry.
 
-What the scoring job needs from the MLflow registry, and nothing else: parse the URI, find the
-version, download its artifact folder and check it against the registry's sha256 tag. Training
-runs, registration and promotion live in `txcat.lifecycle.registry`, which builds on this.
+Three forms (`resolve`):
+- `models:/NAME@ALIAS` or `models:/NAME/VERSION`: what the scoring job needs from the MLflow
+  registry, and nothing else: find the version, download its artifact folder, check it against
+  the registry's sha256 tag. Needs MLflow and the tracking store (driver only).
+- a published alias folder (`txcat promote` with `lifecycle.publish_uri`): `<root>/champion/`
+  holds `pointer.json` naming the immutable `<root>/versions/N/` folder. Needs neither MLflow
+  nor the tracking store: the production path.
+- an artifact folder, local or on S3/HDFS.
 
-Only the driver talks to MLflow: `resolve_model_uri` downloads the artifact folder, the scoring
-job loads its bytes, verifies the checksum and broadcasts them. Executors never import MLflow.
+Training runs, registration, promotion and publication live in `txcat.lifecycle`, which builds
+on this. Executors never import MLflow: the driver loads the bytes, verifies them, broadcasts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,12 @@ log = logging.getLogger(__name__)
 
 MODELS_SCHEME = "models:/"
 TAG_SHA256 = "txcat.sha256"
+#: A registered or published version's record of its registry entry (name, version).
+REGISTRATION_FILE = "registration.json"
+#: Publication layout (`lifecycle.publish_uri`): `versions/<N>/` and `<alias>/pointer.json`.
+POINTER_FILE = "pointer.json"
+VERSIONS_FOLDER = "versions"
+POINTER_KEYS = ("name", "version", "alias", "sha256", "path")
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 _PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
@@ -40,6 +52,10 @@ class RegistryError(ModelArtifactError):
 
     A `ModelArtifactError`: for the scoring job, an unresolvable model is a refused model.
     """
+
+
+class RegistryUnavailableError(RegistryError):
+    """The tracking store does not exist, or the registry cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -61,21 +77,58 @@ def parse_models_uri(uri: str) -> ModelRef:
     return ModelRef(match["name"], match["alias"], match["version"])
 
 
-def tracking_uri(cfg: Config) -> str:
-    """The configured store; a local SQLite file's folder is created."""
-    uri = cfg.lifecycle.tracking_uri
+#: The setting naming the tracking store and registry, for error messages.
+TRACKING_SETTING = "lifecycle.tracking_uri"
+
+
+def local_store(uri: str) -> Path | None:
+    """The file or folder of a local tracking store (`sqlite:///...`, `file:...`, a path)."""
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///") :]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Path(uri[len("sqlite:///") :])
+    if uri.startswith("file:"):
+        return Path(uri[len("file:") :].removeprefix("//"))
+    if "://" not in uri and ":" not in uri.split("/", 1)[0]:
+        return Path(uri)
+    return None
+
+
+def tracking_uri(cfg: Config, create: bool = False) -> str:
+    """The configured store, checked before any MLflow client can create it.
+
+    Only training creates a store (`create=True`: a local SQLite file's folder is made); every
+    other command reads an existing one, so a mistyped location is an error, not a new store.
+
+    Raises:
+        RegistryError: A local store that does not exist, naming it and its setting.
+    """
+    uri = cfg.lifecycle.tracking_uri
+    path = local_store(uri)
+    if path is None:
+        return uri
+    if create:
+        (path.parent if uri.startswith("sqlite:") else path).mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise RegistryUnavailableError(
+            f"tracking store {uri} ({TRACKING_SETTING}) does not exist: {path.resolve()} is "
+            f"missing; train and register a model first, or set {TRACKING_SETTING}"
+        )
     return uri
 
 
-def client(cfg: Config) -> MlflowClient:
-    """An MlflowClient on the configured store (tracking and registry)."""
+def client(cfg: Config, create: bool = False) -> MlflowClient:
+    """An MlflowClient on the configured store (tracking and registry); see `tracking_uri`."""
     from mlflow import MlflowClient
 
-    uri = tracking_uri(cfg)
+    uri = tracking_uri(cfg, create)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def unreachable(cfg: Config, exc: BaseException) -> RegistryUnavailableError:
+    """The error for a registry call that failed for another reason than a missing entry."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RegistryUnavailableError(
+        f"model registry at {cfg.lifecycle.tracking_uri} ({TRACKING_SETTING}) failed: {first}"
+    )
 
 
 def get_version(cfg: Config, ref: ModelRef) -> Any:
@@ -88,11 +141,15 @@ def get_version(cfg: Config, ref: ModelRef) -> Any:
             return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
         return mlflow_client.get_model_version(ref.name, str(ref.version))
     except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise unreachable(cfg, exc) from exc
         what = f"alias {ref.alias!r}" if ref.alias is not None else f"version {ref.version}"
         raise RegistryError(
             f"registered model {ref.name!r} has no {what} in {cfg.lifecycle.tracking_uri}: "
             f"{exc.message if hasattr(exc, 'message') else exc}"
         ) from exc
+    except OSError as exc:
+        raise unreachable(cfg, exc) from exc
 
 
 @contextmanager
@@ -137,8 +194,13 @@ def fetch_version(
     cfg: Config, ref: ModelRef, destination: str | Path | None = None
 ) -> tuple[Any, Path, ModelArtifact]:
     """Downloads and verifies a version: checksum of the bytes, and the registry's sha256 tag."""
+    from mlflow.exceptions import MlflowException
+
     version = get_version(cfg, ref)
-    folder = download_version(cfg, version, destination)
+    try:
+        folder = download_version(cfg, version, destination)
+    except (MlflowException, OSError) as exc:
+        raise unreachable(cfg, exc) from exc
     try:
         artifact = load_artifact(str(folder))
     except ModelArtifactError as exc:
@@ -163,6 +225,10 @@ def resolve_model_uri(uri: str, cfg: Config | None) -> str:
     """
     if not uri.startswith(MODELS_SCHEME):
         return uri
+    return _resolve_registry(uri, cfg)[0]
+
+
+def _resolve_registry(uri: str, cfg: Config | None) -> tuple[str, ModelSource]:
     if cfg is None:
         raise RegistryError(f"{uri}: resolving a registry URI needs the lifecycle configuration")
     ref = parse_models_uri(uri)
@@ -175,4 +241,91 @@ def resolve_model_uri(uri: str, cfg: Config | None) -> str:
         artifact.sha256,
         folder,
     )
-    return str(folder)
+    source = ModelSource(uri, ref.name, str(version.version), ref.alias, artifact.sha256)
+    return str(folder), source
+
+
+# --- Published models: what the scoring job reads without the tracking database -------------
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a scored model came from: the URI given and, when known, its registry entry.
+
+    `sha256` is the checksum the source promises (registry tag, publication pointer); the
+    loaded artifact must match it.
+    """
+
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    sha256: str | None = None
+
+
+def pointer_uri(publish_root: str, alias: str) -> str:
+    """`<root>/<alias>/pointer.json`: the object a promotion replaces last."""
+    return f"{publish_root.rstrip('/')}/{alias}/{POINTER_FILE}"
+
+
+def version_uri(publish_root: str, version: str) -> str:
+    """`<root>/versions/<N>`: a published version's artifact folder, never rewritten."""
+    return f"{publish_root.rstrip('/')}/{VERSIONS_FOLDER}/{version}"
+
+
+def parse_pointer(body: bytes, where: str) -> dict[str, str]:
+    """A publication pointer's fields, checked.
+
+    Raises:
+        RegistryError: Not a JSON object with string `name`, `version`, `alias`, `sha256`, `path`.
+    """
+    try:
+        pointer = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RegistryError(f"model pointer {where} is not JSON: {exc}") from exc
+    if not isinstance(pointer, dict) or not all(
+        isinstance(pointer.get(k), str) and pointer[k] for k in POINTER_KEYS
+    ):
+        raise RegistryError(f"model pointer {where} lacks one of {', '.join(POINTER_KEYS)}")
+    if ".." in pointer["path"].split("/") or pointer["path"].startswith("/"):
+        raise RegistryError(f"model pointer {where}: path {pointer['path']!r} leaves its root")
+    return {k: pointer[k] for k in POINTER_KEYS}
+
+
+def resolve(
+    uri: str,
+    cfg: Config | None,
+    read: Callable[[str], bytes],
+    exists: Callable[[str], bool],
+) -> tuple[str, ModelSource]:
+    """The artifact folder to load for `--model`, and where it came from.
+
+    - `models:/NAME@ALIAS`, `models:/NAME/VERSION`: downloaded from the registry (driver only);
+    - a published alias folder (`<root>/champion/`, holding `pointer.json`): the version
+      folder it names (`<root>/versions/N/`), read through `read` (S3, HDFS, local);
+    - any other folder: itself; a `registration.json` in it names its registry entry.
+
+    Raises:
+        RegistryError: unknown or malformed registry URI or pointer, an unreachable registry.
+    """
+    if uri.startswith(MODELS_SCHEME):
+        return _resolve_registry(uri, cfg)
+    base = uri.rstrip("/")
+    if exists(f"{base}/{POINTER_FILE}"):
+        pointer = parse_pointer(read(f"{base}/{POINTER_FILE}"), f"{base}/{POINTER_FILE}")
+        root = base.rsplit("/", 1)[0]
+        folder = f"{root}/{pointer['path']}"
+        log.info("%s points at %s version %s: %s", uri, pointer["name"], pointer["version"], folder)
+        source = ModelSource(
+            uri, pointer["name"], pointer["version"], pointer["alias"], pointer["sha256"]
+        )
+        return folder, source
+    if exists(f"{base}/{REGISTRATION_FILE}"):
+        try:
+            record = json.loads(read(f"{base}/{REGISTRATION_FILE}").decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            record = None
+        if isinstance(record, dict) and record.get("name") and record.get("version"):
+            return uri, ModelSource(uri, str(record["name"]), str(record["version"]))
+        log.warning("%s/%s is not a registration record: ignored", base, REGISTRATION_FILE)
+    return uri, ModelSource(uri)

@@ -30,6 +30,7 @@ from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing, Rejected
 from txcat.model import ModelArtifact, check_compatible, load_artifact
+from txcat.model_uri import ModelSource, RegistryError, resolve
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
 
@@ -117,20 +118,31 @@ def _preflight(spark: SparkSession, cfg: Config, params: RunParams) -> None:
     check_output(spark, params.output)
 
 
-def load_model(spark: SparkSession, uri: str, cfg: Config | None = None) -> ModelArtifact:
+def load_model(
+    spark: SparkSession, uri: str, cfg: Config | None = None
+) -> tuple[ModelArtifact, ModelSource]:
     """Loads the artifact on the driver, verifies metadata, checksum, booster, features and
-    categories (`model.parse_artifact`), before any input is read.
+    categories (`model.parse_artifact`), before any input is read; returns it with its source.
 
-    A registry URI (`models:/<name>@<alias>` or `models:/<name>/<version>`) is first downloaded
-    on the driver from the MLflow registry of `cfg.lifecycle`; executors never need MLflow.
+    `uri` is resolved by `txcat.model_uri.resolve`: a registry URI (`models:/<name>@<alias>`,
+    `models:/<name>/<version>`) is downloaded on the driver from the MLflow registry of
+    `cfg.lifecycle`; a published alias folder (`<root>/champion/`) is followed to its version
+    folder without MLflow; executors never need MLflow. A checksum the source promises (registry
+    tag, publication pointer) must be the artifact's.
     """
-    if uri.startswith("models:/"):
-        from txcat.model_uri import resolve_model_uri
-
-        uri = resolve_model_uri(uri, cfg)
-    artifact = load_artifact(uri, read=lambda u: storage.read_bytes(spark, u))
+    folder, source = resolve(
+        uri,
+        cfg,
+        read=lambda u: storage.read_bytes(spark, u),
+        exists=lambda u: storage.exists(spark, u),
+    )
+    artifact = load_artifact(folder, read=lambda u: storage.read_bytes(spark, u))
+    if source.sha256 is not None and source.sha256 != artifact.sha256:
+        raise RegistryError(
+            f"{uri} promises sha256 {source.sha256}, the model in {folder} is {artifact.sha256}"
+        )
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
-    return artifact
+    return artifact, source
 
 
 def read_records(
@@ -282,7 +294,16 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
 
-    artifact = load_model(spark, params.model, cfg)
+    artifact, source = load_model(spark, params.model, cfg)
+    log.info(
+        "model %s: %s, registry %s version %s alias %s, sha256 %s",
+        params.model,
+        artifact.version,
+        source.name,
+        source.version,
+        source.alias,
+        artifact.sha256,
+    )
     memory = memory_of(spark, artifact)
     refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
     manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
@@ -305,7 +326,10 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
         write.write_summary(
-            spark, params.output, params.run_date, _running(cfg, params, artifact, started_at)
+            spark,
+            params.output,
+            params.run_date,
+            _running(cfg, params, artifact, source, started_at),
         )
         write.write_partitioned(
             quarantine, write.quarantine_path(params.output), S.QUARANTINE_SCHEMA
@@ -314,6 +338,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             scorable(stamped)
             .transform(build_features, refs, cfg.features.aggregates, memory)
             .transform(with_predictions, spark, artifact, cfg.scoring.predict_threads)
+            .transform(with_model_lineage, artifact, source)
             .withColumn(S.RUN_ID, F.lit(params.run_id))
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))
             .withColumn(S.RUN_DATE, F.lit(params.run_date))
@@ -325,7 +350,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         stamped.unpersist()
     written = _count_written(spark, params, predictions_root)
 
-    summary = _summary(cfg, params, artifact, inputs, counts, written)
+    summary = _summary(cfg, params, artifact, source, inputs, counts, written)
     summary["warnings"] = list(refs.warnings)
     summary["started_at"] = started_at.isoformat()
     summary["duration_s"] = round(time.monotonic() - started, 3)
@@ -463,8 +488,37 @@ def _this_run_partition(spark: SparkSession, root: str, params: RunParams) -> Da
     return frame
 
 
+def with_model_lineage(
+    predictions: DataFrame, artifact: ModelArtifact, source: ModelSource
+) -> DataFrame:
+    """Adds the model's checksum and registry entry (name, version, alias) to every row."""
+    return predictions.select(
+        "*",
+        *[
+            F.lit(value).cast("string").alias(column)
+            for column, value in _lineage(artifact, source).items()
+            if column != S.MODEL_VERSION
+        ],
+    )
+
+
+def _lineage(artifact: ModelArtifact, source: ModelSource) -> dict[str, str | None]:
+    """The model's identity as rows and summaries state it."""
+    return {
+        S.MODEL_VERSION: artifact.version,
+        S.MODEL_SHA256: artifact.sha256,
+        S.MODEL_NAME: source.name,
+        S.MODEL_REGISTRY_VERSION: source.version,
+        S.MODEL_ALIAS: source.alias,
+    }
+
+
 def _running(
-    cfg: Config, params: RunParams, artifact: ModelArtifact, started_at: dt.datetime
+    cfg: Config,
+    params: RunParams,
+    artifact: ModelArtifact,
+    source: ModelSource,
+    started_at: dt.datetime,
 ) -> dict[str, Any]:
     """The summary of a run that is writing its partitions; the final one replaces it."""
     return {
@@ -476,8 +530,7 @@ def _running(
         "manifest_uri": params.manifest,
         "output": params.output,
         "model_uri": params.model,
-        "model_version": artifact.version,
-        "model_sha256": artifact.sha256,
+        **_lineage(artifact, source),
         "env": cfg.env,
     }
 
@@ -486,6 +539,7 @@ def _summary(
     cfg: Config,
     params: RunParams,
     artifact: ModelArtifact,
+    source: ModelSource,
     inputs: Listing,
     counts: dict[str, Any],
     written: dict[str, int],
@@ -506,8 +560,7 @@ def _summary(
         "input": params.input,
         "output": params.output,
         "model_uri": params.model,
-        "model_version": artifact.version,
-        "model_sha256": artifact.sha256,
+        **_lineage(artifact, source),
         "env": cfg.env,
         "files_read": inputs.files,
         "files_scored": counts["files_scored"],

@@ -154,6 +154,12 @@ TRANSACTION_SCHEMA = T.StructType(
 RUN_DATE = "run_date"
 RUN_ID = "run_id"
 MODEL_VERSION = "model_version"
+# Lineage of the model that scored a row: its artifact checksum, and the registry entry (name,
+# version number, alias when resolved through one; null for an unregistered folder).
+MODEL_SHA256 = "model_sha256"
+MODEL_NAME = "model_name"
+MODEL_REGISTRY_VERSION = "model_registry_version"
+MODEL_ALIAS = "model_alias"
 SCORED_AT = "scored_at"
 PREDICTED_CATEGORY = "predicted_category"
 PREDICTED_PROBABILITY = "predicted_probability"
@@ -182,6 +188,10 @@ PREDICTION_SCHEMA = T.StructType(
         T.StructField(TOP3, TOP3_TYPE, False),
         T.StructField(LABEL, T.StringType(), True),
         T.StructField(MODEL_VERSION, T.StringType(), False),
+        T.StructField(MODEL_SHA256, T.StringType(), False),
+        T.StructField(MODEL_NAME, T.StringType(), True),
+        T.StructField(MODEL_REGISTRY_VERSION, T.StringType(), True),
+        T.StructField(MODEL_ALIAS, T.StringType(), True),
         T.StructField(RUN_ID, T.StringType(), False),
         T.StructField(SCORED_AT, T.TimestampType(), False),
         T.StructField(RUN_DATE, T.DateType(), False),

@@ -235,9 +235,63 @@ def test_scoring_job_serves_the_alias(spark, promoted):
     )
     result = pipeline.run(spark, promoted["cfg"], params)
     assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
-    assert result.summary["model_version"] == promoted["outcome"].artifact.version
-    assert result.summary["model_sha256"] == promoted["outcome"].artifact.sha256
-    assert result.summary["rows_scored"] > 0
+    summary = result.summary
+    assert summary["model_version"] == promoted["outcome"].artifact.version
+    assert summary["model_sha256"] == promoted["outcome"].artifact.sha256
+    assert (summary["model_name"], summary["model_registry_version"]) == (NAME, "1")
+    assert summary["model_alias"] == "champion"
+    assert summary["rows_scored"] > 0
+    lineage = (
+        spark.read.parquet(str(root / "out" / "predictions"))
+        .select(S.MODEL_SHA256, S.MODEL_NAME, S.MODEL_REGISTRY_VERSION, S.MODEL_ALIAS)
+        .distinct()
+        .collect()
+    )
+    assert [tuple(r) for r in lineage] == [(summary["model_sha256"], NAME, "1", "champion")]
+
+
+def test_the_registered_version_is_an_mlflow_model_scoring_as_the_job(spark, promoted, monkeypatch):
+    """pyfunc through the alias gives the probabilities the job's UDF ranks, row for row."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    from txcat.features import memory_of
+    from txcat.lifecycle import mlflow_model
+    from txcat.model import load_artifact
+    from txcat.score import with_predictions
+
+    cfg = promoted["cfg"]
+    folder = model_uri.resolve_model_uri(f"models:/{NAME}@champion", cfg)
+    artifact = load_artifact(folder)
+    version = model_uri.get_version(cfg, model_uri.ModelRef(NAME, alias="champion"))
+    assert version.tags["txcat.sha256"] == artifact.sha256
+    assert json.loads(version.tags["txcat.feature_names"]) == list(artifact.feature_names)
+    assert json.loads(version.tags["txcat.categories"]) == list(S.CATEGORIES)
+    assert (
+        version.tags["txcat.training_data_sha256"] == artifact.metadata["fitted_on"]["rows_sha256"]
+    )
+    assert version.tags["txcat.memory_sha256"] == artifact.metadata["memory"]["sha256"]
+    assert mlflow_model.read_txcat_metadata(folder)["sha256"] == artifact.sha256
+
+    frame = workflow.collect_labelled(
+        spark, cfg, str(promoted["root"] / "evaluation"), AS_OF, memory_of(spark, artifact)
+    )
+    features = frame[list(artifact.feature_names)]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", cfg.lifecycle.tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", cfg.lifecycle.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    probabilities = np.asarray(model.predict(features), dtype=np.float64)
+    scored = (
+        with_predictions(spark.createDataFrame(features.reset_index()), spark, artifact)
+        .orderBy("index")
+        .toPandas()
+    )
+    assert probabilities.shape == (len(features), len(S.CATEGORIES))
+    top = np.sort(probabilities, axis=1)[:, ::-1][:, :3]
+    job_top = np.array([[t["probability"] for t in row] for row in scored[S.TOP3]])
+    np.testing.assert_allclose(job_top, top, rtol=0, atol=1e-7)
+    best = np.asarray(S.CATEGORIES)[probabilities.argmax(axis=1)]
+    assert (scored[S.PREDICTED_CATEGORY].to_numpy() == best).all()
 
 
 def test_scoring_job_refuses_an_unknown_alias(spark, promoted):
@@ -319,6 +373,9 @@ def test_dashboard_data(promoted):
 
 def test_dashboard_data_without_versions(world, tmp_path):
     cfg = load_config("local", overrides=[f"lifecycle.tracking_uri=sqlite:///{tmp_path}/m.db"])
+    with pytest.raises(model_uri.RegistryError, match="does not exist"):
+        dashboard.versions_table(cfg)  # never creates a store
+    model_uri.client(cfg, create=True).search_experiments()  # an empty store
     table = dashboard.versions_table(cfg)
     assert table.empty and "macro_f1" in table.columns
 

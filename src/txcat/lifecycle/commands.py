@@ -82,11 +82,58 @@ def register(sub: Any) -> None:
     add_config_options(p)
     p.set_defaults(handler=run_promote)
 
+    p = sub.add_parser(
+        "rollback",
+        help="serve the previously served version again (and publish it)",
+        description="Move the serving alias back to the version it served before the current "
+        "one (or to --to VERSION, which must have passed the quality gate), and publish it to "
+        "lifecycle.publish_uri when set. No new gate run.",
+    )
+    p.add_argument("--to", default=None, help="version number to serve (default: the previous)")
+    add_config_options(p)
+    p.set_defaults(handler=run_rollback)
+
     p = sub.add_parser("dashboard", help="Streamlit app comparing registered versions")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
     add_config_options(p)
     p.set_defaults(handler=run_dashboard)
+
+
+def print_locations(cfg: Any, *extra: tuple[str, str]) -> None:
+    """Where a command reads and writes, printed before it starts (settings in brackets)."""
+    lc = cfg.lifecycle
+    lines = [
+        ("tracking store", f"{lc.tracking_uri} (lifecycle.tracking_uri)"),
+        ("registered model", f"{lc.registered_model}@{lc.serving_alias}"),
+        ("artifact location", f"{lc.artifact_root} (lifecycle.artifact_root, new experiments)"),
+        ("publish location", f"{lc.publish_uri or 'not set'} (lifecycle.publish_uri)"),
+        *extra,
+    ]
+    for label, value in lines:
+        print(f"{label}: {value}")
+
+
+def _registry_failed(cfg: Any, exc: Exception) -> int:
+    from txcat.model_uri import RegistryError
+
+    if isinstance(exc, RegistryError):  # its message names the store or the location
+        log.error("%s", exc)
+    else:
+        log.error(
+            "model registry at %s (lifecycle.tracking_uri) failed: %s",
+            cfg.lifecycle.tracking_uri,
+            exc,
+        )
+    return EXIT_BAD_MODEL
+
+
+def _print_publication(publication: Any) -> None:
+    if publication is None:
+        print("not published: lifecycle.publish_uri is not set (the registry alias only)")
+        return
+    state = "copied" if publication.copied else "already there"
+    print(f"published: {publication.version_folder} ({state}); pointer {publication.pointer}")
 
 
 def _spark(cfg: Any, name: str) -> Any:
@@ -110,6 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
+    print_locations(cfg, ("input", args.input), ("model folder", args.model_out))
     spark = _spark(cfg, "txcat-train")
     try:
         outcome = workflow.train(
@@ -119,8 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     except (RegistryError, MlflowException) as exc:
-        log.error("tracking/registry at %s failed: %s", cfg.lifecycle.tracking_uri, exc)
-        return EXIT_FAILED
+        return _registry_failed(cfg, exc)
     finally:
         _release(spark)
     print(f"model {outcome.artifact.version} written to {args.model_out}")
@@ -141,6 +188,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
+    print_locations(cfg, ("model", args.model), ("input", args.input), ("report", args.out))
     spark = _spark(cfg, "txcat-evaluate")
     try:
         outcome = workflow.evaluate(spark, cfg, args.model, args.input, args.out, args.as_of)
@@ -162,15 +210,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
     from txcat.lifecycle import gate, workflow
     from txcat.model_uri import RegistryError
 
     cfg = config_from(args)
+    print_locations(cfg)
     try:
         outcome = workflow.promote(cfg, args.version)
-    except (RegistryError, gate.GateInputError) as exc:
+    except gate.GateInputError as exc:
         log.error("cannot promote: %s", exc)
         return EXIT_BAD_MODEL
+    except (RegistryError, MlflowException) as exc:
+        return _registry_failed(cfg, exc)
     for line in outcome.gate.lines():
         print(line)
     if outcome.promoted:
@@ -178,6 +231,7 @@ def run_promote(args: argparse.Namespace) -> int:
             f"PROMOTED {outcome.name} version {outcome.version}: "
             f"{outcome.name}@{outcome.alias} now serves it"
         )
+        _print_publication(outcome.publication)
         return EXIT_OK
     failed = ", ".join(c.name for c in outcome.gate.failed)
     print(
@@ -187,8 +241,36 @@ def run_promote(args: argparse.Namespace) -> int:
     return EXIT_GATE_FAILED
 
 
+def run_rollback(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from txcat.lifecycle import workflow
+    from txcat.model_uri import RegistryError
+
+    cfg = config_from(args)
+    print_locations(cfg)
+    try:
+        outcome = workflow.rollback(cfg, args.to)
+    except (RegistryError, MlflowException) as exc:
+        return _registry_failed(cfg, exc)
+    print(
+        f"ROLLED BACK {outcome.name}@{outcome.alias}: version {outcome.previous} -> "
+        f"version {outcome.version}"
+    )
+    _print_publication(outcome.publication)
+    return EXIT_OK
+
+
 def run_dashboard(args: argparse.Namespace) -> int:
-    config_from(args)  # fail here, not inside the app, on a bad configuration
+    from txcat.model_uri import RegistryError, tracking_uri
+
+    cfg = config_from(args)  # fail here, not inside the app, on a bad configuration
+    print_locations(cfg)
+    try:
+        tracking_uri(cfg)  # an existing store: the app reads it, never creates it
+    except RegistryError as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_MODEL
     app_args = ["--env", args.env]
     if args.conf_dir:
         app_args += ["--conf-dir", args.conf_dir]

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from txcat.config import Config
+from txcat.lifecycle import mlflow_model as MLM
 from txcat.model import ModelArtifact
 from txcat.model_uri import (
     MODELS_SCHEME,
-    TAG_SHA256,
     ModelRef,
     RegistryError,
     client,
@@ -35,6 +35,10 @@ MODEL_PATH = "model"  # where a run keeps the artifact folder
 TAG_ARTIFACT_VERSION = "txcat.artifact_version"
 TAG_GATE = "txcat.quality_gate"
 TAG_GATE_DETAIL = "txcat.quality_gate_detail"
+#: On the registered model: the versions the serving alias pointed at, oldest first (JSON).
+TAG_SERVED = "txcat.served_versions"
+#: Entries kept in TAG_SERVED (a tag value holds at most 5000 characters).
+SERVED_KEPT = 100
 
 
 def parse_reference(ref: str, cfg: Config) -> ModelRef:
@@ -115,16 +119,16 @@ def log_training_run(
     evaluation: Mapping[str, Any],
     run_name: str,
 ) -> str:
-    """Logs one training run (params, metrics, manifest, artifact folder); returns its id."""
-    mlflow_client = client(cfg)
+    """Logs one training run (params, metrics, manifest, artifact folder); returns its id.
+
+    The one step that creates the tracking store when it does not exist yet.
+    """
+    mlflow_client = client(cfg, create=True)
     exp = experiment_id(mlflow_client, cfg)
     run = mlflow_client.create_run(
         exp,
         run_name=run_name,
-        tags={
-            TAG_SHA256: artifact.sha256,
-            TAG_ARTIFACT_VERSION: artifact.version,
-        },
+        tags=MLM.tags(artifact),
     )
     run_id = run.info.run_id
     try:
@@ -167,11 +171,7 @@ def register_version(cfg: Config, run_id: str, artifact: ModelArtifact) -> str:
         name,
         f"{run.info.artifact_uri}/{MODEL_PATH}",
         run_id,
-        tags={
-            TAG_SHA256: artifact.sha256,
-            TAG_ARTIFACT_VERSION: artifact.version,
-            TAG_GATE: "not_checked",
-        },
+        tags=MLM.tags(artifact) | {TAG_GATE: "not_checked"},
     )
     log.info("registered %s version %s (sha256 %s)", name, version.version, artifact.sha256)
     return str(version.version)
@@ -185,3 +185,25 @@ def set_gate_tags(cfg: Config, name: str, version: str, passed: bool, detail: li
 
 def set_alias(cfg: Config, name: str, alias: str, version: str) -> None:
     client(cfg).set_registered_model_alias(name, alias, version)
+
+
+def search_versions(cfg: Config) -> list[Any]:
+    """Every registered version of the configured model."""
+    return list(client(cfg).search_model_versions(f"name='{cfg.lifecycle.registered_model}'"))
+
+
+def served_history(cfg: Config, name: str) -> list[str]:
+    """The versions the serving alias pointed at, oldest first (`TAG_SERVED`)."""
+    tags = client(cfg).get_registered_model(name).tags or {}
+    try:
+        history = json.loads(tags.get(TAG_SERVED, "[]"))
+    except ValueError:
+        log.warning("registered model tag %s is not JSON: history ignored", TAG_SERVED)
+        return []
+    return [str(v) for v in history] if isinstance(history, list) else []
+
+
+def record_served(cfg: Config, name: str, version: str) -> None:
+    """Appends `version` to the serving history (what `txcat rollback` goes back through)."""
+    history = [*served_history(cfg, name), str(version)][-SERVED_KEPT:]
+    client(cfg).set_registered_model_tag(name, TAG_SERVED, json.dumps(history))

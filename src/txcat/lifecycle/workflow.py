@@ -27,6 +27,7 @@ from txcat.features.memory import collected, training_memory
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import gate as G
 from txcat.lifecycle import metrics as M
+from txcat.lifecycle import publish as P
 from txcat.lifecycle import registry as R
 from txcat.lifecycle import report as RP
 from txcat.lifecycle import train as training
@@ -36,7 +37,7 @@ from txcat.score import predict_proba
 log = logging.getLogger(__name__)
 
 REPORT_DIR = "report"  # inside the artifact folder: the hold-out report of training
-REGISTRATION_FILE = "registration.json"
+REGISTRATION_FILE = MU.REGISTRATION_FILE
 EVALUATIONS_PATH = "evaluations"  # run artifacts: reports of later `txcat evaluate` runs
 
 
@@ -64,6 +65,17 @@ class PromoteOutcome:
     alias: str
     gate: G.GateResult
     promoted: bool
+    #: Where the served version was published (`lifecycle.publish_uri`); None when unset.
+    publication: P.Publication | None = None
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    name: str
+    alias: str
+    previous: str | None  # the version the alias served before
+    version: str
+    publication: P.Publication | None
 
 
 def importance(artifact: ModelArtifact) -> dict[str, float]:
@@ -244,7 +256,7 @@ def evaluate(
 
 
 def latest_version(cfg: Config) -> str:
-    versions = MU.client(cfg).search_model_versions(f"name='{cfg.lifecycle.registered_model}'")
+    versions = R.search_versions(cfg)
     if not versions:
         raise MU.RegistryError(f"no version of {cfg.lifecycle.registered_model} is registered")
     return str(max(int(v.version) for v in versions))
@@ -254,21 +266,43 @@ def current_champion_version(cfg: Config) -> str | None:
     ref = MU.ModelRef(cfg.lifecycle.registered_model, alias=cfg.lifecycle.serving_alias)
     try:
         return str(MU.get_version(cfg, ref).version)
+    except MU.RegistryUnavailableError:
+        raise
     except MU.RegistryError:
         return None
+
+
+def serve(
+    cfg: Config, name: str, version: str, folder: Path, artifact: ModelArtifact
+) -> P.Publication | None:
+    """Points the serving alias at a version, records it, and publishes it when configured."""
+    alias = cfg.lifecycle.serving_alias
+    R.set_alias(cfg, name, alias, version)
+    R.record_served(cfg, name, version)
+    log.info("%s@%s -> version %s", name, alias, version)
+    if cfg.lifecycle.publish_uri is None:
+        return None
+    try:
+        return P.publish(cfg, name, version, folder, artifact)
+    except MU.RegistryError as exc:
+        raise MU.RegistryError(
+            f"{name}@{alias} now serves version {version} in the registry, but it is not "
+            f"published: {exc}; run the command again to publish it"
+        ) from exc
 
 
 def promote(cfg: Config, version: str) -> PromoteOutcome:
     """Runs the quality gate on a version; moves the serving alias only when it passes.
 
-    The gate's verdict is recorded on the version (tags) either way.
+    The gate's verdict is recorded on the version (tags) either way. A promoted version is
+    published (`txcat.lifecycle.publish`) when `lifecycle.publish_uri` is set.
     """
     alias = cfg.lifecycle.serving_alias
     number = latest_version(cfg) if version == "latest" else version
     ref = R.parse_reference(number, cfg)
     if ref.version is None:
         raise MU.RegistryError(f"promote needs a version number, got {version!r}")
-    _, folder, _ = MU.fetch_version(cfg, ref)
+    _, folder, artifact = MU.fetch_version(cfg, ref)
     evaluation_path = folder / training.EVALUATION_FILE
     if not evaluation_path.is_file():
         raise G.GateInputError(f"version {number} has no {training.EVALUATION_FILE}")
@@ -279,7 +313,38 @@ def promote(cfg: Config, version: str) -> PromoteOutcome:
         serving_version=serving,
     )
     R.set_gate_tags(cfg, ref.name, number, result.passed, result.lines())
+    publication = None
     if result.passed:
-        R.set_alias(cfg, ref.name, alias, number)
-        log.info("%s@%s -> version %s", ref.name, alias, number)
-    return PromoteOutcome(ref.name, number, alias, result, result.passed)
+        publication = serve(cfg, ref.name, number, folder, artifact)
+    return PromoteOutcome(ref.name, number, alias, result, result.passed, publication)
+
+
+def rollback(cfg: Config, to: str | None = None) -> RollbackOutcome:
+    """Serves the version served before the current one (or `to`) again, without a new gate.
+
+    The target must have passed the quality gate. The alias moves, the move is recorded, and the
+    version is published again when `lifecycle.publish_uri` is set.
+
+    Raises:
+        RegistryError: Nothing served before, or the target never passed the gate.
+    """
+    name, alias = cfg.lifecycle.registered_model, cfg.lifecycle.serving_alias
+    current = current_champion_version(cfg)
+    if to is None:
+        earlier = [v for v in R.served_history(cfg, name) if v != current]
+        if not earlier:
+            raise MU.RegistryError(
+                f"{name}@{alias} served no other version before {current}: "
+                f"nothing to roll back to (give --to VERSION)"
+            )
+        to = earlier[-1]
+    ref = MU.ModelRef(name, version=to)
+    version, folder, artifact = MU.fetch_version(cfg, ref)
+    verdict = (version.tags or {}).get(R.TAG_GATE)
+    if verdict != "passed":
+        raise MU.RegistryError(
+            f"{name} version {to} did not pass the quality gate (tag {R.TAG_GATE}={verdict}): "
+            f"promote it instead"
+        )
+    publication = serve(cfg, name, to, folder, artifact)
+    return RollbackOutcome(name, alias, current, to, publication)

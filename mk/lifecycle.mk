@@ -1,11 +1,14 @@
 # Model lifecycle: train + register, quality gate + promotion, evaluation report, dashboard.
 # The demo keeps its MLflow store (SQLite + artifacts) under $(DEMO)/mlflow, so `make clean`
-# removes it; LIFECYCLE_SET points every txcat command and job at it.
+# removes it; LIFECYCLE_SET points every txcat command and job at it. Promotion publishes the
+# champion to $(DEMO)/mlflow/published (lifecycle.publish_uri) and the demo day is scored from
+# there, as production reads it (no registry access from the job).
 
 TXCAT            := $(BIN)/txcat
 LIFECYCLE_STORE  ?= $(abspath $(DEMO))/mlflow
 LIFECYCLE_SET    ?= --set lifecycle.tracking_uri=sqlite:///$(LIFECYCLE_STORE)/mlflow.db \
-	--set lifecycle.artifact_root=$(LIFECYCLE_STORE)/artifacts
+	--set lifecycle.artifact_root=$(LIFECYCLE_STORE)/artifacts \
+	--set lifecycle.publish_uri=$(LIFECYCLE_STORE)/published
 LIFECYCLE_MODEL  ?= txcat-categoriser
 LIFECYCLE_ALIAS  ?= champion
 EVAL_ACCOUNTS    ?= 300
@@ -31,7 +34,7 @@ demo-eval-data: lifecycle-venv ## Generate a labelled evaluation set (later date
 	$(BIN)/python scripts/generate_data.py --out $(DEMO)/evaluation --accounts $(EVAL_ACCOUNTS) \
 		--start-date 2026-10-01 --end-date $(DEMO_DATE) --seed 2
 
-demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, register, gate, promote, evaluate, score via the alias
+demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, register, gate, promote + publish, evaluate, score the published champion
 	@test -d $(DEMO)/training && test -d $(DEMO)/landing || \
 		{ echo "no demo data under $(DEMO): run 'make demo-data' first"; exit 2; }
 	rm -rf $(DEMO)/model $(DEMO)/reports
@@ -45,7 +48,7 @@ demo-lifecycle: lifecycle-venv demo-eval-data ## After demo-data: train, registe
 	$(TXCAT) evaluate --model @$(LIFECYCLE_ALIAS) --input $(DEMO)/evaluation \
 		--out $(DEMO)/reports/$(LIFECYCLE_MODEL)-v$$version --as-of $(DEMO_DATE) $(LIFECYCLE_SET)
 	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
-		--output $(DEMO)/output --model models:/$(LIFECYCLE_MODEL)@$(LIFECYCLE_ALIAS) \
+		--output $(DEMO)/output --model $(LIFECYCLE_STORE)/published/$(LIFECYCLE_ALIAS)/ \
 		--env local $(LIFECYCLE_SET)
 	@echo "reports: $$(ls -d $(DEMO)/reports/*)/report.html"
 

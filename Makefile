@@ -25,6 +25,7 @@ help: ## List the targets
 #   requirements/dev.txt        .venv: the job, storage, lifecycle, tests and lint
 #   requirements/job.txt        the EMR executors and driver (`make package`, minus pyspark/py4j)
 #   requirements/lifecycle.txt  a training / registry host (job + lifecycle)
+#   requirements/serve.txt      the real-time API host (job + serve)
 #   constraints-airflow.txt     .venv-airflow (mk/airflow.mk)
 $(BIN)/.installed: requirements/dev.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,7 @@ lock: venv ## Re-resolve the lock files requirements/*.txt from pyproject.toml (
 	$(LOCK) $(LOCK_FLAGS) --extra dev -o requirements/dev.txt
 	$(LOCK) --extra job -c requirements/dev.txt -o requirements/job.txt
 	$(LOCK) --extra lifecycle -c requirements/dev.txt -o requirements/lifecycle.txt
+	$(LOCK) --extra serve -c requirements/dev.txt -o requirements/serve.txt
 
 demo: demo-data demo-lifecycle ## Generate a day; train, gate, register, promote a model; score the day with it
 	@echo "predictions: $(DEMO)/output/predictions/run_date=$(DEMO_DATE)/"

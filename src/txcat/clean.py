@@ -22,35 +22,40 @@ REASON = S.REASON
 DETAIL = S.DETAIL
 LEVEL = S.LEVEL
 
-_ACCENTED = "ÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝ"
-_PLAIN = "AAAAAAEEEEIIIIOOOOOUUUUCNY"
+ACCENTED = "ÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝ"
+PLAIN = "AAAAAAEEEEIIIIOOOOOUUUUCNY"
 
 # Decimal comma with optional thousands dots: 31 | 54,4 | 150,01 | 1.784,13 | -54,4
-_AMOUNT_PATTERN = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
-_MISSING_AMOUNT_PATTERN = r"^-?$"
-_DATE_PATTERN = r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"
-_MONTH_PATTERN = r"^(\d{4})(\d{2})$"
-_INTEGER_PATTERN = r"^-?\d{1,9}$"
-_DOUBLE_MAX = sys.float_info.max
+AMOUNT_PATTERN = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+MISSING_AMOUNT_PATTERN = r"^-?$"
+DATE_PATTERN = r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"
+MONTH_PATTERN = r"^(\d{4})(\d{2})$"
+INTEGER_PATTERN = r"^-?\d{1,9}$"
+DOUBLE_MAX = sys.float_info.max
+
+# Details of the row-level reasons decided here.
+BAD_DATE_DETAIL = "expected d.mm.yyyy"
+BAD_AMOUNT_DETAIL = "expected decimal comma, e.g. 1.784,13"
+DUPLICATE_ROW_DETAIL = "repeats an earlier line"
 
 
 # Unicode space separators (Zs, Zl, Zp) other than the plain space, and the line breaks a
 # quoted field may hold: read as a space.
-_SPACES = (
+SPACES = (
     "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\r\n"
 )
 # Other control characters (C0, DEL, C1) and the replacement character: dropped.
-_DROPPED = "".join(
-    c for c in map(chr, [*range(0x20), *range(0x7F, 0xA0), 0xFFFD]) if c not in _SPACES
+DROPPED = "".join(
+    c for c in map(chr, [*range(0x20), *range(0x7F, 0xA0), 0xFFFD]) if c not in SPACES
 )
 # One translate does accents, spaces and deletions in a single pass (no regex per value).
-_FROM = _ACCENTED + _SPACES + _DROPPED
-_TO = _PLAIN + " " * len(_SPACES)
+TRANSLATE_FROM = ACCENTED + SPACES + DROPPED
+TRANSLATE_TO = PLAIN + " " * len(SPACES)
 
 
 def normalized_text(col: Column) -> Column:
     """Upper case, accents and control characters removed, whitespace collapsed; "" -> null."""
-    text = F.translate(F.upper(col), _FROM, _TO)
+    text = F.translate(F.upper(col), TRANSLATE_FROM, TRANSLATE_TO)
     # Runs of spaces are rare (the padding is at the end): collapse only where there is one.
     text = F.trim(F.when(text.contains("  "), F.regexp_replace(text, " {2,}", " ")).otherwise(text))
     return F.when(text != "", text)
@@ -58,7 +63,7 @@ def normalized_text(col: Column) -> Column:
 
 def is_missing_amount(col: Column) -> Column:
     """The bank's placeholder for "no amount" (` -   `), or an empty field."""
-    return F.coalesce(F.trim(col), F.lit("")).rlike(_MISSING_AMOUNT_PATTERN)
+    return F.coalesce(F.trim(col), F.lit("")).rlike(MISSING_AMOUNT_PATTERN)
 
 
 def _amount_number(text: Column) -> Column:
@@ -71,7 +76,7 @@ def parsed_amount(col: Column) -> Column:
     double (a 400-digit number would be ±inf, never a usable value)."""
     text = F.trim(col)
     number = _amount_number(text)
-    return F.when(text.rlike(_AMOUNT_PATTERN) & (F.abs(number) <= F.lit(_DOUBLE_MAX)), number)
+    return F.when(text.rlike(AMOUNT_PATTERN) & (F.abs(number) <= F.lit(DOUBLE_MAX)), number)
 
 
 def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Column:
@@ -82,12 +87,12 @@ def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Co
     """
     text = F.trim(col)
     number = _amount_number(text)
-    shown = F.when(F.abs(number) <= F.lit(_DOUBLE_MAX), number.cast("string")).otherwise(
+    shown = F.when(F.abs(number) <= F.lit(DOUBLE_MAX), number.cast("string")).otherwise(
         _magnitude(text)
     )
-    bound = min(max_abs, _DOUBLE_MAX)
+    bound = min(max_abs, DOUBLE_MAX)
     return F.when(
-        text.rlike(_AMOUNT_PATTERN) & ~(F.abs(number) <= F.lit(bound)),
+        text.rlike(AMOUNT_PATTERN) & ~(F.abs(number) <= F.lit(bound)),
         F.concat(F.lit(f"{name} "), shown, F.lit(f" outside ±{bound:.15g}")),
     )
 
@@ -112,13 +117,13 @@ def parsed_date(col: Column) -> Column:
     Validity is checked explicitly so the result is the same with ANSI mode on or off.
     """
     text = F.trim(col)
-    day = F.regexp_extract(text, _DATE_PATTERN, 1).cast("int")
-    month = F.regexp_extract(text, _DATE_PATTERN, 2).cast("int")
-    year = F.regexp_extract(text, _DATE_PATTERN, 3).cast("int")
+    day = F.regexp_extract(text, DATE_PATTERN, 1).cast("int")
+    month = F.regexp_extract(text, DATE_PATTERN, 2).cast("int")
+    year = F.regexp_extract(text, DATE_PATTERN, 3).cast("int")
     valid_month = month.between(1, 12)
     first_of_month = F.when(valid_month, F.make_date(year, month, F.lit(1)))
     valid = (
-        text.rlike(_DATE_PATTERN)
+        text.rlike(DATE_PATTERN)
         & valid_month
         & (day >= 1)
         & (day <= F.dayofmonth(F.last_day(first_of_month)))
@@ -129,15 +134,15 @@ def parsed_date(col: Column) -> Column:
 def parsed_month(col: Column) -> Column:
     """`YYYYMM` -> the first day of that month; null when malformed."""
     text = F.trim(col)
-    year = F.regexp_extract(text, _MONTH_PATTERN, 1).cast("int")
-    month = F.regexp_extract(text, _MONTH_PATTERN, 2).cast("int")
-    valid = text.rlike(_MONTH_PATTERN) & month.between(1, 12)
+    year = F.regexp_extract(text, MONTH_PATTERN, 1).cast("int")
+    month = F.regexp_extract(text, MONTH_PATTERN, 2).cast("int")
+    valid = text.rlike(MONTH_PATTERN) & month.between(1, 12)
     return F.when(valid, F.make_date(year, month, F.lit(1)))
 
 
 def parsed_int(col: Column) -> Column:
     text = F.trim(col)
-    return F.when(text.rlike(_INTEGER_PATTERN), text.cast("int"))
+    return F.when(text.rlike(INTEGER_PATTERN), text.cast("int"))
 
 
 def parsed_sex(col: Column) -> Column:
@@ -190,7 +195,7 @@ def with_reasons(
     amount_text = F.col(_RAW_OF[S.AMOUNT])
     row_cases: list[tuple[Column, str | Column, Column]] = [
         (F.col(read.ROW_REASON).isNotNull(), F.col(read.ROW_REASON), F.col(read.ROW_DETAIL)),
-        (tx_date.isNull(), reasons.BAD_DATE, F.lit("expected d.mm.yyyy")),
+        (tx_date.isNull(), reasons.BAD_DATE, F.lit(BAD_DATE_DETAIL)),
         (
             tx_date > F.lit(run_date),
             reasons.FUTURE_DATE,
@@ -218,12 +223,12 @@ def with_reasons(
         (
             F.col(S.AMOUNT).isNull() & ~is_missing_amount(amount_text),
             reasons.BAD_AMOUNT,
-            F.lit("expected decimal comma, e.g. 1.784,13"),
+            F.lit(BAD_AMOUNT_DETAIL),
         ),
     ]
     if quarantine_duplicates:
         row_cases.append(
-            (F.col(read.IS_DUPLICATE), reasons.DUPLICATE_ROW, F.lit("repeats an earlier line"))
+            (F.col(read.IS_DUPLICATE), reasons.DUPLICATE_ROW, F.lit(DUPLICATE_ROW_DETAIL))
         )
     row_reason, row_detail = read.first_match(row_cases)
     file_rejected = F.col(read.FILE_REASON).isNotNull()

@@ -20,7 +20,11 @@ from txcat.session import configure_logging
 log = logging.getLogger("txcat")
 
 #: Modules that contribute sub-commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("txcat.lifecycle.commands", "txcat.plan")
+COMMAND_MODULES: tuple[str, ...] = (
+    "txcat.lifecycle.commands",
+    "txcat.plan",
+    "txcat.serve.command",
+)
 
 EXIT_USAGE = exits.BAD_INPUT
 

@@ -110,6 +110,25 @@ class ScoringConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServingConfig:
+    """The real-time API (`txcat serve`)."""
+
+    #: Seconds between two checks of the model URI (a registry alias moved, a folder rewritten).
+    reload_interval_s: float
+    #: A request body above this many bytes (inflated, for a gzip body) is refused with 413.
+    max_body_bytes: int
+    #: A request holding more transactions (JSON) or data lines (CSV) is refused with 413.
+    max_rows: int
+    #: A request body not received in this many seconds is refused with 408 (slow clients).
+    read_timeout_s: float
+
+    def __post_init__(self) -> None:
+        for name in ("reload_interval_s", "max_body_bytes", "max_rows", "read_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"serving.{name} must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     num_boost_round: int
     early_stopping_rounds: int
@@ -250,6 +269,7 @@ class Config:
     quality: QualityConfig
     features: FeaturesConfig
     scoring: ScoringConfig
+    serving: ServingConfig
     training: TrainingConfig
     storage: StorageConfig
     redshift: RedshiftConfig
@@ -335,6 +355,7 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
         quality=_section(QualityConfig, tree, "quality"),
         features=_section(FeaturesConfig, tree, "features"),
         scoring=_section(ScoringConfig, tree, "scoring"),
+        serving=_section(ServingConfig, tree, "serving"),
         training=_section(TrainingConfig, tree, "training"),
         storage=_section(StorageConfig, tree, "storage"),
         redshift=_section(RedshiftConfig, tree, "redshift"),

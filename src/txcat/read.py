@@ -47,12 +47,25 @@ SPLIT_ERROR = "split_error"
 #: Default of `input.max_inflated_bytes`: a gzip file inflating beyond it is quarantined.
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
 
-_LINE_BREAK = r"\r\n|\r|\n"
+LINE_BREAK = r"\r\n|\r|\n"
 # A line holding nothing but whitespace (or nothing at all).
-_BLANK_LINE = r"^\s*$"
+BLANK_LINE_PATTERN = r"^\s*$"
 # Printable ASCII interleaved with NUL bytes: UTF-16 text (little / big endian) without a BOM.
-_UTF16_LE_START = "^([2-7][0-9A-F]00){2}"
-_UTF16_BE_START = "^(00[2-7][0-9A-F]){2}"
+UTF16_LE_START = "^([2-7][0-9A-F]00){2}"
+UTF16_BE_START = "^(00[2-7][0-9A-F]){2}"
+
+# Details of the reasons decided here (shared with the real-time reader, `txcat.serve.rows`).
+UTF16_WITHOUT_BOM = "UTF-16 without a byte-order mark"
+NUL_BYTES = "NUL bytes"
+NOT_SEMICOLON = "header is not ';'-separated"
+NO_EXPECTED_COLUMN = "no expected column in the first line"
+BLANK_LINE_DETAIL = "nothing but whitespace"
+FIELD_COUNT_DETAIL = "expected %d fields, got %d"
+
+
+def unsupported_name_detail(extensions: Sequence[str]) -> str:
+    """The detail of an `unsupported_file`: which endings are accepted."""
+    return "file name does not end with " + " or ".join(extensions)
 
 
 def read_files(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
@@ -211,8 +224,8 @@ def with_decoded_text(files: DataFrame, max_inflated_bytes: int = MAX_INFLATED_B
         F.when(utf16_bom, as_utf16).when(~as_utf8.contains("\ufffd"), as_utf8).otherwise(as_latin1)
     )
     encoding_problem = F.when(
-        ~utf16_bom & (start.rlike(_UTF16_LE_START) | start.rlike(_UTF16_BE_START)),
-        F.lit("UTF-16 without a byte-order mark"),
+        ~utf16_bom & (start.rlike(UTF16_LE_START) | start.rlike(UTF16_BE_START)),
+        F.lit(UTF16_WITHOUT_BOM),
     )
     return (
         files.withColumn("inflated", _gunzip_udf(max_inflated_bytes)(F.when(is_gzip, content)))
@@ -243,7 +256,7 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
             (
                 ~accepted_name,
                 reasons.UNSUPPORTED_FILE,
-                F.lit("file name does not end with " + " or ".join(extensions)),
+                F.lit(unsupported_name_detail(extensions)),
             ),
             (F.col(FILE_SIZE) == 0, reasons.EMPTY_FILE, F.lit(None)),
             (F.col("is_gzip") & F.col(TEXT).isNull(), reasons.CORRUPT_GZIP, F.col("gzip_problem")),
@@ -252,24 +265,24 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
                 reasons.UNSUPPORTED_ENCODING,
                 F.col("encoding_problem"),
             ),
-            (F.col(TEXT).contains("\u0000"), reasons.BINARY_CONTENT, F.lit("NUL bytes")),
+            (F.col(TEXT).contains("\u0000"), reasons.BINARY_CONTENT, F.lit(NUL_BYTES)),
             (
                 ~F.col("header").contains(";")
                 & (F.col("header").contains(",") | F.col("header").contains("\t")),
                 reasons.WRONG_SEPARATOR,
-                F.lit("header is not ';'-separated"),
+                F.lit(NOT_SEMICOLON),
             ),
             (
                 F.size("missing") == len(S.REQUIRED_RAW_COLUMNS),
                 reasons.BAD_HEADER,
-                F.lit("no expected column in the first line"),
+                F.lit(NO_EXPECTED_COLUMN),
             ),
             (F.size("missing") > 0, reasons.MISSING_COLUMNS, F.array_join("missing", ",")),
             (F.size("data_lines") == 0, reasons.HEADER_ONLY, F.lit(None)),
         ]
     )
     return (
-        files.withColumn("lines", F.split(F.col(TEXT), _LINE_BREAK))
+        files.withColumn("lines", F.split(F.col(TEXT), LINE_BREAK))
         .withColumn("quoted", _quoted_records_udf(F.when(F.col(TEXT).contains('"'), F.col(TEXT))))
         .withColumn(RECORDS, F.coalesce(F.col("quoted"), _line_records(lines)))
         .withColumn("data_lines", with_duplicate_flags(F.col(RECORDS)))
@@ -484,12 +497,12 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
     expected = F.size(HEADER_FIELDS)
     reason, detail = first_match(
         [
-            (line.rlike(_BLANK_LINE), reasons.BLANK_LINE, F.lit("nothing but whitespace")),
+            (line.rlike(BLANK_LINE_PATTERN), reasons.BLANK_LINE, F.lit(BLANK_LINE_DETAIL)),
             (F.col(SPLIT_ERROR).isNotNull(), reasons.FIELD_COUNT, F.col(SPLIT_ERROR)),
             (
                 line.isNotNull() & (F.size(FIELDS) != expected),
                 reasons.FIELD_COUNT,
-                F.format_string("expected %d fields, got %d", expected, F.size(FIELDS)),
+                F.format_string(FIELD_COUNT_DETAIL, expected, F.size(FIELDS)),
             ),
         ]
     )

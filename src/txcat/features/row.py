@@ -7,8 +7,8 @@ from pyspark.sql import functions as F
 
 from txcat import schema as S
 
-_URL_PATTERN = r"(?i)(https?:|www\.|/|\.(com|net|org|br|io|in|co|me|ly)\b)"
-_PHONE_PATTERN = r"^\+?[\d\s().-]{7,}$"
+URL_PATTERN = r"(?i)(https?:|www\.|/|\.(com|net|org|br|io|in|co|me|ly)\b)"
+PHONE_PATTERN = r"^\+?[\d\s().-]{7,}$"
 
 
 def signed_log_amount(amount: Column) -> Column:
@@ -21,12 +21,12 @@ def is_round(amount: Column, step: float) -> Column:
 
 
 def is_url(city: Column) -> Column:
-    return F.coalesce(city.rlike(_URL_PATTERN), F.lit(False)).cast("double")
+    return F.coalesce(city.rlike(URL_PATTERN), F.lit(False)).cast("double")
 
 
 def is_phone(city: Column) -> Column:
     digits = F.length(F.regexp_replace(city, r"\D", ""))
-    return F.coalesce(city.rlike(_PHONE_PATTERN) & (digits >= 7), F.lit(False)).cast("double")
+    return F.coalesce(city.rlike(PHONE_PATTERN) & (digits >= 7), F.lit(False)).cast("double")
 
 
 def with_row_features(tx: DataFrame) -> DataFrame:

@@ -1,0 +1,235 @@
+"""Scoring one account file in process: cleaned records -> features -> the batch job's booster call.
+
+`Scorer` holds what a request needs and nothing it must reload per request: the verified model
+artifact, its booster (deserialized once), its label memory as dictionaries, and the reference
+tables as of a day. Predictions come from `score.predict_frame`, the function the batch job's
+UDF calls on every Arrow batch, so both runtimes make the same `Booster.inplace_predict` call on
+the same float32 matrix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from txcat import schema as S
+from txcat.config import Config
+from txcat.features import FEATURE_COLUMNS
+from txcat.features.memory import table_from_parquet
+from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
+from txcat.score import TOP_K, predict_frame, predict_proba
+from txcat.serve.features import (
+    MemoryLookup,
+    ReferenceTables,
+    feature_frame,
+    load_reference_tables,
+)
+from txcat.serve.rows import CleaningRules, FileRecords, Record
+
+log = logging.getLogger(__name__)
+
+#: Feature contributions returned per prediction with `explain`.
+EXPLAIN_TOP = 5
+BIAS = "bias"
+
+
+def read_uri(uri: str) -> bytes:
+    """One object's bytes: a local path, `file:` URI or `s3://` / `s3a://` object (boto3)."""
+    if uri.startswith(("s3://", "s3a://")):
+        import boto3  # the job extra's; only an S3 location needs it
+
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        return bytes(body.read())
+    path = uri.removeprefix("file://")
+    path = path.removeprefix("file:")
+    return Path(path).read_bytes()
+
+
+def cleaning_rules(cfg: Config, run_date: dt.date) -> CleaningRules:
+    """The configuration's `input.*` and `quality.*` settings the cleaning applies."""
+    return CleaningRules(
+        run_date=run_date,
+        extensions=cfg.input.extensions,
+        max_inflated_bytes=cfg.input.max_inflated_bytes,
+        earliest_date=cfg.quality.earliest_transaction_date,
+        quarantine_duplicates=cfg.quality.quarantine_duplicate_rows,
+        max_abs_amount=cfg.quality.max_abs_amount,
+    )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified artifact with its booster and label memory, ready to score."""
+
+    artifact: ModelArtifact
+    booster: xgb.Booster = field(repr=False)
+    memory: MemoryLookup = field(repr=False)
+    #: What identifies this version where it came from (registry version, or sha256).
+    source_version: str = ""
+
+    @property
+    def version(self) -> str:
+        return self.artifact.version
+
+
+def load_model(
+    folder: str, nthread: int = 1, read: Callable[[str], bytes] = read_uri, source_version: str = ""
+) -> LoadedModel:
+    """Loads and verifies an artifact folder as the batch job does (`pipeline.load_model`).
+
+    Raises:
+        ModelArtifactError: the artifact is refused (checksum, booster, features, categories).
+    """
+    artifact = load_artifact(folder, read=read)
+    check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
+    if artifact.memory_table is None:
+        raise ModelArtifactError(f"model {artifact.version} has no label memory table")
+    try:
+        table = table_from_parquet(artifact.memory_table)
+    except (ValueError, OSError) as exc:
+        raise ModelArtifactError(f"model {artifact.version}: bad memory table: {exc}") from exc
+    memory = MemoryLookup.from_table(table, artifact.memory_smoothing)
+    return LoadedModel(
+        artifact, artifact.booster(nthread), memory, source_version or artifact.sha256
+    )
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A loaded model, the reference tables and the cleaning rules of one day."""
+
+    model: LoadedModel
+    refs: ReferenceTables
+    rules: CleaningRules
+
+    def features(self, records: FileRecords) -> pd.DataFrame:
+        """The feature frame of a file's scorable records (the parity test compares it)."""
+        return feature_frame(
+            records.source_file,
+            records.account_id,
+            records.scorable,
+            self.refs,
+            self.model.memory,
+        )
+
+    def categorise(
+        self, records: FileRecords, explain: bool = False, with_row_id: bool = True
+    ) -> dict[str, Any]:
+        """The answer for one file's records: predictions, and the rejected rows with reasons.
+
+        `records` must not be a rejected file (`file_reason` set): the caller answers that.
+        """
+        scorable = records.scorable
+        frame = self.features(records)
+        predictions: list[dict[str, Any]] = []
+        if scorable:
+            matrix = frame[list(self.model.artifact.feature_names)]
+            scores = predict_frame(self.model.booster, matrix, self.model.artifact.categories)
+            explanations = self.explain(matrix, scores) if explain else None
+            for i, record in enumerate(scorable):
+                predictions.append(
+                    _prediction(record, scores.iloc[i], with_row_id, explanations, i)
+                )
+        rejected = [
+            {
+                S.LINE_NUMBER: r.line_number,
+                S.ROW_ID: r.row_id if with_row_id else None,
+                S.REASON: r.reason,
+                S.DETAIL: r.detail,
+            }
+            for r in records.rejected
+        ]
+        return {
+            S.MODEL_VERSION: self.model.version,
+            S.ACCOUNT_ID: records.account_id,
+            "predictions": predictions,
+            "rejected": rejected,
+        }
+
+    def explain(self, matrix: pd.DataFrame, scores: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        """XGBoost's exact contributions (SHAP values) to the predicted category's margin.
+
+        The top `EXPLAIN_TOP` features by absolute contribution, each with its value; the bias
+        (the margin before any feature) is left out.
+        """
+        names = list(self.model.artifact.feature_names)
+        values = np.ascontiguousarray(matrix.to_numpy(dtype=np.float32, na_value=np.nan))
+        contribs = np.asarray(
+            self.model.booster.predict(
+                xgb.DMatrix(values, missing=np.nan, feature_names=names), pred_contribs=True
+            )
+        ).reshape(len(matrix), len(self.model.artifact.categories), len(names) + 1)
+        index = {c: i for i, c in enumerate(self.model.artifact.categories)}
+        out: list[list[dict[str, Any]]] = []
+        for row, category in enumerate(scores[S.PREDICTED_CATEGORY]):
+            contribution = contribs[row, index[category], :-1]
+            top = np.argsort(-np.abs(contribution), kind="stable")[:EXPLAIN_TOP]
+            out.append(
+                [
+                    {
+                        "feature": names[j],
+                        "value": _json_number(values[row, j]),
+                        "contribution": float(contribution[j]),
+                    }
+                    for j in top
+                ]
+            )
+        return out
+
+    def warm_up(self) -> float:
+        """Scores one made-up transaction (explained) so the first request pays no set-up cost;
+        returns the seconds it took."""
+        started = time.perf_counter()
+        names = list(self.model.artifact.feature_names)
+        matrix = pd.DataFrame(np.zeros((1, len(names))), columns=names)
+        predict_proba(self.model.booster, matrix)
+        self.explain(
+            matrix, predict_frame(self.model.booster, matrix, self.model.artifact.categories)
+        )
+        return time.perf_counter() - started
+
+
+def _json_number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _prediction(
+    record: Record,
+    score: pd.Series,
+    with_row_id: bool,
+    explanations: Sequence[Sequence[Mapping[str, Any]]] | None,
+    i: int,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        S.LINE_NUMBER: record.line_number,
+        S.ROW_ID: record.row_id if with_row_id else None,
+        S.PREDICTED_CATEGORY: score[S.PREDICTED_CATEGORY],
+        S.PREDICTED_PROBABILITY: float(score[S.PREDICTED_PROBABILITY]),
+        S.TOP3: [
+            {"category": c, "probability": float(p)}
+            for c, p in zip(
+                score["top_categories"][:TOP_K], score["top_probabilities"][:TOP_K], strict=True
+            )
+        ],
+    }
+    if explanations is not None:
+        out["explanation"] = list(explanations[i])
+    return out
+
+
+def build_scorer(cfg: Config, model: LoadedModel, run_date: dt.date) -> Scorer:
+    """A scorer for `run_date`: its reference tables (bureau as of that day) and rules."""
+    refs = load_reference_tables(cfg.reference, run_date, read_uri)
+    for warning in refs.warnings:
+        log.warning("%s; every transaction gets its no-reference-row feature value", warning)
+    return Scorer(model, refs, cleaning_rules(cfg, run_date))

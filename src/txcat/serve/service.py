@@ -1,0 +1,197 @@
+"""The model being served: loaded once, warmed up, reloaded beside the old one when it moves.
+
+`ModelSource` knows where the model comes from and how to tell that it changed cheaply: the
+registry version an alias points at (`models:/NAME@ALIAS`), or the sha256 in a folder's
+`model.json` (a local or S3 folder rewritten in place). `ModelService` holds the current
+`Scorer`; a background thread polls the source every `serving.reload_interval_s` and, when it
+changed, loads, verifies and warms up the new version while requests keep being answered by
+the old one, then swaps the reference (one assignment: a request in flight keeps the scorer it
+started with). A version that fails to load is logged and counted; the old one stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from txcat.config import Config
+from txcat.model import METADATA_FILE, ModelArtifactError
+from txcat.serve.metrics import Metrics
+from txcat.serve.scorer import LoadedModel, Scorer, build_scorer, load_model, read_uri
+
+log = logging.getLogger(__name__)
+
+
+def today() -> dt.date:
+    """The run date of a real-time request: today in UTC, as the daily job's run date is."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+class ModelSource:
+    """A model URI: a folder or URI of an artifact, or a registry URI."""
+
+    def __init__(self, uri: str, cfg: Config) -> None:
+        self.uri = uri
+        self.cfg = cfg
+        self._downloads: list[Path] = []
+
+    @property
+    def is_registry(self) -> bool:
+        return self.uri.startswith("models:/")
+
+    def current_version(self) -> str:
+        """What identifies the version the URI points at now (cheap: no download)."""
+        if self.is_registry:
+            from txcat.model_uri import get_version, parse_models_uri
+
+            return str(get_version(self.cfg, parse_models_uri(self.uri)).version)
+        try:
+            metadata = json.loads(read_uri(f"{self.uri.rstrip('/')}/{METADATA_FILE}"))
+        except (OSError, ValueError) as exc:
+            raise ModelArtifactError(f"cannot read {self.uri}/{METADATA_FILE}: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise ModelArtifactError(f"{self.uri}/{METADATA_FILE} is not a JSON object")
+        return str(metadata.get("sha256", ""))
+
+    def load(self, nthread: int) -> LoadedModel:
+        """Downloads (registry) and loads the version the URI points at now.
+
+        Raises:
+            ModelArtifactError: the model is unreachable or refused.
+        """
+        if not self.is_registry:
+            return load_model(self.uri, nthread)
+        from txcat.model_uri import fetch_version, parse_models_uri
+
+        destination = Path(tempfile.mkdtemp(prefix="txcat-serve-model-"))
+        try:
+            version, folder, _ = fetch_version(
+                self.cfg, parse_models_uri(self.uri), destination / "artifact"
+            )
+            model = load_model(str(folder), nthread, source_version=str(version.version))
+        except BaseException:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
+        # The bytes are in memory now; keep only the newest download on disk.
+        for old in self._downloads:
+            shutil.rmtree(old, ignore_errors=True)
+        self._downloads = [destination]
+        return model
+
+
+class ModelService:
+    """The scorer being served, its readiness, and the poller that reloads it."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        source: ModelSource,
+        metrics: Metrics,
+        clock: Callable[[], dt.date] = today,
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.metrics = metrics
+        self.clock = clock
+        self.scorer: Scorer | None = None
+        self.problem: str | None = "the model is loading"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.scorer is not None
+
+    def load(self) -> Scorer:
+        """Loads the current version, builds its scorer for today, warms it up, serves it."""
+        model = self.source.load(self.cfg.scoring.predict_threads)
+        scorer = build_scorer(self.cfg, model, self.clock())
+        seconds = scorer.warm_up()
+        self._serve(scorer)
+        log.info(
+            "serving model %s (%s) from %s, warmed up in %.3f s",
+            model.version,
+            model.source_version,
+            self.source.uri,
+            seconds,
+        )
+        return scorer
+
+    def _serve(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.problem = None
+        self.metrics.model_version = scorer.model.version
+        self.metrics.ready = True
+
+    def current(self) -> Scorer | None:
+        """The scorer for today: rebuilt with today's reference snapshot on a new day."""
+        scorer = self.scorer
+        if scorer is None:
+            return None
+        day = self.clock()
+        if scorer.rules.run_date != day:
+            with self._lock:
+                scorer = self.scorer
+                if scorer is not None and scorer.rules.run_date != day:
+                    scorer = build_scorer(self.cfg, scorer.model, day)
+                    self._serve(scorer)
+        return scorer
+
+    def check(self) -> bool:
+        """Reloads when the source points at another version; True when it did."""
+        with self._lock:
+            scorer = self.scorer
+            try:
+                if scorer is not None:
+                    version = self.source.current_version()
+                    if version == scorer.model.source_version:
+                        return False
+                self.load()
+            except Exception as exc:  # noqa: BLE001 - a failed reload keeps the old model
+                self.problem = f"{type(exc).__name__}: {exc}"
+                if scorer is not None:
+                    self.metrics.count_reload("failed")
+                log.error("model %s not (re)loaded: %s", self.source.uri, self.problem)
+                return False
+            if scorer is not None:
+                self.metrics.count_reload("loaded")
+            return True
+
+    def start(self) -> None:
+        """Loads in the background (the API answers /healthz meanwhile), then polls."""
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self.check()
+                interval = (
+                    self.cfg.serving.reload_interval_s
+                    if self.ready
+                    else min(self.cfg.serving.reload_interval_s, 5.0)
+                )
+                self._stop.wait(interval)
+
+        self._thread = threading.Thread(target=run, name="txcat-model-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def status(self) -> dict[str, Any]:
+        scorer = self.scorer
+        return {
+            "ready": scorer is not None,
+            "model_version": scorer.model.version if scorer else None,
+            "model_uri": self.source.uri,
+            "run_date": scorer.rules.run_date.isoformat() if scorer else None,
+            "problem": self.problem,
+        }

@@ -1,0 +1,57 @@
+"""A small trained model artifact with a label memory, for the real-time tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+from pyspark.sql import SparkSession
+
+from txcat import schema as S
+from txcat import sources
+from txcat.config import Config
+from txcat.features import FEATURE_COLUMNS
+from txcat.features import memory as MEM
+from txcat.model import ModelArtifact, save_artifact
+
+SMOOTHING = (20.0, 5.0, 3.0, 1.0)
+
+
+def train_tiny_model(
+    spark: SparkSession, cfg: Config, landing: Path, run_date: dt.date, folder: Path
+) -> ModelArtifact:
+    """A booster fitted on the labelled rows of a folder, with their label memory, saved."""
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(str(landing)), run_date)
+    table = MEM.build_memory(prepared.scorable).toPandas()
+    memory = MEM.memory_from_table(spark, table, SMOOTHING)
+    frame = (
+        prepared.featured(prepared.scorable, memory)
+        .where(f"{S.LABEL} IS NOT NULL")
+        .select(S.LABEL, *FEATURE_COLUMNS)
+        .toPandas()
+    )
+    labels = frame[S.LABEL].map({c: i for i, c in enumerate(S.CATEGORIES)})
+    keep = labels.notna().to_numpy()
+    x = frame.loc[keep, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32, na_value=np.nan)
+    data = xgb.DMatrix(x, label=labels[keep].to_numpy(), feature_names=list(FEATURE_COLUMNS))
+    params = {
+        "objective": "multi:softprob",
+        "num_class": len(S.CATEGORIES),
+        "max_depth": 3,
+        "eta": 0.3,
+        "nthread": 1,
+        "seed": 1,
+    }
+    booster = xgb.train(params, data, num_boost_round=8)
+    return save_artifact(
+        folder,
+        booster,
+        FEATURE_COLUMNS,
+        S.CATEGORIES,
+        [],
+        params,
+        {},
+        memory=(MEM.table_to_parquet(table), SMOOTHING),
+    )

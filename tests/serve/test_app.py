@@ -1,0 +1,346 @@
+"""The HTTP API: answers, refusals (4xx), health, metrics, explanations and model reloads."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from fastapi.testclient import TestClient
+
+from tests.helpers import bank_file, bank_row
+from tests.serve.conftest import RUN_DATE, save_model
+from txcat import reasons
+from txcat import schema as S
+from txcat.serve.app import create_app
+from txcat.serve.metrics import Metrics
+from txcat.serve.rows import row_id
+from txcat.serve.service import ModelService, ModelSource
+
+ROWS = [
+    bank_row("1.11.2026", "10,00", merchant_city="SANTOS"),
+    bank_row("2.11.2026", "20,50", merchant_city="SAO PAULO"),
+    bank_row("31.02.2026"),
+    bank_row("3.11.2026", "abc"),
+    bank_row("4.11.2026", "1.784,13", country="AR"),
+    bank_row("1.11.2026", "10,00", merchant_city="SANTOS"),
+]
+HEADER_NAMES = S.RAW_HEADER.split(";")
+
+
+def _transactions(rows: list[str]) -> list[dict[str, str]]:
+    return [dict(zip(HEADER_NAMES, row.split(";"), strict=True)) for row in rows]
+
+
+def _service(cfg, folder, load=True) -> tuple[ModelService, Metrics]:
+    metrics = Metrics()
+    service = ModelService(cfg, ModelSource(str(folder), cfg), metrics, clock=lambda: RUN_DATE)
+    if load:
+        service.load()
+    return service, metrics
+
+
+@pytest.fixture(scope="module")
+def client(serve_cfg, serve_world):
+    service, metrics = _service(serve_cfg, serve_world["model"])
+    with TestClient(create_app(service, metrics, start=False)) as test_client:
+        yield test_client
+
+
+def _csv(client, body: bytes, **params: str):
+    return client.post(
+        "/v1/categorise", content=body, params=params, headers={"content-type": "text/csv"}
+    )
+
+
+def test_a_file_gives_predictions_and_the_batch_jobs_rejections(client):
+    response = _csv(client, bank_file(ROWS), source_file="file:/landing/acc1.csv")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer[S.ACCOUNT_ID] == "acc1"
+    assert [p[S.LINE_NUMBER] for p in answer["predictions"]] == [2, 3, 6]
+    assert [(r[S.LINE_NUMBER], r[S.REASON]) for r in answer["rejected"]] == [
+        (4, reasons.BAD_DATE),
+        (5, reasons.BAD_AMOUNT),
+        (7, reasons.DUPLICATE_ROW),
+    ]
+    first = answer["predictions"][0]
+    assert first[S.ROW_ID] == row_id("file:/landing/acc1.csv", 2)
+    assert first[S.PREDICTED_CATEGORY] in S.CATEGORIES
+    assert first[S.TOP3][0] == {
+        "category": first[S.PREDICTED_CATEGORY],
+        "probability": first[S.PREDICTED_PROBABILITY],
+    }
+    probabilities = [t["probability"] for t in first[S.TOP3]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0
+    assert "explanation" not in first
+
+
+def test_json_transactions_score_as_the_same_file_does(client):
+    file_answer = _csv(client, bank_file(ROWS), account_id="acc1").json()
+    response = client.post(
+        "/v1/categorise", json={"account_id": "acc1", "transactions": _transactions(ROWS)}
+    )
+    assert response.status_code == 200
+    json_answer = response.json()
+    # Transaction i plays line i + 1 of the file (the header is line 1).
+    assert [p[S.LINE_NUMBER] + 1 for p in json_answer["predictions"]] == [
+        p[S.LINE_NUMBER] for p in file_answer["predictions"]
+    ]
+    for mine, theirs in zip(json_answer["predictions"], file_answer["predictions"], strict=True):
+        assert mine[S.TOP3] == theirs[S.TOP3]
+        assert mine[S.ROW_ID] is None  # no source_file: no row id
+    assert [r[S.REASON] for r in json_answer["rejected"]] == [
+        r[S.REASON] for r in file_answer["rejected"]
+    ]
+
+
+def test_the_account_changes_the_label_memory_features(client):
+    rows = _transactions(ROWS[:1])
+    known = client.post("/v1/categorise", json={"account_id": "acc1", "transactions": rows})
+    other = client.post("/v1/categorise", json={"account_id": "zzz", "transactions": rows})
+    assert known.json()["predictions"][0][S.TOP3] != other.json()["predictions"][0][S.TOP3]
+
+
+def test_a_gzip_file_in_latin1_is_read_like_the_plain_one(client):
+    plain = _csv(client, bank_file(ROWS), account_id="acc1").json()
+    packed = _csv(client, gzip.compress(bank_file(ROWS)), source_file="acc1.csv.gz").json()
+    assert [p[S.TOP3] for p in packed["predictions"]] == [p[S.TOP3] for p in plain["predictions"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", reasons.EMPTY_FILE),
+        (bank_file([]), reasons.HEADER_ONLY),
+        (b"id,data,valor\r\n1,1.11.2026,3\r\n", reasons.WRONG_SEPARATOR),
+        (b"\x1f\x8b\x08\x00broken", reasons.CORRUPT_GZIP),
+        (bank_file(ROWS, header=S.RAW_HEADER.replace(" valor ", "amount")), "missing_columns"),
+    ],
+)
+def test_a_file_the_job_rejects_whole_is_a_422_with_its_reason(client, body, reason):
+    response = _csv(client, body, account_id="acc1")
+    assert response.status_code == 422
+    assert response.json()["reason"] == reason
+    assert response.json()["level"] == S.LEVEL_FILE
+
+
+def test_a_wrong_file_name_is_the_jobs_unsupported_file(client):
+    response = _csv(client, bank_file(ROWS), source_file="acc1.txt")
+    assert response.status_code == 422 and response.json()["reason"] == reasons.UNSUPPORTED_FILE
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"transactions": _transactions(ROWS)},
+        {"account_id": "acc1"},
+        {"account_id": "acc1", "transactions": []},
+        {"account_id": "acc1", "transactions": "x"},
+        {"account_id": 7, "transactions": _transactions(ROWS)},
+        {"account_id": "acc1", "transactions": [{"data": 1}]},
+        {"account_id": "acc1", "transactions": [None]},
+        {"account_id": "a/b", "transactions": _transactions(ROWS)},
+        {"account_id": "acc1", "transactions": _transactions(ROWS), "explain": "yes"},
+        {"account_id": "acc1", "transactions": _transactions(ROWS), "unknown": 1},
+        [1, 2, 3],
+        "text",
+    ],
+)
+def test_a_wrong_shape_is_a_422(client, payload):
+    response = client.post("/v1/categorise", json=payload)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "wrong shape"
+
+
+def test_a_transaction_without_a_required_column_is_a_422_naming_it(client):
+    rows = _transactions(ROWS[:2])
+    del rows[1][" valor "]
+    response = client.post("/v1/categorise", json={"account_id": "acc1", "transactions": rows})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "transaction 2 lacks columns: valor"
+
+
+def test_extra_columns_are_ignored_as_in_a_file(client):
+    rows = _transactions(ROWS[:2])
+    plain = client.post("/v1/categorise", json={"account_id": "acc1", "transactions": rows})
+    for row in rows:
+        row["extra"] = "1"
+    extra = client.post("/v1/categorise", json={"account_id": "acc1", "transactions": rows})
+    assert extra.status_code == 200 and extra.json() == plain.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b'{"account_id": "a", ',
+        b"\xff\xfe\x00garbage",
+        '{"account_id": "\xe9"}'.encode("latin-1"),
+    ],
+)
+def test_malformed_json_or_bytes_are_a_400(client, body):
+    response = client.post(
+        "/v1/categorise", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", ""])
+def test_another_content_type_is_a_415(client, content_type):
+    response = client.post(
+        "/v1/categorise", content=bank_file(ROWS), headers={"content-type": content_type}
+    )
+    assert response.status_code == 415
+
+
+def test_a_body_over_the_limit_is_a_413(client):
+    response = _csv(client, b"x" * 300_000, account_id="acc1")
+    assert response.status_code == 413
+
+
+def test_more_rows_than_the_limit_are_a_413(client):
+    rows = [bank_row(f"{1 + i % 28}.10.2026", f"{i},00") for i in range(201)]
+    assert _csv(client, bank_file(rows), account_id="acc1").status_code == 413
+    response = client.post(
+        "/v1/categorise", json={"account_id": "acc1", "transactions": _transactions(rows)}
+    )
+    assert response.status_code == 413
+
+
+def test_a_gzip_bomb_is_a_413(client):
+    bomb = gzip.compress(bank_file([bank_row()]) + b" " * 2_000_000)
+    assert len(bomb) < 200_000
+    assert _csv(client, bomb, account_id="acc1").status_code == 413
+
+
+def test_a_text_csv_body_needs_a_file_name_or_an_account(client):
+    assert _csv(client, bank_file(ROWS)).status_code == 422
+
+
+def test_explain_gives_xgboosts_exact_contributions_of_the_predicted_category(client):
+    response = client.post(
+        "/v1/categorise",
+        json={"account_id": "acc1", "transactions": _transactions(ROWS[:2]), "explain": True},
+    )
+    prediction = response.json()["predictions"][0]
+    explanation = prediction["explanation"]
+    assert len(explanation) == 5
+    sizes = [abs(e["contribution"]) for e in explanation]
+    assert sizes == sorted(sizes, reverse=True)
+    csv_answer = _csv(client, bank_file(ROWS[:2]), account_id="acc1", explain="true").json()
+    assert csv_answer["predictions"][0]["explanation"] == explanation
+
+
+def test_explanations_match_the_boosters_pred_contribs(serve_cfg, serve_world):
+    service, _ = _service(serve_cfg, serve_world["model"])
+    scorer = service.current()
+    from txcat.serve.rows import read_file
+
+    records = read_file("acc1.csv", bank_file(ROWS[:2]), scorer.rules)
+    answer = scorer.categorise(records, explain=True)
+    frame = scorer.features(records)[list(scorer.model.artifact.feature_names)]
+    contribs = scorer.model.booster.predict(
+        xgb.DMatrix(frame.to_numpy(np.float32), feature_names=list(frame.columns)),
+        pred_contribs=True,
+    )
+    for i, prediction in enumerate(answer["predictions"]):
+        k = S.CATEGORIES.index(prediction[S.PREDICTED_CATEGORY])
+        row = contribs[i, k, :-1]
+        top = np.argsort(-np.abs(row), kind="stable")[:5]
+        assert [e["feature"] for e in prediction["explanation"]] == [frame.columns[j] for j in top]
+        np.testing.assert_allclose([e["contribution"] for e in prediction["explanation"]], row[top])
+
+
+def test_health_readiness_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    client.post("/v1/categorise", content=b"x", headers={"content-type": "text/plain"})
+    text = client.get("/metrics").text
+    assert 'txcat_serve_requests_total{method="POST",path="/v1/categorise",status="415"}' in text
+    assert 'txcat_serve_request_duration_seconds_bucket{path="/v1/categorise",le="+Inf"}' in text
+    assert f'txcat_serve_model_info{{version="{ready.json()["model_version"]}"}} 1' in text
+    assert "txcat_serve_ready 1" in text
+
+
+def test_openapi_documents_both_bodies(client):
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/v1/categorise"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "text/csv"}
+    assert client.get("/docs").status_code == 200
+
+
+def test_not_ready_before_the_model_is_loaded(serve_cfg, serve_world):
+    service, metrics = _service(serve_cfg, serve_world["model"], load=False)
+    with TestClient(create_app(service, metrics, start=False)) as cold:
+        assert cold.get("/healthz").status_code == 200
+        assert cold.get("/readyz").status_code == 503
+        response = cold.post("/v1/categorise", json={"account_id": "a", "transactions": []})
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_a_new_model_in_the_folder_is_loaded_without_dropping_requests(
+    serve_cfg, serve_world, tmp_path
+):
+    folder = tmp_path / "model"
+    first = save_model(folder, seed=1)
+    service, metrics = _service(serve_cfg, folder)
+    assert service.check() is False  # nothing moved
+    body = json.dumps({"account_id": "acc1", "transactions": _transactions(ROWS[:2])})
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+    with TestClient(create_app(service, metrics, start=False)) as test_client:
+
+        def hammer() -> None:
+            while not stop.is_set():
+                response = test_client.post(
+                    "/v1/categorise", content=body, headers={"content-type": "application/json"}
+                )
+                statuses.append(response.status_code)
+                versions.add(response.json()[S.MODEL_VERSION])
+
+        worker = threading.Thread(target=hammer)
+        worker.start()
+        try:
+            second = save_model(folder, seed=2)
+            assert service.check() is True
+            stop.wait(0.3)
+        finally:
+            stop.set()
+            worker.join()
+        assert test_client.get("/readyz").json()["model_version"] == second != first
+    assert statuses and set(statuses) == {200}
+    assert second in versions
+    assert 'txcat_serve_model_reloads_total{outcome="loaded"} 1' in metrics.render()
+
+
+def test_a_broken_new_model_keeps_the_old_one(serve_cfg, tmp_path):
+    folder = tmp_path / "model"
+    first = save_model(folder, seed=1)
+    service, metrics = _service(serve_cfg, folder)
+    (folder / "model.ubj").write_bytes(b"not a model")
+    metadata = json.loads((folder / "model.json").read_text())
+    metadata["sha256"] = "0" * 64
+    (folder / "model.json").write_text(json.dumps(metadata))
+    assert service.check() is False
+    assert service.current().model.version == first
+    assert "checksum" in service.status()["problem"]
+    assert 'txcat_serve_model_reloads_total{outcome="failed"} 1' in metrics.render()
+
+
+def test_a_new_day_rebuilds_the_rules_and_references(serve_cfg, serve_world):
+    days = [RUN_DATE]
+    metrics = Metrics()
+    source = ModelSource(str(serve_world["model"]), serve_cfg)
+    service = ModelService(serve_cfg, source, metrics, clock=lambda: days[-1])
+    service.load()
+    import datetime as dt
+
+    days.append(RUN_DATE + dt.timedelta(days=1))
+    assert service.current().rules.run_date == RUN_DATE + dt.timedelta(days=1)

@@ -15,10 +15,11 @@ from tests.helpers import bank_file, bank_row
 from tests.serve.conftest import RUN_DATE, save_model
 from txcat import reasons
 from txcat import schema as S
+from txcat.model import ModelArtifactError
 from txcat.serve.app import create_app
 from txcat.serve.metrics import Metrics
 from txcat.serve.rows import row_id
-from txcat.serve.service import ModelService, ModelSource
+from txcat.serve.service import ModelLocation, ModelService
 
 ROWS = [
     bank_row("1.11.2026", "10,00", merchant_city="SANTOS"),
@@ -37,7 +38,7 @@ def _transactions(rows: list[str]) -> list[dict[str, str]]:
 
 def _service(cfg, folder, load=True) -> tuple[ModelService, Metrics]:
     metrics = Metrics()
-    service = ModelService(cfg, ModelSource(str(folder), cfg), metrics, clock=lambda: RUN_DATE)
+    service = ModelService(cfg, ModelLocation(str(folder), cfg), metrics, clock=lambda: RUN_DATE)
     if load:
         service.load()
     return service, metrics
@@ -337,10 +338,46 @@ def test_a_broken_new_model_keeps_the_old_one(serve_cfg, tmp_path):
 def test_a_new_day_rebuilds_the_rules_and_references(serve_cfg, serve_world):
     days = [RUN_DATE]
     metrics = Metrics()
-    source = ModelSource(str(serve_world["model"]), serve_cfg)
+    source = ModelLocation(str(serve_world["model"]), serve_cfg)
     service = ModelService(serve_cfg, source, metrics, clock=lambda: days[-1])
     service.load()
     import datetime as dt
 
     days.append(RUN_DATE + dt.timedelta(days=1))
     assert service.current().rules.run_date == RUN_DATE + dt.timedelta(days=1)
+
+
+def _publish(root, version: str, seed: int) -> str:
+    """A published version folder and the alias pointer naming it (`txcat promote`'s layout)."""
+    model_version = save_model(root / "versions" / version, seed=seed)
+    sha256 = json.loads((root / "versions" / version / "model.json").read_text())["sha256"]
+    (root / "champion").mkdir(parents=True, exist_ok=True)
+    pointer = {
+        "name": "txcat-categoriser",
+        "version": version,
+        "alias": "champion",
+        "sha256": sha256,
+        "path": f"versions/{version}",
+    }
+    (root / "champion" / "pointer.json").write_text(json.dumps(pointer))
+    return model_version
+
+
+def test_a_published_alias_is_followed_and_its_move_reloads(serve_cfg, tmp_path):
+    first = _publish(tmp_path, "1", seed=1)
+    service, _ = _service(serve_cfg, tmp_path / "champion")
+    assert service.current().model.version == first
+    assert service.check() is False
+    second = _publish(tmp_path, "2", seed=2)
+    assert service.check() is True
+    assert service.current().model.version == second
+
+
+def test_a_pointer_promising_another_checksum_is_refused(serve_cfg, tmp_path):
+    _publish(tmp_path, "1", seed=1)
+    pointer = json.loads((tmp_path / "champion" / "pointer.json").read_text())
+    pointer["sha256"] = "0" * 64
+    (tmp_path / "champion" / "pointer.json").write_text(json.dumps(pointer))
+    service, _ = _service(serve_cfg, tmp_path / "champion", load=False)
+    with pytest.raises(ModelArtifactError, match="promises sha256"):
+        service.load()

@@ -14,7 +14,7 @@ from tests.serve.conftest import RUN_DATE
 from txcat import schema as S
 from txcat.serve.app import create_app
 from txcat.serve.metrics import Metrics
-from txcat.serve.service import ModelService, ModelSource
+from txcat.serve.service import ModelLocation, ModelService
 
 HEADER_NAMES = S.RAW_HEADER.split(";")
 FIELD = st.one_of(
@@ -56,7 +56,7 @@ CSV_LINES = st.lists(
 def client(serve_cfg, serve_world):
     metrics = Metrics()
     service = ModelService(
-        serve_cfg, ModelSource(str(serve_world["model"]), serve_cfg), metrics, lambda: RUN_DATE
+        serve_cfg, ModelLocation(str(serve_world["model"]), serve_cfg), metrics, lambda: RUN_DATE
     )
     service.load()
     with TestClient(create_app(service, metrics, start=False)) as test_client:

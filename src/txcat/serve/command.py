@@ -45,13 +45,13 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from txcat.serve.metrics import Metrics
-    from txcat.serve.service import ModelService, ModelSource
+    from txcat.serve.service import ModelLocation, ModelService
 
     cfg = config_from(args)
     if args.workers < 1 or not 0 < args.port < 65536:
         log.error("--workers must be at least 1 and --port between 1 and 65535")
         return exits.BAD_INPUT
-    service = ModelService(cfg, ModelSource(args.model, cfg), Metrics())
+    service = ModelService(cfg, ModelLocation(args.model, cfg), Metrics())
     try:
         scorer = service.load()
     except ModelArtifactError as exc:
@@ -91,10 +91,10 @@ def create_app_from_environment() -> Any:
     """The app of one uvicorn worker, from the settings `txcat serve` put in the environment."""
     from txcat.serve.app import create_app
     from txcat.serve.metrics import Metrics
-    from txcat.serve.service import ModelService, ModelSource
+    from txcat.serve.service import ModelLocation, ModelService
 
     settings = json.loads(os.environ[_SETTINGS])
     cfg = load_config(settings["env"], settings["conf_dir"], settings["overrides"])
     metrics = Metrics()
-    service = ModelService(cfg, ModelSource(settings["model"], cfg), metrics)
+    service = ModelService(cfg, ModelLocation(settings["model"], cfg), metrics)
     return create_app(service, metrics)

@@ -55,6 +55,23 @@ def read_uri(uri: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def uri_exists(uri: str) -> bool:
+    """Whether `read_uri` would find an object there."""
+    if uri.startswith(("s3://", "s3a://")):
+        import boto3
+        from botocore.exceptions import ClientError
+
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        try:
+            boto3.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+    path = uri.removeprefix("file://")
+    path = path.removeprefix("file:")
+    return Path(path).exists()
+
+
 def cleaning_rules(cfg: Config, run_date: dt.date) -> CleaningRules:
     """The configuration's `input.*` and `quality.*` settings the cleaning applies."""
     return CleaningRules(

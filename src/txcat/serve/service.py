@@ -1,8 +1,9 @@
 """The model being served: loaded once, warmed up, reloaded beside the old one when it moves.
 
-`ModelSource` knows where the model comes from and how to tell that it changed cheaply: the
-registry version an alias points at (`models:/NAME@ALIAS`), or the sha256 in a folder's
-`model.json` (a local or S3 folder rewritten in place). `ModelService` holds the current
+`ModelLocation` knows where the model comes from (`txcat.model_uri.resolve`) and how to tell
+that it changed cheaply: the registry version an alias points at (`models:/NAME@ALIAS`), the
+checksum a published alias folder's pointer promises, or the sha256 in a folder's `model.json`
+(a local or S3 folder rewritten in place). `ModelService` holds the current
 `Scorer`; a background thread polls the source every `serving.reload_interval_s` and, when it
 changed, loads, verifies and warms up the new version while requests keep being answered by
 the old one, then swaps the reference (one assignment: a request in flight keeps the scorer it
@@ -23,8 +24,23 @@ from typing import Any
 
 from txcat.config import Config
 from txcat.model import METADATA_FILE, ModelArtifactError
+from txcat.model_uri import (
+    MODELS_SCHEME,
+    RegistryError,
+    fetch_version,
+    get_version,
+    parse_models_uri,
+    resolve,
+)
 from txcat.serve.metrics import Metrics
-from txcat.serve.scorer import LoadedModel, Scorer, build_scorer, load_model, read_uri
+from txcat.serve.scorer import (
+    LoadedModel,
+    Scorer,
+    build_scorer,
+    load_model,
+    read_uri,
+    uri_exists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +50,9 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-class ModelSource:
-    """A model URI: a folder or URI of an artifact, or a registry URI."""
+class ModelLocation:
+    """A model URI as `txcat.model_uri.resolve` reads it: a registry URI, a published alias
+    folder (`<root>/champion/`, its `pointer.json`), or an artifact folder."""
 
     def __init__(self, uri: str, cfg: Config) -> None:
         self.uri = uri
@@ -44,38 +61,47 @@ class ModelSource:
 
     @property
     def is_registry(self) -> bool:
-        return self.uri.startswith("models:/")
+        return self.uri.startswith(MODELS_SCHEME)
 
     def current_version(self) -> str:
-        """What identifies the version the URI points at now (cheap: no download)."""
+        """What identifies the version the URI points at now, without downloading it: the
+        registry version, else the checksum the pointer promises or the folder's `model.json`
+        holds."""
         if self.is_registry:
-            from txcat.model_uri import get_version, parse_models_uri
-
             return str(get_version(self.cfg, parse_models_uri(self.uri)).version)
+        folder, source = resolve(self.uri, self.cfg, read_uri, uri_exists)
+        if source.sha256:
+            return source.sha256
         try:
-            metadata = json.loads(read_uri(f"{self.uri.rstrip('/')}/{METADATA_FILE}"))
+            metadata = json.loads(read_uri(f"{folder.rstrip('/')}/{METADATA_FILE}"))
         except (OSError, ValueError) as exc:
-            raise ModelArtifactError(f"cannot read {self.uri}/{METADATA_FILE}: {exc}") from exc
+            raise ModelArtifactError(f"cannot read {folder}/{METADATA_FILE}: {exc}") from exc
         if not isinstance(metadata, dict):
-            raise ModelArtifactError(f"{self.uri}/{METADATA_FILE} is not a JSON object")
+            raise ModelArtifactError(f"{folder}/{METADATA_FILE} is not a JSON object")
         return str(metadata.get("sha256", ""))
 
     def load(self, nthread: int) -> LoadedModel:
-        """Downloads (registry) and loads the version the URI points at now.
+        """Resolves and loads the version the URI points at now, verified as the job does.
 
         Raises:
             ModelArtifactError: the model is unreachable or refused.
         """
         if not self.is_registry:
-            return load_model(self.uri, nthread)
-        from txcat.model_uri import fetch_version, parse_models_uri
-
+            folder, source = resolve(self.uri, self.cfg, read_uri, uri_exists)
+            model = load_model(folder, nthread)
+            if source.sha256 is not None and source.sha256 != model.artifact.sha256:
+                raise RegistryError(
+                    f"{self.uri} promises sha256 {source.sha256}, the model in {folder} is "
+                    f"{model.artifact.sha256}"
+                )
+            return model
+        # Each worker downloads into its own folder: two processes never share one.
         destination = Path(tempfile.mkdtemp(prefix="txcat-serve-model-"))
         try:
-            version, folder, _ = fetch_version(
+            version, downloaded, _ = fetch_version(
                 self.cfg, parse_models_uri(self.uri), destination / "artifact"
             )
-            model = load_model(str(folder), nthread, source_version=str(version.version))
+            model = load_model(str(downloaded), nthread, source_version=str(version.version))
         except BaseException:
             shutil.rmtree(destination, ignore_errors=True)
             raise
@@ -92,7 +118,7 @@ class ModelService:
     def __init__(
         self,
         cfg: Config,
-        source: ModelSource,
+        source: ModelLocation,
         metrics: Metrics,
         clock: Callable[[], dt.date] = today,
     ) -> None:

@@ -151,9 +151,9 @@ def test_deploy_uploads_the_package_and_verifies_it(s3, aws_conn, tmp_path, monk
 def test_transient_cluster_past_the_deadline_fails_loudly_and_is_terminated(
     load_dag, aws_conn, webhook
 ):
-    """On moto an EMR step never finishes: the sensor hits the scoring deadline, the run fails,
-    the failure message names the step sensor, and the all_done teardown still terminates the
-    cluster."""
+    """On moto an EMR step never finishes: the scoring task hits its deadline, cancels the step
+    and fails without retry, the failure message names it, and the all_done teardown still
+    terminates the cluster."""
     url, messages = webhook
     emr = boto3.client("emr", endpoint_url=aws_conn, region_name="us-east-1")
     request = {
@@ -172,7 +172,8 @@ def test_transient_cluster_past_the_deadline_fails_loudly_and_is_terminated(
         **BASE_SETTINGS,
         "TXCAT_RUNNER": "emr_transient",
         "TXCAT_NOTIFY_TARGET": url,
-        "TXCAT_RETRIES": "0",
+        "TXCAT_RETRIES": "2",
+        "TXCAT_RETRY_DELAY_MINUTES": "0",
         "TXCAT_SCORING_TIMEOUT_MINUTES": "1",
         "TXCAT_POKE_SECONDS": "5",
         "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps(request),
@@ -181,22 +182,24 @@ def test_transient_cluster_past_the_deadline_fails_loudly_and_is_terminated(
     scoring = [t for t in dag.task_dict if t.startswith("score.")]
     part = dag.partial_subset(task_ids=scoring, include_upstream=False)
     assert sorted(part.task_dict) == [
-        "score.add_step", "score.create_cluster", "score.terminate_cluster", "score.wait_step"
+        "score.create_cluster", "score.run_step", "score.terminate_cluster"
     ]  # fmt: skip
     dag_run = part.test(logical_date=dt.datetime(2026, 11, 22, 6, tzinfo=dt.UTC))
 
     # Only the scoring group runs here, whose one leaf is the teardown; in the whole DAG the
-    # run fails through the tasks downstream of the sensor (upstream_failed).
+    # run fails through the tasks downstream of the step (upstream_failed).
     states = _states(dag_run)
     assert states["score.create_cluster"] == "success"
-    assert states["score.add_step"] == "success"
-    assert states["score.wait_step"] == "failed"
+    assert states["score.run_step"] == "failed"
     assert states["score.terminate_cluster"] == "success"
     clusters = emr.list_clusters()["Clusters"]
     ours = [c for c in clusters if c["Name"] == "txcat-deadline-test"]
     assert [c["Status"]["State"] for c in ours] == ["TERMINATED"]
     steps = emr.list_steps(ClusterId=ours[0]["Id"])["Steps"]
+    assert len(steps) == 1  # past the deadline: no retry, no second step
     args = steps[0]["Config"]["Args"]
     assert args[args.index("--run-date") + 1] == "2026-11-22"
-    assert [m["task_id"] for m in messages] == ["score.wait_step"]
-    assert messages[0]["error"].startswith("AirflowSensorTimeout")
+    assert [(m["task_id"], m["try_number"]) for m in messages] == [("score.run_step", 1)]
+    assert messages[0]["error"].startswith("AirflowFailException: EMR step")
+    # moto has no CancelSteps (HTTP 500): the message says so (test_retries.py: a cancel).
+    assert "at the scoring deadline (0:01:00): cancel refused" in messages[0]["error"]

@@ -198,6 +198,48 @@ def test_failed_run_notifies_with_the_failing_task(load_dag, webhook, world):
     assert not (world["root"] / "output" / "runs" / f"run_date={EMPTY_DATE}").exists()
 
 
+def test_a_quarantine_verdict_fails_at_once_and_the_message_carries_the_summary(
+    load_dag, webhook, world
+):
+    """A manual run for RUN_DATE (param `run_date`, logical date another day) whose job exits 4.
+
+    Retries are on (2, no delay): the score task still fails on its first try, and the one
+    failure message carries the summary's status, exit code, problems and counts.
+    """
+    url, messages = webhook
+    strict = [o for o in world["overrides"] if "quarantine_share" not in o]
+    settings = _settings(
+        world,
+        url,
+        TXCAT_SINKS="parquet",
+        TXCAT_OUTPUT_URI=str(world["root"] / "output-verdict"),
+        TXCAT_RETRIES="2",
+        TXCAT_RETRY_DELAY_MINUTES="0",
+        TXCAT_JOB_SET=json.dumps([*strict, "quality.max_row_quarantine_share=0.0"]),
+    )
+    _, dag = load_dag(settings)
+    dag_run = dag.test(logical_date=_logical(EMPTY_DATE), run_conf={"run_date": str(RUN_DATE)})
+
+    states = _states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["build_manifest"] == "success"
+    assert states["score"] == "failed"
+    summary_file = world["root"] / "output-verdict" / "runs" / f"run_date={RUN_DATE}"
+    summary = json.loads((summary_file / "summary.json").read_text())
+    assert summary["exit_code"] == 4 and summary["run_id"] == dag_run.run_id
+    assert [(m["task_id"], m["try_number"]) for m in messages] == [("score", 1)], messages
+    message = messages[0]
+    assert message["run_date"] == str(RUN_DATE)
+    assert message["error"].startswith("AirflowFailException: scoring job failed, exit code 4")
+    assert message["summary"] == {
+        key: summary[key]
+        for key in ("status", "exit_code", "problems", "rows_read", "rows_scored",
+                    "rows_quarantined", "files_read", "files_quarantined", "model_version")
+    }  # fmt: skip
+    assert message["summary"]["status"] == "failed"
+    assert any("row quarantine share" in p for p in message["summary"]["problems"])
+
+
 @pytest.fixture
 def warehouse():
     """A throw-away PostgreSQL server standing in for Redshift (the job's `postgres` backend)."""

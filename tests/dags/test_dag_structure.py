@@ -44,8 +44,14 @@ def _upstream(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
     return {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
 
 
-def _render(dag, task, content):  # type: ignore[no-untyped-def]
-    context = {"ds": DS, "run_id": RUN_ID, "ds_nodash": DS.replace("-", "")}
+def _render(dag, task, content, **params):  # type: ignore[no-untyped-def]
+    defaults = {name: param.value for name, param in dag.params.items()}
+    context = {
+        "ds": DS,
+        "run_id": RUN_ID,
+        "ds_nodash": DS.replace("-", ""),
+        "params": {**defaults, **params},
+    }
     return task.render_template(content, context, jinja_env=dag.get_template_env())
 
 
@@ -82,10 +88,9 @@ def test_emr_tasks_and_dependencies(load_dag):
         "wait_for_landing": set(),
         "build_manifest": {"wait_for_landing"},
         "validate_inputs": {"build_manifest"},
-        "score.add_step": {"validate_inputs"},
-        "score.wait_step": {"score.add_step"},
-        "score.cancel_step": {"score.wait_step"},
-        "load_redshift": {"score.wait_step"},
+        "score.run_step": {"validate_inputs"},
+        "score.cancel_step": {"score.run_step"},
+        "load_redshift": {"score.run_step"},
         "validate_outputs": {"load_redshift", "validate_inputs"},
         "notify": {"validate_outputs"},
     }
@@ -97,9 +102,8 @@ def test_transient_cluster_is_always_terminated(load_dag):
     _, dag = load_dag(_settings("emr_transient"))
     up = _upstream(dag)
     assert up["score.create_cluster"] == {"validate_inputs"}
-    assert up["score.add_step"] == {"score.create_cluster"}
-    assert up["score.wait_step"] == {"score.add_step", "score.create_cluster"}
-    assert up["score.terminate_cluster"] == {"score.wait_step", "score.create_cluster"}
+    assert up["score.run_step"] == {"score.create_cluster"}
+    assert up["score.terminate_cluster"] == {"score.run_step", "score.create_cluster"}
     terminate = dag.get_task("score.terminate_cluster")
     assert terminate.trigger_rule == "all_done"
     assert "score.cancel_step" not in up
@@ -123,10 +127,9 @@ def test_scoring_deadline_fails_loudly(load_dag):
     _, local = load_dag(_settings("local", TXCAT_SCORING_TIMEOUT_MINUTES="30"))
     assert local.get_task("score").execution_timeout == dt.timedelta(minutes=30)
     _, emr = load_dag(_settings("emr", TXCAT_SCORING_TIMEOUT_MINUTES="30"))
-    sensor = emr.get_task("score.wait_step")
-    assert sensor.timeout == 30 * 60
-    assert sensor.mode == "reschedule"
-    assert sensor.soft_fail is False
+    step = emr.get_task("score.run_step")
+    assert step.deadline == dt.timedelta(minutes=30)
+    assert step.wait_for_completion is False and step.deferrable is False
 
 
 def test_local_job_arguments_for_a_date(load_dag):
@@ -143,7 +146,7 @@ def test_emr_step_renders_the_same_job_arguments_as_local(load_dag):
     _, local_dag = load_dag(_settings("local"))
     _, emr_dag = load_dag(_settings("emr", TXCAT_JOB_ENV="local"))
     local = local_dag.get_task("score")
-    add_step = emr_dag.get_task("score.add_step")
+    add_step = emr_dag.get_task("score.run_step")
     steps = _render(emr_dag, add_step, add_step.steps)
     assert len(steps) == 1
     step = steps[0]
@@ -195,6 +198,30 @@ def test_redshift_off_and_manifest_off_change_only_their_arguments(load_dag):
     assert "--manifest" not in args
     assert args[args.index("--input") + 1] == f"s3://txcat-landing/daily/{DS}"
     assert args[args.index("--sink") + 1] == "parquet"
+
+
+def test_manual_run_params_change_the_day_the_model_and_the_sinks(load_dag):
+    _, dag = load_dag(_settings("emr"))
+    assert {name: p.value for name, p in dag.params.items()} == {
+        "run_date": None,
+        "model_uri": "s3://txcat-models/champion",
+        "sinks": "parquet,redshift",
+    }
+    step = dag.get_task("score.run_step")
+    rendered = _render(
+        dag, step, step.steps, run_date="2026-11-20", model_uri="s3://m/v7", sinks="parquet"
+    )
+    args = rendered[0]["HadoopJarStep"]["Args"]
+    assert args[args.index("--run-date") + 1] == "2026-11-20"
+    assert args[args.index("--manifest") + 1] == (
+        "s3://txcat-output/daily/manifests/run_date=2026-11-20/manifest.json"
+    )
+    assert args[args.index("--model") + 1] == "s3://m/v7"
+    assert args[args.index("--sink") + 1] == "parquet"
+    marker = dag.get_task("wait_for_landing")
+    assert _render(dag, marker, marker.bucket_key, run_date="2026-11-20") == (
+        "s3://txcat-landing/daily/2026-11-20/_SUCCESS"
+    )
 
 
 @pytest.mark.parametrize(

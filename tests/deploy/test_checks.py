@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from txcat import exits
 from txcat.deploy import checks
 from txcat.inputs.manifest import Manifest, ManifestEntry
 
@@ -113,4 +116,91 @@ def test_run_result(redshift, expected):
         "model_version": "3",
         "predictions": PARTITION,
         "redshift": expected,
+    }
+
+
+RUN = "scheduled__2026-11-25T06:00:00+00:00"
+
+
+def _summary(**fields: object) -> dict:
+    return {
+        "run_date": DS,
+        "run_id": RUN,
+        "status": "failed",
+        "exit_code": 4,
+        "problems": ["row quarantine share 0.2000 above 0.05"],
+        "rows_read": 10,
+        "rows_scored": 8,
+        "rows_quarantined": 2,
+        "files_read": 2,
+        "files_quarantined": 0,
+        "model_version": "v1",
+        **fields,
+    }
+
+
+def test_summary_of_run_is_only_this_runs_summary():
+    raw = json.dumps(_summary()).encode()
+    assert checks.summary_of_run(raw, DS, RUN) == _summary()
+    assert checks.summary_of_run(raw, DS, "manual__other") is None
+    assert checks.summary_of_run(raw, "2026-11-24", RUN) is None
+    assert checks.summary_of_run(None, DS, RUN) is None
+    assert checks.summary_of_run(b"{half", DS, RUN) is None
+    assert checks.summary_of_run(b"[]", DS, RUN) is None
+
+
+def test_submit_exit_code_is_read_from_the_hooks_error():
+    error = "Cannot execute: spark-submit --master local[2] ... Error code is: 4."
+    assert checks.submit_exit_code(error) == 4
+    assert checks.submit_exit_code("something else") is None
+
+
+@pytest.mark.parametrize(
+    "code", [exits.BAD_INPUT, exits.BAD_MODEL, exits.QUARANTINE_THRESHOLD,
+             exits.RECONCILIATION, exits.VALIDATION, exits.SINK],
+)  # fmt: skip
+def test_data_verdicts_are_not_retried(code):
+    failure = checks.job_failure(None, code, "Error code is: 4")
+    assert failure.exit_code == code
+    assert failure.retry is False
+    assert failure.message.startswith(f"scoring job failed, exit code {code}: ")
+    assert failure.message.endswith("not retried: a rerun repeats it")
+
+
+@pytest.mark.parametrize("code", [exits.FAILED, exits.RUN_LOCKED, None])
+def test_infrastructure_failures_are_retried(code):
+    failure = checks.job_failure(None, code, "EMR step FAILED: {}")
+    assert failure.retry is True
+    assert failure.message.endswith("retrying (infrastructure or a lock)")
+    if code is None:
+        assert "no exit code (EMR step FAILED: {})" in failure.message
+
+
+def test_the_summarys_verdict_wins_over_the_process_code():
+    # On YARN spark-submit exits 1 whatever the job returned; the summary says 4.
+    failure = checks.job_failure(_summary(), exits.FAILED, "step failed")
+    assert failure.exit_code == exits.QUARANTINE_THRESHOLD
+    assert failure.retry is False
+    assert failure.message == (
+        "scoring job failed, exit code 4: quarantine share above its threshold (outputs written); "
+        "summary status=failed, rows_read=10, rows_scored=8, rows_quarantined=2, files_read=2, "
+        "files_quarantined=0, model_version=v1; "
+        "problem: row quarantine share 0.2000 above 0.05; not retried: a rerun repeats it"
+    )
+    # A job that raised unexpectedly after writing started turns its summary to exit 1.
+    crashed = checks.job_failure(_summary(exit_code=1, problems=["boom"]), None, "")
+    assert crashed.retry is True
+
+
+def test_summary_figures_are_status_problems_and_counts():
+    assert checks.summary_figures(_summary(extra="not sent")) == {
+        "status": "failed",
+        "exit_code": 4,
+        "problems": ["row quarantine share 0.2000 above 0.05"],
+        "rows_read": 10,
+        "rows_scored": 8,
+        "rows_quarantined": 2,
+        "files_read": 2,
+        "files_quarantined": 0,
+        "model_version": "v1",
     }

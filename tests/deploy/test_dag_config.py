@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from txcat.deploy.dag_config import DagConfigError, load_settings
+from txcat.deploy.dag_config import DagConfigError, load_settings, run_date
 
 EMR = {
     "TXCAT_RUNNER": "emr",
@@ -82,8 +82,29 @@ def test_transient_runner_needs_the_cluster_request():
         load_settings(settings)
     request = {"Name": "txcat", "ReleaseLabel": "emr-7.5.0"}
     s = load_settings({**settings, "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps(request)})
-    assert s.emr_job_flow_overrides == request
+    assert s.emr_job_flow_overrides == {
+        **request,
+        "BootstrapActions": [
+            {
+                "Name": "txcat python3.11",
+                "ScriptBootstrapAction": {
+                    "Path": "s3://deploy/txcat/0.1.0/bootstrap-python311.sh",
+                    "Args": [],
+                },
+            }
+        ],
+    }
     assert s.emr_cluster_id is None
+
+
+def test_the_bootstrap_action_is_added_once_after_the_requests_own():
+    package = load_settings(EMR).emr_package
+    assert package is not None
+    theirs = {"Name": "agent", "ScriptBootstrapAction": {"Path": "s3://b/agent.sh"}}
+    request = package.job_flow_request({"Name": "t", "BootstrapActions": [theirs]})
+    assert request["ReleaseLabel"] == "emr-7.5.0"
+    assert request["BootstrapActions"] == [theirs, package.bootstrap_action()]
+    assert package.job_flow_request(request) == request
 
 
 @pytest.mark.parametrize(
@@ -134,3 +155,31 @@ def test_modules_the_dag_imports_import_nothing_outside_the_standard_library():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == ""
+
+
+def test_params_of_a_manual_run_default_to_the_settings():
+    s = load_settings({**EMR, "TXCAT_SINKS": "parquet"})
+    params = s.params()
+    assert {name: spec["default"] for name, spec in params.items()} == {
+        "run_date": None,
+        "model_uri": "s3://models/champion",
+        "sinks": "parquet",
+    }
+    assert params["run_date"]["format"] == "date"
+    assert params["sinks"]["enum"] == ["parquet", "redshift", "parquet,redshift"]
+
+
+def test_the_dags_job_arguments_come_from_the_params():
+    job = load_settings(EMR).templated_job_args()
+    assert job.run_date == "{{ params.run_date or ds }}"
+    assert job.model == "{{ params.model_uri }}"
+    assert job.sinks == ("{{ params.sinks }}",)
+    assert job.manifest == (
+        "s3://out/daily/manifests/run_date={{ params.run_date or ds }}/manifest.json"
+    )
+
+
+def test_run_date_is_the_param_else_the_logical_date():
+    assert run_date({"run_date": "2026-11-20"}, "2026-11-25") == "2026-11-20"
+    assert run_date({"run_date": None}, "2026-11-25") == "2026-11-25"
+    assert run_date({}, None) is None

@@ -129,6 +129,47 @@ def test_failure_callback_names_the_task_the_day_and_the_error():
     assert notify.failure_message("d", _context(None))["error"] == "unknown"
 
 
+def test_failure_message_carries_the_run_summary_and_the_param_run_date():
+    hook = _Hook()
+    asked = []
+    summary = {
+        "run_date": "2026-11-20", "run_id": "manual__1", "status": "failed", "exit_code": 6,
+        "problems": ["expectation amount_not_null failed"], "rows_read": 5, "rows_scored": 5,
+        "rows_quarantined": 0, "files_read": 1, "files_quarantined": 0, "model_version": "v3",
+        "duration_s": 12.5,
+    }  # fmt: skip
+
+    def summary_of(run_date: str, run_id: str) -> dict:
+        asked.append((run_date, run_id))
+        return summary
+
+    callback = notify.failure_callback("d", notify.SnsTopic(ARN, lambda: hook), summary_of)
+    context = {**_context(RuntimeError("exit code 6")), "params": {"run_date": "2026-11-20"}}
+    callback(context)
+
+    assert asked == [("2026-11-20", "manual__1")]
+    sent = json.loads(hook.published[0]["message"])
+    assert sent["run_date"] == "2026-11-20"
+    assert sent["summary"] == {
+        "status": "failed", "exit_code": 6, "problems": ["expectation amount_not_null failed"],
+        "rows_read": 5, "rows_scored": 5, "rows_quarantined": 0, "files_read": 1,
+        "files_quarantined": 0, "model_version": "v3",
+    }  # fmt: skip
+
+
+def test_an_unreadable_summary_does_not_stop_the_failure_message(caplog):
+    hook = _Hook()
+
+    def summary_of(run_date: str, run_id: str) -> dict:
+        raise OSError("S3 unreachable")
+
+    callback = notify.failure_callback("d", notify.SnsTopic(ARN, lambda: hook), summary_of)
+    callback(_context(RuntimeError("boom")))
+    sent = json.loads(hook.published[0]["message"])
+    assert "summary" not in sent and sent["task_id"] == "validate_inputs"
+    assert "could not read the run summary of 2026-11-23" in caplog.text
+
+
 def test_a_refused_failure_message_does_not_hide_the_failure(caplog):
     callback = notify.failure_callback("daily_predictions", notify.Webhook("http://127.0.0.1:9/"))
     callback(_context(RuntimeError("boom")))  # does not raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def test_manifest_records_every_file_with_its_checksum(tmp_path):
     out = tmp_path / "dist"
     package.copy_jobs(REPO, out)
     package.build_conf_archive(REPO / "conf", out)
+    bootstrap = package.copy_bootstrap(REPO, out)
     (out / ".pack-venv").mkdir()
     (out / ".pack-venv" / "junk").write_text("x")
     manifest = package.write_manifest(out, "0.1.0")
@@ -93,8 +95,10 @@ def test_manifest_records_every_file_with_its_checksum(tmp_path):
     assert manifest["emr_release"].startswith("emr-7.")
     assert set(manifest["files"]) == {
         "txcat-conf.tar.gz",
+        "bootstrap-python311.sh",
         *(f"jobs/{p.name}" for p in (REPO / "jobs").glob("*.py")),
     }
+    assert os.access(bootstrap, os.X_OK)
     score = manifest["files"]["jobs/score_daily.py"]
     assert score["sha256"] == package.sha256(REPO / "jobs" / "score_daily.py")
     assert json.loads((out / "package.json").read_text()) == manifest

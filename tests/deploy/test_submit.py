@@ -52,6 +52,16 @@ def test_templates_are_accepted_as_run_date():
     assert submit.job_arguments(job)[:2] == ["--run-date", "{{ ds }}"]
 
 
+def test_a_template_is_accepted_as_the_sinks():
+    job = JobArgs(
+        "{{ ds }}", "s3://l", "s3://o", "{{ params.model_uri }}", "emr", "r",
+        sinks=("{{ params.sinks }}",),
+    )  # fmt: skip
+    args = submit.job_arguments(job)
+    assert args[args.index("--sink") + 1] == "{{ params.sinks }}"
+    assert args[args.index("--model") + 1] == "{{ params.model_uri }}"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -6,10 +6,29 @@ fails with them. Standard library only: the DAG imports this module at parse tim
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from txcat import exits
 from txcat.inputs.manifest import Manifest, ManifestEntry
+
+#: What SparkSubmitHook says when spark-submit exits non-zero.
+_SUBMIT_EXIT = re.compile(r"Error code is: (\d+)")
+#: The run summary's fields a failure message carries.
+SUMMARY_FIELDS = (
+    "status",
+    "exit_code",
+    "problems",
+    "rows_read",
+    "rows_scored",
+    "rows_quarantined",
+    "files_read",
+    "files_quarantined",
+    "model_version",
+)
 
 
 def input_problems(
@@ -124,3 +143,82 @@ def run_result(
         "predictions": partition,
         "redshift": dict(redshift) if redshift else {"status": "skipped", "sinks": list(sinks)},
     }
+
+
+def summary_of_run(raw: bytes | None, run_date: str, run_id: str | None) -> dict[str, Any] | None:
+    """The run summary `raw` if it was written by this run of this day, else None.
+
+    The summary of the day may be an earlier run's (this one failed before writing its own):
+    that one says nothing about this run.
+    """
+    if raw is None:
+        return None
+    try:
+        summary = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(summary, dict):
+        return None
+    if summary.get("run_date") != run_date or summary.get("run_id") != run_id:
+        return None
+    return summary
+
+
+def summary_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a run summary a message carries: status, exit code, problems and counts."""
+    return {key: summary.get(key) for key in SUMMARY_FIELDS}
+
+
+def submit_exit_code(error: str) -> int | None:
+    """spark-submit's exit code in the error SparkSubmitHook raises; None if it names none."""
+    match = _SUBMIT_EXIT.search(error)
+    return int(match.group(1)) if match else None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFailure:
+    """Why the scoring job failed, and whether running it again can change that.
+
+    Attributes:
+        exit_code: The job's exit code (`txcat.exits`); None when nothing says (a lost
+            container, a cluster that went away).
+        retry: True for infrastructure failures and `exits.RETRYABLE` codes; False for a
+            verdict on data, configuration or the model, which a rerun repeats.
+        message: One paragraph for the task log and the failure message.
+    """
+
+    exit_code: int | None
+    retry: bool
+    message: str
+
+
+def job_failure(summary: Mapping[str, Any] | None, exit_code: int | None, error: str) -> JobFailure:
+    """The verdict on a failed scoring try.
+
+    Args:
+        summary: This run's summary (`summary_of_run`), or None when it wrote none.
+        exit_code: The job process's exit code when the runner knows it (local spark-submit);
+            None on EMR, where the step only says it failed.
+        error: What the runner reported (the operator's error, the step's failure details).
+    """
+    code = exit_code
+    if summary is not None and summary.get("status") == "failed":
+        # The job's own verdict wins over the process's code (spark-submit on YARN exits 1).
+        code = summary.get("exit_code", code)
+    if code is None:
+        cause = f"no exit code ({error})"
+    else:
+        cause = f"exit code {code}: {exits.MEANINGS.get(code, 'unknown code')}"
+    parts = [f"scoring job failed, {cause}"]
+    if summary is not None:
+        figures = summary_figures(summary)
+        problems = figures.pop("problems") or []
+        parts.append(
+            "summary " + ", ".join(f"{k}={v}" for k, v in figures.items() if k != "exit_code")
+        )
+        parts.extend(f"problem: {p}" for p in problems)
+    retry = code is None or code in exits.RETRYABLE
+    parts.append(
+        "retrying (infrastructure or a lock)" if retry else "not retried: a rerun repeats it"
+    )
+    return JobFailure(exit_code=code, retry=retry, message="; ".join(parts))

@@ -32,6 +32,20 @@ _D = TypeVar("_D")
 PREFIX = "TXCAT_"
 RUNNERS = ("local", "emr", "emr_transient")
 
+#: The day a task works on: the `run_date` param of a manual run, else the logical date.
+RUN_DATE = "{{ params.run_date or ds }}"
+RUN_ID = "{{ run_id }}"
+#: The job's `--model` and `--sink` come from the run's params (defaults: the settings).
+MODEL_PARAM = "{{ params.model_uri }}"
+SINKS_PARAM = "{{ params.sinks }}"
+SINK_CHOICES = ("parquet", "redshift", "parquet,redshift")
+
+
+def run_date(params: Mapping[str, Any], ds: str | None) -> str | None:
+    """What `RUN_DATE` renders to, for Python tasks: the param if given, else `ds`."""
+    return params.get("run_date") or ds
+
+
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$")
 _CLUSTER_ID = re.compile(r"^(j-[A-Z0-9]+|\{\{.*\}\})$")
 
@@ -70,7 +84,8 @@ class DagSettings:
         spark_conn_id: Spark connection (master `local[*]`) of the local runner.
         emr_package: Deployed package of the EMR runners.
         emr_cluster_id: Existing cluster of the `emr` runner (a `j-...` id).
-        emr_job_flow_overrides: `RunJobFlow` request of the `emr_transient` runner.
+        emr_job_flow_overrides: `RunJobFlow` request of the `emr_transient` runner, with the
+            package's bootstrap action (Python 3.11 on stock EMR 7.x images) added.
     """
 
     runner: str
@@ -123,20 +138,60 @@ class DagSettings:
     def predictions_uri(self) -> str:
         return f"{self.output_uri.rstrip('/')}/predictions"
 
-    def job_args(self, run_date: str, run_id: str) -> JobArgs:
-        """Arguments of the scoring job for one run; templates allowed."""
+    def job_args(
+        self,
+        run_date: str,
+        run_id: str,
+        model: str | None = None,
+        sinks: tuple[str, ...] | None = None,
+    ) -> JobArgs:
+        """Arguments of the scoring job for one run; templates allowed.
+
+        `model` and `sinks` default to the settings' `model_uri` and `sinks`.
+        """
         return JobArgs(
             run_date=run_date,
             input=self.day_uri(run_date),
             output=self.output_uri,
-            model=self.model_uri,
+            model=model or self.model_uri,
             env=self.job_env,
             run_id=run_id,
             conf_dir=self.job_conf_dir,
             manifest=self.manifest_uri(run_date) if self.pass_manifest else None,
-            sinks=self.sinks,
+            sinks=self.sinks if sinks is None else sinks,
             overrides=self.job_overrides,
         )
+
+    def templated_job_args(self) -> JobArgs:
+        """The DAG's job arguments: day, model and sinks rendered from each run's params."""
+        return self.job_args(RUN_DATE, RUN_ID, model=MODEL_PARAM, sinks=(SINKS_PARAM,))
+
+    def params(self) -> dict[str, dict[str, Any]]:
+        """The DAG's params (keyword arguments of Airflow's `Param`), for manual runs.
+
+        A manual run may score another day, with another model or other sinks; a scheduled
+        run uses these defaults: its logical date, `TXCAT_MODEL_URI` and `TXCAT_SINKS`.
+        """
+        return {
+            "run_date": {
+                "default": None,
+                "type": ["null", "string"],
+                "format": "date",
+                "description": "YYYY-MM-DD to score instead of the run's logical date",
+            },
+            "model_uri": {
+                "default": self.model_uri,
+                "type": "string",
+                "minLength": 1,
+                "description": "the job's --model: folder, URI or models:/NAME@ALIAS",
+            },
+            "sinks": {
+                "default": ",".join(self.sinks) or "parquet",
+                "type": "string",
+                "enum": list(SINK_CHOICES),
+                "description": "the job's --sink",
+            },
+        }
 
 
 def load_settings(environ: Mapping[str, str]) -> DagSettings:
@@ -199,6 +254,8 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
                     f"{PREFIX}EMR_JOB_FLOW_OVERRIDES (the RunJobFlow request as JSON) is required "
                     "with the emr_transient runner"
                 )
+            # Stock EMR images: the package's bootstrap action installs the job's Python.
+            overrides_flow = package.job_flow_request(overrides_flow)
     settings = DagSettings(
         runner=runner,
         landing_uri=env.required("LANDING_URI"),
@@ -232,7 +289,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
             f"got {settings.landing_marker!r}"
         )
     try:  # fail now, not at the first run, if the job arguments cannot be built
-        settings.job_args("{{ ds }}", "{{ run_id }}")
+        settings.templated_job_args()
     except SubmitError as exc:
         raise DagConfigError(str(exc)) from exc
     return settings

@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from txcat.deploy.checks import summary_figures
+from txcat.deploy.dag_config import run_date
+
 log = logging.getLogger(__name__)
 
 #: SNS refuses longer subjects.
@@ -114,38 +117,61 @@ def success_message(
     }
 
 
-def failure_message(dag_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+def failure_message(
+    dag_id: str, context: Mapping[str, Any], summary: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The message of a failed task: which task of which day, which try, and the error.
 
     Args:
         dag_id: The DAG.
         context: The Airflow context the failure callback receives (`ti`, `run_id`, `ds`,
-            `exception`).
+            `params`, `exception`).
+        summary: The scoring job's summary of this run, when it wrote one: its status, exit
+            code, problems and counts go in the message (`summary`).
     """
     ti = context["ti"]
     exception = context.get("exception")
     error = f"{type(exception).__name__}: {exception}" if exception else "unknown"
-    return {
+    message = {
         "event": f"{dag_id}.failed",
         "status": "failed",
         "dag_id": dag_id,
         "run_id": context.get("run_id"),
-        "run_date": context.get("ds"),
+        "run_date": run_date(context.get("params") or {}, context.get("ds")),
         "task_id": ti.task_id,
         "try_number": ti.try_number,
         "error": error[:ERROR_LIMIT],
     }
+    if summary is not None:
+        message["summary"] = summary_figures(summary)
+    return message
 
 
-def failure_callback(dag_id: str, to: Channel) -> Callable[[Mapping[str, Any]], None]:
+def failure_callback(
+    dag_id: str,
+    to: Channel,
+    summary_of: Callable[[str, str], Mapping[str, Any] | None] | None = None,
+) -> Callable[[Mapping[str, Any]], None]:
     """A task failure callback sending `failure_message` on `to`.
 
-    A channel that refuses the message is logged, not raised: it must not hide the failure
-    being reported.
+    Args:
+        dag_id: The DAG.
+        to: The channel.
+        summary_of: Returns the job's summary of `(run_date, run_id)` if that run wrote one.
+
+    Neither a summary that cannot be read nor a channel that refuses the message is raised:
+    they must not hide the failure being reported; they are logged.
     """
 
     def notify_failure(context: Mapping[str, Any]) -> None:
-        message = failure_message(dag_id, context)
+        day = run_date(context.get("params") or {}, context.get("ds"))
+        summary = None
+        if summary_of is not None and day:
+            try:
+                summary = summary_of(day, str(context.get("run_id")))
+            except Exception:
+                log.exception("could not read the run summary of %s", day)
+        message = failure_message(dag_id, context, summary)
         try:
             to.send(message)
         except Exception:

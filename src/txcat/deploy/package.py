@@ -5,6 +5,7 @@
       txcat-env.tar.gz                   executor/driver venv from the job's lock, no pyspark
       txcat-conf.tar.gz                  conf/*.yaml and log4j2.properties at the archive root
       jobs/score_daily.py, jobs/train.py entry scripts
+      bootstrap-python311.sh             EMR bootstrap action: Python 3.11 on stock AL2023 nodes
       package.json                       version, EMR release, sha256 and size of every file
 
 The packed venv is installed from the job's lock file (`requirements/job.txt`: the `job` extra
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from txcat.deploy.submit import (
+    BOOTSTRAP_SCRIPT,
+    BOOTSTRAP_SOURCE,
     CONF_ARCHIVE,
     EMR_PYTHON,
     EMR_RELEASE,
@@ -106,6 +109,13 @@ def copy_jobs(repo: Path, out: Path) -> list[Path]:
     folder = out / JOBS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy2(s, folder / s.name)) for s in scripts]
+
+
+def copy_bootstrap(repo: Path, out: Path) -> Path:
+    """The bootstrap action installing the nodes' Python, at the package root."""
+    target = out / BOOTSTRAP_SCRIPT
+    shutil.copy2(repo / BOOTSTRAP_SOURCE, target)
+    return target
 
 
 def build_wheel(repo: Path, out: Path) -> Path:
@@ -236,6 +246,7 @@ def build_package(
     build_env_archive(wheel, pins, out, python, python_prefix)
     build_conf_archive(repo / "conf", out)
     copy_jobs(repo, out)
+    copy_bootstrap(repo, out)
     return write_manifest(out, wheel_version(wheel))
 
 

@@ -81,6 +81,10 @@ class ObjectStore:
         bucket, key = location
         return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
+    def read_if_exists(self, uri: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+        return self.read_bytes(uri) if self.exists(uri) else None
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Writes `data` to `uri`, replacing what was there (local folders are created)."""
         location = split_s3_uri(uri)

@@ -22,6 +22,7 @@ import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from txcat import exits
 from txcat.sinks.names import SINKS, parse_sinks
@@ -38,6 +39,10 @@ ENV_ARCHIVE = "txcat-env.tar.gz"
 CONF_ARCHIVE = "txcat-conf.tar.gz"
 SCORE_SCRIPT = "score_daily.py"
 JOBS_DIR = "jobs"
+#: The bootstrap action installing `EMR_PYTHON` on stock EMR 7.x nodes (Amazon Linux 2023),
+#: shipped in the package from `scripts/emr/`.
+BOOTSTRAP_SCRIPT = "bootstrap-python311.sh"
+BOOTSTRAP_SOURCE = "scripts/emr/" + BOOTSTRAP_SCRIPT
 
 APP_NAME = "txcat-score-daily"
 
@@ -65,7 +70,8 @@ class JobArgs:
         run_id: Identifier stamped on every output row.
         conf_dir: Configuration folder; None lets the job use its default.
         manifest: Manifest URI listing exactly the files to read; replaces `--input`.
-        sinks: Sinks for `--sink` (`parquet`, `redshift`); empty leaves the job's default.
+        sinks: Sinks for `--sink` (`parquet`, `redshift`, or one template rendering to a
+            list of them); empty leaves the job's default.
         overrides: `section.key=value` settings passed as repeated `--set`.
     """
 
@@ -93,7 +99,7 @@ class JobArgs:
                 dt.date.fromisoformat(self.run_date)
             except ValueError as exc:
                 raise SubmitError(f"run_date {self.run_date!r}: {exc}") from exc
-        unknown = [s for s in self.sinks if s not in SINKS]
+        unknown = [s for s in self.sinks if s not in SINKS and not _TEMPLATE.match(s)]
         if unknown or len(set(self.sinks)) != len(self.sinks):
             raise SubmitError(f"sinks must be distinct values of {SINKS}, got {self.sinks!r}")
         for item in self.overrides:
@@ -218,6 +224,26 @@ class EmrPackage:
     @property
     def application(self) -> str:
         return self.uri(JOBS_DIR, SCORE_SCRIPT)
+
+    def bootstrap_action(self) -> dict[str, Any]:
+        """The `RunJobFlow` bootstrap action that installs `EMR_PYTHON` on every node."""
+        return {
+            "Name": f"txcat {EMR_PYTHON}",
+            "ScriptBootstrapAction": {"Path": self.uri(BOOTSTRAP_SCRIPT), "Args": []},
+        }
+
+    def job_flow_request(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """`request` (a `RunJobFlow` request) with the package's bootstrap action added.
+
+        Actions already in the request run first; ours is added once (not again when the
+        request names the same script). `ReleaseLabel` defaults to `EMR_RELEASE`.
+        """
+        actions = list(request.get("BootstrapActions") or [])
+        ours = self.bootstrap_action()
+        path = ours["ScriptBootstrapAction"]["Path"]
+        if not any(a.get("ScriptBootstrapAction", {}).get("Path") == path for a in actions):
+            actions.append(ours)
+        return {"ReleaseLabel": EMR_RELEASE, **request, "BootstrapActions": actions}
 
     def spark_conf(self) -> dict[str, str]:
         """`--conf` settings: the packed Python for driver (cluster mode) and executors."""

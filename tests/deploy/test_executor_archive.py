@@ -34,7 +34,7 @@ booster = xgboost.train({"objective": "multi:softprob", "num_class": 3},
                         xgboost.DMatrix(numpy.eye(3), label=[0, 1, 2]), num_boost_round=1)
 assert booster.predict(xgboost.DMatrix(numpy.eye(3))).shape == (3, 3)
 assert pyarrow.Table.from_pandas(pandas.DataFrame({"a": [1]})).num_rows == 1
-print(sys.executable, "%d.%d" % sys.version_info[:2], txcat.__file__, pyspark.__file__, sep="\n")
+print(sys.executable, "%d.%d" % sys.version_info[:2], txcat.__file__, pyspark.__file__, sep="\\n")
 """
 
 

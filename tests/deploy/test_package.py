@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tarfile
@@ -120,3 +121,38 @@ def test_includes_are_merged_without_repeats(tmp_path):
 def test_the_packed_venv_commands_do_not_see_another_tree():
     environ = {"PATH": "/usr/bin", "PYTHONPATH": "/work/src", "PYTHONHOME": "/x", "HOME": "/root"}
     assert package.isolated_environ(environ) == {"PATH": "/usr/bin", "HOME": "/root"}
+
+
+def test_the_packed_interpreter_links_point_at_the_nodes_python(tmp_path):
+    """venv-pack's --python-prefix made `/usr/bin/python3.113.11` of this link: not ours."""
+    build_python = "/root/.pyenv/versions/3.11.9"
+    raw = tmp_path / "raw.tar"
+    cfg = (
+        f"home = {build_python}/bin\ninclude-system-site-packages = false\nversion = 3.11.9\n"
+        f"executable = {build_python}/bin/python3.11\ncommand = x -m venv /tmp/v\n"
+    ).encode()
+    with tarfile.open(raw, "w") as archive:
+        for name, target in (
+            ("bin/python3.11", f"{build_python}/bin/python3.11"),
+            ("bin/python", "python3.11"),
+            ("lib64", "lib"),
+        ):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            archive.addfile(link)
+        for name, data in (("pyvenv.cfg", cfg), ("lib/python3.11/site-packages/a.py", b"x=1\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+    package.retarget_interpreter(raw, tmp_path / "env.tar.gz", "/usr/")
+
+    with tarfile.open(tmp_path / "env.tar.gz") as packed:
+        links = {m.name: m.linkname for m in packed if m.issym()}
+        assert links == {"bin/python3.11": "/usr/bin/python3.11", "bin/python": "python3.11",
+                         "lib64": "lib"}  # fmt: skip
+        assert packed.extractfile("pyvenv.cfg").read().decode() == (
+            "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.9\n"
+            "executable = /usr/bin/python3.11\ncommand = x -m venv /tmp/v\n"
+        )
+        assert packed.extractfile("lib/python3.11/site-packages/a.py").read() == b"x=1\n"

@@ -12,8 +12,8 @@ The packed venv is installed from the job's lock file (`requirements/job.txt`: t
 of pyproject.toml, every package pinned), so executors get what they import and nothing of the
 lifecycle, test or lint tools. PySpark is excluded from it: the cluster's own Spark puts its
 `pyspark` on the Python path, and a second copy would shadow it with a different build.
-venv-pack does not ship the interpreter; `--python-prefix` rewrites the venv's links to the
-nodes' Python (`/usr/bin/python3.11`).
+venv-pack does not ship the interpreter; `--python-prefix` points the venv's links and its
+`pyvenv.cfg` at the nodes' Python (`/usr/bin/python3.11`, see `retarget_interpreter`).
 
 Standard library only; runs with the Airflow environment's Python, which has `build` and
 `venv-pack` installed.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import logging
 import os
@@ -153,12 +154,50 @@ def build_env_archive(
     target = out / ENV_ARCHIVE
     target.unlink(missing_ok=True)
     venv_pack = Path(sys.executable).with_name("venv-pack")
-    command = [str(venv_pack), "--prefix", str(venv), "--output", str(target)]
-    if python_prefix:
-        command += ["--python-prefix", python_prefix]
-    _run(command)
+    if not python_prefix:
+        _run([str(venv_pack), "--prefix", str(venv), "--output", str(target)])
+    else:
+        # venv-pack's own --python-prefix turns the link `bin/python3.11 -> <prefix>/bin/python3.11`
+        # into `/usr/bin/python3.113.11` (it replaces `<prefix>/bin/python` by the new
+        # interpreter): pack as is, then point the links at the nodes' interpreter ourselves.
+        raw = out / ".pack-venv.tar"
+        _run([str(venv_pack), "--prefix", str(venv), "--output", str(raw), "--format", "tar"])
+        retarget_interpreter(raw, target, python_prefix)
+        raw.unlink()
     shutil.rmtree(venv)
     return target
+
+
+def retarget_interpreter(raw: Path, target: Path, python_prefix: str) -> None:
+    """Copies the packed venv `raw` (a tar) to `target` (tar.gz) for the nodes' interpreter.
+
+    The venv's links to the interpreter it was built with (`bin/python3.11 -> /abs/path`) point
+    at `<python_prefix>/bin/python3.11`, and `pyvenv.cfg` names that interpreter and its folder,
+    which Python reads to find its standard library. Everything else is copied unchanged.
+    """
+    interpreter = f"{python_prefix.rstrip('/')}/bin/{EMR_PYTHON}"
+    with tarfile.open(raw) as source, tarfile.open(target, "w:gz", compresslevel=4) as packed:
+        for member in source:
+            if member.issym() and member.name.startswith("bin/") and member.linkname[:1] == "/":
+                member.linkname = interpreter
+                packed.addfile(member)
+            elif member.name == "pyvenv.cfg":
+                handle = source.extractfile(member)
+                assert handle is not None, "pyvenv.cfg is a regular file"
+                data = _pyvenv_cfg(handle.read().decode("utf-8"), interpreter).encode("utf-8")
+                member.size = len(data)
+                packed.addfile(member, io.BytesIO(data))
+            else:
+                packed.addfile(member, source.extractfile(member) if member.isfile() else None)
+
+
+def _pyvenv_cfg(text: str, interpreter: str) -> str:
+    values = {"home": interpreter.rsplit("/", 1)[0], "executable": interpreter}
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        lines.append(f"{key} = {values[key]}" if key in values else line)
+    return "\n".join(lines) + "\n"
 
 
 def unlisted_distributions(installed: Mapping[str, str], requirements: list[str]) -> list[str]:

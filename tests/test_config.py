@@ -17,6 +17,10 @@ def test_local_and_emr_overlays_load():
     assert local.input.extensions == (".csv", ".csv.gz")
     # The only source of the aggregates method: build_features has no default of its own.
     assert local.features.aggregates == emr.features.aggregates == "partition"
+    # EMR reads the reference version of the run date (txcat reference build, daily).
+    dated = emr.reference.for_run_date(dt.date(2026, 11, 25))
+    assert dated.holidays == "s3://txcat-reference/holidays/as_of=2026-11-25/holidays.csv"
+    assert dated.countries == "s3://txcat-reference/countries/as_of=2026-11-25/countries.csv"
 
 
 def test_overrides_are_typed():

@@ -197,6 +197,34 @@ def test_missing_reference_table_names_the_table_and_its_setting(spark, tmp_path
         load_references(spark, paths, D(2026, 11, 25))
 
 
+def test_a_missing_dated_version_names_the_table_its_day_and_how_it_is_built(spark, tmp_path):
+    """conf/emr.yaml reads the version of the run date: a day without one stops the run."""
+    from txcat import reference
+    from txcat.deploy.store import ObjectStore
+
+    root = tmp_path / "reference"
+    reference.build(str(root), D(2026, 11, 24), ObjectStore(lambda: None))
+    files = _reference_files(tmp_path)
+    dated = ReferenceConfig(
+        holidays=str(root / "holidays" / "as_of={run_date}" / "holidays.csv"),
+        countries=str(root / "countries" / "as_of={run_date}" / "countries.csv"),
+        bureau=files.bureau,
+    )
+    day_before = load_references(spark, dated.for_run_date(D(2026, 11, 24)), D(2026, 11, 24))
+    assert day_before.warnings == ()
+    with pytest.raises(ReferenceDataError) as caught:
+        load_references(spark, dated.for_run_date(D(2026, 11, 25)), D(2026, 11, 25))
+    message = str(caught.value)
+    assert message.startswith(
+        "reference table holidays (setting reference.holidays) not found: "
+        f"{root}/holidays/as_of=2026-11-25/holidays.csv"
+    )
+    assert message.endswith(
+        "; the holidays versions are built by `txcat reference build --out ROOT --as-of DAY`"
+        " (the reference_data DAG, daily)"
+    )
+
+
 def test_empty_reference_table_and_no_snapshot_for_the_run_date_are_warnings(spark, tmp_path):
     empty_holidays = _reference_files(tmp_path / "a", holidays="")
     refs = load_references(spark, empty_holidays, D(2026, 11, 25))

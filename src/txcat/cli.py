@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "txcat.lifecycle.commands",
     "txcat.plan",
     "txcat.serve.command",
+    "txcat.reference",
 )
 
 EXIT_USAGE = exits.BAD_INPUT

@@ -183,3 +183,16 @@ def test_run_date_is_the_param_else_the_logical_date():
     assert run_date({"run_date": "2026-11-20"}, "2026-11-25") == "2026-11-20"
     assert run_date({"run_date": None}, "2026-11-25") == "2026-11-25"
     assert run_date({}, None) is None
+
+
+def test_reference_settings():
+    from txcat.deploy.dag_config import load_reference_settings
+
+    s = load_reference_settings({"TXCAT_NOTIFY_TARGET": "https://hooks.example.test/t"})
+    assert (s.reference_uri, s.aws_conn_id, s.retries) == ("s3://txcat-reference", "aws_default", 2)
+    s = load_reference_settings(
+        {"TXCAT_NOTIFY_TARGET": EMR["TXCAT_NOTIFY_TARGET"], "TXCAT_REFERENCE_URI": "s3://r/v2"}
+    )
+    assert s.reference_uri == "s3://r/v2"
+    with pytest.raises(DagConfigError, match="TXCAT_NOTIFY_TARGET must be"):
+        load_reference_settings({"TXCAT_NOTIFY_TARGET": "ftp://x"})

@@ -39,6 +39,8 @@ RUN_ID = "{{ run_id }}"
 MODEL_PARAM = "{{ params.model_uri }}"
 SINKS_PARAM = "{{ params.sinks }}"
 SINK_CHOICES = ("parquet", "redshift", "parquet,redshift")
+#: Root of the dated reference tables that conf/emr.yaml reads.
+DEFAULT_REFERENCE_URI = "s3://txcat-reference"
 
 
 def run_date(params: Mapping[str, Any], ds: str | None) -> str | None:
@@ -202,12 +204,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
     """
     env = _Env(environ)
     runner = env.choice("RUNNER", RUNNERS, "emr")
-    notify = env.required("NOTIFY_TARGET")
-    if not (notify.startswith(("http://", "https://")) or _SNS_ARN.match(notify)):
-        raise DagConfigError(
-            f"{PREFIX}NOTIFY_TARGET must be an http(s) webhook URL or an SNS topic ARN, "
-            f"got {notify!r}"
-        )
+    notify = _notify_target(env)
     try:
         sinks = parse_sinks(env.get("SINKS", "parquet,redshift"))
     except ValueError as exc:
@@ -293,6 +290,52 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
     except SubmitError as exc:
         raise DagConfigError(str(exc)) from exc
     return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceSettings:
+    """What the `reference_data` DAG needs to know about its environment.
+
+    Attributes:
+        reference_uri: Root of the dated reference tables (`txcat.reference`); the job's
+            `reference.holidays` / `reference.countries` (conf/emr.yaml) must point below it.
+        notify_target: Webhook URL or SNS topic ARN for the failure message.
+        aws_conn_id: Airflow connection for S3 and SNS.
+        retries: Retries of the build (a failed write to S3 may succeed later).
+        retry_delay_minutes: First retry delay.
+    """
+
+    reference_uri: str
+    notify_target: str
+    aws_conn_id: str
+    retries: int
+    retry_delay_minutes: int
+
+
+def load_reference_settings(environ: Mapping[str, str]) -> ReferenceSettings:
+    """The `reference_data` DAG's settings from `TXCAT_*` variables (shared with the other DAG).
+
+    Raises:
+        DagConfigError: A required variable is missing or a value is invalid.
+    """
+    env = _Env(environ)
+    return ReferenceSettings(
+        reference_uri=env.get("REFERENCE_URI", DEFAULT_REFERENCE_URI),
+        notify_target=_notify_target(env),
+        aws_conn_id=env.get("AWS_CONN_ID", "aws_default"),
+        retries=env.integer("RETRIES", 2, minimum=0),
+        retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
+    )
+
+
+def _notify_target(env: _Env) -> str:
+    target = env.required("NOTIFY_TARGET")
+    if not (target.startswith(("http://", "https://")) or _SNS_ARN.match(target)):
+        raise DagConfigError(
+            f"{PREFIX}NOTIFY_TARGET must be an http(s) webhook URL or an SNS topic ARN, "
+            f"got {target!r}"
+        )
+    return target
 
 
 def _strings(values: Mapping[str, object]) -> dict[str, str]:

@@ -207,6 +207,16 @@ def _read(
     except Exception as exc:  # AnalysisException (path not found), IllegalArgumentException
         first_line = str(exc).strip().split("\n", 1)[0]
         problem = "not found" if "PATH_NOT_FOUND" in first_line else "cannot be read"
+        hint = _BUILT_BY.get(name, "") if problem == "not found" else ""
         raise ReferenceDataError(
-            f"reference table {name} (setting reference.{name}) {problem}: {path} ({first_line})"
+            f"reference table {name} (setting reference.{name}) {problem}: {path} "
+            f"({first_line}){hint}"
         ) from exc
+
+
+#: Where a missing table comes from, said in its error.
+_BUILT_BY = {
+    table: f"; the {table} versions are built by `txcat reference build --out ROOT --as-of DAY`"
+    " (the reference_data DAG, daily)"
+    for table in ("holidays", "countries")
+}

@@ -1,8 +1,9 @@
 """Reference tables the enrichment step joins: holidays, countries, a credit-bureau snapshot.
 
-Holidays and countries come from the `holidays` and `pycountry` packages and do not depend
-on generated accounts, so each has its own builder; only the bureau snapshot needs the
-accounts (it is keyed by account id and correlates with the account profile).
+Holidays and countries come from the `holidays` and `pycountry` packages and do not depend on
+generated accounts: their builders are production's (`txcat.reference`), written here as flat
+files. Only the bureau snapshot needs the accounts (it is keyed by account id and correlates
+with the account profile).
 """
 
 from __future__ import annotations
@@ -15,65 +16,31 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import holidays
 import numpy as np
-import pycountry
 
 from txcat import schema
+from txcat.reference import (
+    COUNTRIES_FILE,
+    COUNTRIES_HEADER,
+    HOLIDAYS_FILE,
+    HOLIDAYS_HEADER,
+    build_countries,
+    build_holidays,
+    holiday_years,
+)
 
 if TYPE_CHECKING:
     from txcat.generate.data import Accounts
 
 logger = logging.getLogger(__name__)
 
-HOLIDAYS_FILE = "holidays.csv"
-COUNTRIES_FILE = "countries.csv"
 BUREAU_FILE = "bureau.jsonl"
-HOLIDAYS_HEADER = ("date", "scope", "name")
-COUNTRIES_HEADER = ("alpha2", "alpha3", "numeric", "name")
-NATIONAL_SCOPE = "BR"
-#: Fixed so names do not follow the machine's locale (the package localises by default).
-HOLIDAY_LANGUAGE = "en_US"
 
 BUREAU_COVERAGE = 0.9
 TWO_SNAPSHOT_SHARE = 0.02
 _DELINQUENCY_BY_BAND = (0.01, 0.03, 0.06, 0.12, 0.25)
 _BAND_CUTS = (1.0, 0.3, -0.4, -1.1)  # latent score above each cut -> A, B, C, D; else E
 _STREAM_BUREAU = 6  # random stream number, distinct from the generator's other streams
-
-
-def holiday_years(start: dt.date, end: dt.date) -> range:
-    """Calendar years covering [start - 1 year, end + 1 year]."""
-    return range(start.year - 1, end.year + 2)
-
-
-def build_holidays(years: Iterable[int]) -> list[tuple[str, str, str]]:
-    """Brazilian holidays, one row per (date, scope).
-
-    National holidays get scope "BR"; each state's own holidays (those not already
-    national on that date) get the state's code.
-
-    Args:
-        years: Calendar years to cover.
-
-    Returns:
-        (ISO date, scope, name) rows sorted by date, national first, then state code.
-    """
-    years = sorted(set(years))
-    national = holidays.country_holidays("BR", years=years, language=HOLIDAY_LANGUAGE)
-    rows = [(d.isoformat(), NATIONAL_SCOPE, name) for d, name in national.items()]
-    for uf in schema.BR_STATES:
-        state = holidays.country_holidays("BR", subdiv=uf, years=years, language=HOLIDAY_LANGUAGE)
-        # A state holiday falling on a national one is already covered by the BR row.
-        rows.extend((d.isoformat(), uf, name) for d, name in state.items() if d not in national)
-    rows.sort(key=lambda r: (r[0], r[1] != NATIONAL_SCOPE, r[1]))
-    return rows
-
-
-def build_countries() -> list[tuple[str, str, str, str]]:
-    """ISO 3166 countries from pycountry as (alpha2, alpha3, numeric, name), by alpha2."""
-    rows = [(c.alpha_2, c.alpha_3, c.numeric, c.name) for c in pycountry.countries]
-    return sorted(rows)
 
 
 def build_bureau(accounts: Accounts, end: dt.date, seed: int) -> list[dict[str, Any]]:

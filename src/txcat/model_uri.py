@@ -232,6 +232,14 @@ def _resolve_registry(uri: str, cfg: Config | None) -> tuple[str, ModelSource]:
     if cfg is None:
         raise RegistryError(f"{uri}: resolving a registry URI needs the lifecycle configuration")
     ref = parse_models_uri(uri)
+    try:
+        import mlflow  # noqa: F401  (the job's own environment may not have it)
+    except ImportError as exc:
+        raise RegistryUnavailableError(
+            f"{uri}: a registry URI needs MLflow on the driver (the lifecycle extra) and a "
+            f"tracking server ({TRACKING_SETTING}); without them give the published alias "
+            f"folder, --model <lifecycle.publish_uri>/{ref.alias or 'champion'}/"
+        ) from exc
     version, folder, artifact = fetch_version(cfg, ref)
     log.info(
         "%s resolved to version %s (%s, sha256 %s) in %s",

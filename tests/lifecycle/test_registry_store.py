@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 
 import pytest
 
@@ -62,3 +63,11 @@ def test_commands_print_where_they_read_and_write(tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "publish location: s3://b/models (lifecycle.publish_uri)" in out
     assert "artifact location: data/mlflow/artifacts (lifecycle.artifact_root" in out
+
+
+def test_a_registry_uri_without_mlflow_names_the_published_folder(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # the job's environment on the cluster
+    cfg = load_config("emr")
+    with pytest.raises(model_uri.RegistryUnavailableError, match="needs MLflow on the driver") as e:
+        model_uri.resolve_model_uri("models:/txcat-categoriser@champion", cfg)
+    assert "--model <lifecycle.publish_uri>/champion/" in str(e.value)

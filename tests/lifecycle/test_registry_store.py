@@ -38,6 +38,7 @@ def test_a_read_only_command_in_an_empty_folder_creates_no_store(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # creates a SQLite store
 def test_the_missing_store_error_names_the_file_and_the_setting(tmp_path):
     cfg = load_config("local", overrides=[f"lifecycle.tracking_uri=sqlite:///{tmp_path}/x/m.db"])
     with pytest.raises(model_uri.RegistryUnavailableError, match=r"x/m\.db is missing"):
@@ -47,6 +48,7 @@ def test_the_missing_store_error_names_the_file_and_the_setting(tmp_path):
     assert (tmp_path / "x").is_dir()
 
 
+@pytest.mark.slow  # an MLflow client against a closed port
 def test_an_unreachable_registry_is_exit_3_naming_it(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")

@@ -10,6 +10,7 @@ from PIL import Image
 
 from txcat.lifecycle import metrics as M
 from txcat.lifecycle import report as RP
+from txcat.validate.offline import external_references
 
 from .test_metrics import CATEGORIES, PROBA, Y_TRUE
 
@@ -28,7 +29,7 @@ def written(tmp_path_factory):
         CATEGORIES,
         "Model v1",
         importance={"f1": 3.0, "f2": 1.0},
-        context={"model_version": "v1"},
+        context={"model_version": "v1", "tracking": "https://mlflow.bank.internal/#/models"},
         baselines={"majority": baseline},
     )
     return folder, files, metrics
@@ -97,3 +98,14 @@ def test_nan_becomes_null(tmp_path):
     assert saved["metrics"]["roc_auc_ovr_macro"] is None
     assert "<td>roc_auc_ovr_macro</td><td>n/a</td>" in (tmp_path / RP.HTML_FILE).read_text()
     assert not (tmp_path / RP.IMPORTANCE_PNG).exists()
+
+
+def test_the_page_needs_nothing_from_another_host(written):
+    """Plots are inlined and the style is in the page: it renders offline; a URL in the
+    context is text, not a link."""
+    _, files, _ = written
+    page = files["report.html"].read_text(encoding="utf-8")
+    assert external_references(page) == []
+    assert "<script" not in page and "<link" not in page
+    assert "https://mlflow.bank.internal/#/models" in page
+    assert page.count('src="data:image/png;base64,') == 4

@@ -9,7 +9,8 @@ import pytest
 
 from txcat import schema as S
 from txcat.config import ValidationConfig
-from txcat.validate import runner, suites
+from txcat.validate import offline, runner, suites
+from txcat.validate.offline import external_references
 
 #: Great Expectations suites run on Spark: left out of `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -204,4 +205,9 @@ def test_results_are_saved_as_json_and_html(spark, tmp_path):
     }
     html = (tmp_path / "validation" / "txcat_output.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "txcat_output" in html and "row_id" in html
+    # Offline: nothing fetched from or linked to another host; the results are all there.
+    assert external_references(html) == []
+    assert "<script" not in html and "<link" not in html
+    assert "fa-times" in html and offline.STYLE in html  # the failed expectation's status
+    assert "unique" in html
     assert outcome.summary()["results"]["json"].endswith("txcat_output.json")

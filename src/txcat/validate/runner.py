@@ -19,6 +19,7 @@ import great_expectations as gx
 from pyspark.sql import DataFrame, SparkSession
 
 from txcat import storage
+from txcat.validate.offline import offline_page
 from txcat.validate.suites import SuiteSpec
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,10 @@ def save_outcome(spark: SparkSession, outcome: SuiteOutcome, folder: str) -> Sui
     body = json.dumps(outcome.result.to_json_dict(), indent=2, sort_keys=True, default=str)
     storage.write_bytes(spark, json_path, (body + "\n").encode("utf-8"))
     html_path = storage.join(folder, f"{outcome.suite}.html")
-    html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(outcome.result))
+    # Offline: GE's template loads its styles and scripts from public CDNs (validate.offline).
+    html = offline_page(
+        DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(outcome.result))
+    )
     storage.write_bytes(spark, html_path, html.encode("utf-8"))
     outcome.paths = {"json": json_path, "html": html_path}
     return outcome

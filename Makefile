@@ -71,7 +71,7 @@ demo-score: demo-train ## Minimal path, no registry: score the demo day with tha
 	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
 		--output $(DEMO)/output --model $(DEMO)/model --env local
 
-test: venv storage-deps ## Run the whole suite: job, storage (starts its servers), lifecycle, DAG
+test: venv storage-deps airflow-venv ## Run the whole suite: job, storage (starts its servers), lifecycle, DAG
 	$(BIN)/python -m pytest -q tests --ignore=tests/dags
 	$(MAKE) dag-test
 

@@ -128,8 +128,13 @@ def the_day(params: dict[str, Any], ds: str | None) -> str:
 
 
 def job_summary(day: str, run_id: str) -> dict[str, Any] | None:
-    """The scoring job's summary of `day` if this run wrote it (else None)."""
-    return checks.summary_of_run(STORE.read_if_exists(SETTINGS.summary_uri(day)), day, run_id)
+    """The scoring job's summary of `day` if this run wrote it, else its refusal record (a run
+    stopped before writing by a bad input, reference table or model), else None."""
+    for uri in (SETTINGS.summary_uri(day), SETTINGS.refusal_uri(day)):
+        summary = checks.summary_of_run(STORE.read_if_exists(uri), day, run_id)
+        if summary is not None:
+            return summary
+    return None
 
 
 def job_failed(context: Any, exit_code: int | None, error: str) -> AirflowException:

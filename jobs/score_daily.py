@@ -16,6 +16,8 @@ import datetime as dt
 import logging
 import sys
 
+from pyspark.sql import SparkSession
+
 from txcat import exits, pipeline
 from txcat.cli import add_config_options
 from txcat.config import ConfigError, load_config
@@ -24,6 +26,7 @@ from txcat.model import ModelArtifactError
 from txcat.runlock import RunLockedError
 from txcat.session import build_session, configure_logging, release_session
 from txcat.sinks.names import parse_sinks
+from txcat.write import record_refusal
 
 log = logging.getLogger("txcat.score_daily")
 
@@ -83,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         result = pipeline.run(spark, cfg, params)
     except (pipeline.InputError, ReferenceDataError) as exc:
         log.error("%s", exc)
-        return pipeline.EXIT_BAD_INPUT
+        return _refused(spark, args, pipeline.EXIT_BAD_INPUT, str(exc))
     except ModelArtifactError as exc:
         log.error("model refused: %s", exc)
-        return pipeline.EXIT_BAD_MODEL
+        return _refused(spark, args, pipeline.EXIT_BAD_MODEL, f"model refused: {exc}")
     except RunLockedError as exc:
         log.error("%s", exc)
         return exits.RUN_LOCKED
@@ -96,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", problem)
     print(f"summary: {result.summary_path}")
     return result.exit_code
+
+
+def _refused(spark: SparkSession, args: argparse.Namespace, code: int, problem: str) -> int:
+    """Records the verdict beside the day's summary (`write.record_refusal`); returns `code`."""
+    record_refusal(spark, args.output, args.run_date, args.run_id, code, problem)
+    return code
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def test_model_json_holding_null_exits_3(job, borrowed_spark, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert job.main(_argv(tmp_path)) == exits.BAD_MODEL
     assert "model refused: model metadata must be a JSON object, got NoneType" in caplog.text
+
+
+def test_a_refused_model_is_recorded_beside_the_summary(job, borrowed_spark, tmp_path):
+    """An EMR step says only FAILED: the record tells the scheduler it was exit 3, no retry."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("null")
+    (tmp_path / "model" / "model.ubj").write_bytes(b"{}")
+    argv = [*_argv(tmp_path), "--run-id", "scheduled__2026-11-25"]
+    assert job.main(argv) == exits.BAD_MODEL
+    day = tmp_path / "out" / "runs" / f"run_date={RUN_DATE}"
+    record = json.loads((day / "_refused.json").read_text())
+    assert record == {
+        "run_date": RUN_DATE,
+        "run_id": "scheduled__2026-11-25",
+        "status": "failed",
+        "exit_code": exits.BAD_MODEL,
+        "problems": ["model refused: model metadata must be a JSON object, got NoneType"],
+    }
+    assert not (day / "summary.json").exists()  # the day's summary stays as it was
+
+
+def test_an_unusable_output_records_nothing_and_still_exits_2(job, borrowed_spark, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert job.main([*_argv(tmp_path, output=a_file), "--run-id", "r1"]) == exits.BAD_INPUT
+    assert a_file.read_text() == "x"

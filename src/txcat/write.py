@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,10 +22,14 @@ from pyspark.sql import functions as F
 from txcat import exits, storage
 from txcat import schema as S
 
+log = logging.getLogger(__name__)
+
 PREDICTIONS = "predictions"
 QUARANTINE = "quarantine"
 RUNS = "runs"
 SUMMARY_FILE = "summary.json"
+#: Beside the summary: why a run stopped before writing anything (exit 2 or 3).
+REFUSAL_FILE = "_refused.json"
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -44,6 +49,39 @@ def partition_path(dataset_path: str, run_date: dt.date) -> str:
 
 def summary_path(output: str, run_date: dt.date) -> str:
     return storage.join(partition_path(storage.join(output, RUNS), run_date), SUMMARY_FILE)
+
+
+def refusal_path(output: str, run_date: dt.date) -> str:
+    return storage.join(partition_path(storage.join(output, RUNS), run_date), REFUSAL_FILE)
+
+
+def record_refusal(
+    spark: SparkSession, output: str, run_date: dt.date, run_id: str, code: int, problem: str
+) -> str | None:
+    """Records why run `run_id` stopped before writing (a bad input or reference, a refused model).
+
+    The day's partitions and summary stay as they were; this small JSON document (`run_date`,
+    `run_id`, `status` failed, `exit_code`, `problems`) goes beside the summary, so a scheduler
+    that does not see the process's exit code (an EMR step only says FAILED) can tell the
+    verdict from an infrastructure failure and not retry it. Best effort: returns None, with a
+    warning, when there is no run id or the document cannot be written (an unusable output).
+    """
+    if not run_id:
+        return None
+    path = refusal_path(output, run_date)
+    record = {
+        "run_date": run_date.isoformat(),
+        "run_id": run_id,
+        "status": FAILED,
+        "exit_code": code,
+        "problems": [problem.splitlines()[0][:1000] if problem else ""],
+    }
+    try:
+        storage.write_bytes(spark, path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - the refusal itself is what the run reports
+        log.warning("could not record the refusal at %s: %s", path, exc)
+        return None
+    return path
 
 
 def write_partitioned(df: DataFrame, path: str, schema: Any) -> None:

@@ -47,7 +47,11 @@ def _write_summary(output: Path, **fields: object) -> None:
 
 def _context(**params: object) -> dict:
     pushed: dict[str, object] = {}
-    ti = SimpleNamespace(xcom_push=pushed.__setitem__)
+
+    def xcom_push(key: str, value: object) -> None:
+        pushed[key] = value
+
+    ti = SimpleNamespace(xcom_push=xcom_push)
     defaults = {"run_date": None, "model_uri": "m", "sinks": "parquet"}
     return {"ds": DS, "run_id": RUN_ID, "params": {**defaults, **params}, "ti": ti,
             "pushed": pushed}  # fmt: skip
@@ -149,6 +153,19 @@ def test_a_failed_step_with_a_data_verdict_is_not_retried(emr_step, tmp_path):
     with pytest.raises(AirflowFailException, match="exit code 6: a critical data expectation"):
         task.execute(context)
     assert context["pushed"] == {"step_ids": ["s-1"]}
+
+
+def test_a_step_refused_before_writing_is_not_retried(emr_step, tmp_path):
+    """A refused model (exit 3) writes no summary, only its refusal record beside it."""
+    task, _ = emr_step("FAILED")
+    _write_summary(tmp_path, run_id="scheduled__an_earlier_run")  # the day's older summary
+    record = {"run_date": DS, "run_id": RUN_ID, "status": "failed", "exit_code": 3,
+              "problems": ["model refused: checksum mismatch"]}  # fmt: skip
+    (tmp_path / "runs" / f"run_date={DS}" / "_refused.json").write_text(json.dumps(record))
+    with pytest.raises(AirflowFailException) as caught:
+        task.execute(_context())
+    assert "exit code 3: model refused or unreachable" in str(caught.value)
+    assert "problem: model refused: checksum mismatch" in str(caught.value)
 
 
 def test_a_failed_step_without_a_summary_is_retried_as_a_new_step(emr_step):

@@ -196,3 +196,14 @@ def test_reference_settings():
     assert s.reference_uri == "s3://r/v2"
     with pytest.raises(DagConfigError, match="TXCAT_NOTIFY_TARGET must be"):
         load_reference_settings({"TXCAT_NOTIFY_TARGET": "ftp://x"})
+
+
+def test_the_dag_reads_the_summary_and_refusal_where_the_job_writes_them():
+    import datetime as dt
+
+    from txcat import write
+
+    s = load_settings(EMR)
+    day = dt.date(2026, 11, 25)
+    assert s.summary_uri("2026-11-25") == write.summary_path("s3://out/daily", day)
+    assert s.refusal_uri("2026-11-25") == write.refusal_path("s3://out/daily", day)

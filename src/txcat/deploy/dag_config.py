@@ -137,6 +137,10 @@ class DagSettings:
     def summary_uri(self, run_date: str) -> str:
         return f"{self.output_uri.rstrip('/')}/runs/run_date={run_date}/summary.json"
 
+    def refusal_uri(self, run_date: str) -> str:
+        """Why a run stopped before writing (exit 2, 3): `txcat.write.record_refusal`."""
+        return f"{self.output_uri.rstrip('/')}/runs/run_date={run_date}/_refused.json"
+
     def predictions_uri(self) -> str:
         return f"{self.output_uri.rstrip('/')}/predictions"
 

@@ -49,11 +49,12 @@ lock: venv ## Re-resolve the lock files requirements/*.txt from pyproject.toml (
 	$(LOCK) --extra lifecycle -c requirements/dev.txt -o requirements/lifecycle.txt
 	$(LOCK) --extra serve -c requirements/dev.txt -o requirements/serve.txt
 
-demo: demo-data demo-lifecycle ## Generate a day; train, gate, register, promote a model; score the day with it
+demo: demo-data demo-lifecycle demo-monitor ## Generate a day; train, gate, register, promote a model; score the day with it; monitor it
 	@echo "predictions: $(DEMO)/output/predictions/run_date=$(DEMO_DATE)/"
 	@echo "quarantine:  $(DEMO)/output/quarantine/run_date=$(DEMO_DATE)/"
 	@echo "run summary: $(DEMO)/output/runs/run_date=$(DEMO_DATE)/summary.json"
 	@cat $(DEMO)/output/runs/run_date=$(DEMO_DATE)/summary.json
+	@echo "monitoring report: $(DEMO)/output/monitoring/run_date=$(DEMO_DATE)/report.html"
 
 demo-data: venv ## Generate labelled training files, the day to score, and reference data
 	rm -rf $(DEMO)/training $(DEMO)/landing

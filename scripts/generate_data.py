@@ -14,6 +14,7 @@ import logging
 import sys
 
 from txcat.generate import generate
+from txcat.generate.drift import DRIFT_KINDS, apply_drift
 
 logger = logging.getLogger("generate_data")
 
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bad-share", type=_share, default=0.0, help="share of bad files")
     p.add_argument("--reference-out", default=None, help="folder for reference tables")
     p.add_argument("--rows-per-account", type=float, default=100, help="mean rows per account")
+    p.add_argument(
+        "--drift",
+        choices=DRIFT_KINDS,
+        default=None,
+        help="inject one kind of drift into the generated files (txcat.generate.drift)",
+    )
     return p.parse_args(argv)
 
 
@@ -58,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             start_date=args.start_date,
             end_date=args.end_date,
             seed=args.seed,
-            labels=not args.no_labels,
+            labels=not args.no_labels or args.drift is not None,
             bad_share=args.bad_share,
             reference_out=args.reference_out,
             rows_per_account=args.rows_per_account,
         )
+        if args.drift is not None:
+            drift = apply_drift(args.out, args.drift, args.seed, labels=not args.no_labels)
+            logger.info("drift %s: %s", args.drift, drift)
     except (ValueError, FileExistsError) as exc:
         logger.error("%s", exc)
         return 2

@@ -22,6 +22,7 @@ log = logging.getLogger("txcat")
 #: Modules that contribute sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "txcat.lifecycle.commands",
+    "txcat.monitor.commands",
     "txcat.plan",
     "txcat.serve.command",
     "txcat.reference",

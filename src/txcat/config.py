@@ -193,6 +193,91 @@ class ValidationConfig:
             raise ConfigError("validation.sample_rows must be >= 1")
 
 
+@dataclasses.dataclass(frozen=True)
+class MonitoringConfig:
+    """The daily monitor's profile settings and alert thresholds (`txcat monitor`)."""
+
+    #: Bins per numeric feature in the reference profile: edges at these quantiles (deciles).
+    quantiles: int
+    #: Raw columns profiled as categories (value frequencies), e.g. merchant_country.
+    categorical_columns: tuple[str, ...]
+    #: Values kept per categorical column in the reference; rarer ones are counted together.
+    top_categories: int
+    #: The scoring job bins the features of at least this share of the day's files ...
+    feature_sample_share: float
+    #: ... and of all of them while the day has fewer than this many rows to score.
+    feature_sample_min_rows: int
+    #: Feature PSI: above warn it is listed, above alert it alerts.
+    psi_warn: float
+    psi_alert: float
+    #: Features reported in the drift table but never alerted on (`name`, or `prefix*`).
+    report_only_features: tuple[str, ...]
+    #: A categorical column alerts when this share of today's rows holds values training never saw.
+    max_new_category_share: float
+    #: PSI of the predicted-category mix against the hold-out's.
+    prediction_psi_alert: float
+    #: Mean top probability may fall at most this far below the hold-out's.
+    max_confidence_drop: float
+    #: Rows whose top probability is under `low_confidence` ...
+    low_confidence: float
+    #: ... may be at most this share above the hold-out's share.
+    max_low_confidence_rise: float
+    #: A category predicted for at least this share of the hold-out and never today alerts.
+    never_predicted_min_share: float
+    #: Volume against the median of the last `volume_history_runs` runs (judged from
+    #: `min_history_runs` runs on).
+    volume_history_runs: int
+    min_history_runs: int
+    max_volume_drop: float
+    max_volume_rise: float
+    #: Quarantine share of one reason: alert above this share ...
+    max_reason_share: float
+    #: ... or above its trailing median plus this.
+    max_reason_rise: float
+    #: Feedback labels joined to the predictions of the last `feedback_window_days` run dates.
+    feedback_window_days: int
+    #: No degradation alert under this many labelled rows (per category: `min_category_feedback`).
+    min_feedback_rows: int
+    min_category_feedback: int
+    #: Largest drops against the model's hold-out figures.
+    max_accuracy_drop: float
+    max_macro_f1_drop: float
+    max_recall_drop: float
+    #: Days of history the report's trend charts show.
+    trend_days: int
+    #: MLflow experiment of the daily monitoring runs (tracking URI: `lifecycle.tracking_uri`).
+    mlflow_experiment: str
+    log_to_mlflow: bool
+
+    def __post_init__(self) -> None:
+        if self.quantiles < 2 or self.top_categories < 1:
+            raise ConfigError("monitoring.quantiles must be >= 2 and top_categories >= 1")
+        for name in (
+            "feature_sample_share",
+            "max_new_category_share",
+            "low_confidence",
+            "max_low_confidence_rise",
+            "never_predicted_min_share",
+            "max_volume_drop",
+            "max_reason_share",
+            "max_reason_rise",
+            "max_accuracy_drop",
+            "max_macro_f1_drop",
+            "max_recall_drop",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"monitoring.{name} must be between 0 and 1")
+        if not 0.0 < self.psi_warn <= self.psi_alert:
+            raise ConfigError("monitoring.psi_warn must be > 0 and <= psi_alert")
+        if min(self.volume_history_runs, self.min_history_runs, self.feedback_window_days) < 1:
+            raise ConfigError(
+                "monitoring.volume_history_runs, min_history_runs and feedback_window_days "
+                "must be >= 1"
+            )
+        if self.min_history_runs > self.volume_history_runs:
+            raise ConfigError("monitoring.min_history_runs must be <= volume_history_runs")
+
+
 #: Hold-out modes of training (`lifecycle.holdout`).
 HOLDOUT_TIME = "time"
 HOLDOUT_TIME_UNSEEN_ACCOUNTS = "time_unseen_accounts"
@@ -276,6 +361,7 @@ class Config:
     validation: ValidationConfig
     lifecycle: LifecycleConfig
     quality_gate: QualityGateConfig
+    monitoring: MonitoringConfig
 
 
 def load_config(
@@ -362,6 +448,7 @@ def _build(env: str, tree: Mapping[str, Any]) -> Config:
         validation=_section(ValidationConfig, tree, "validation"),
         lifecycle=_section(LifecycleConfig, tree, "lifecycle"),
         quality_gate=_section(QualityGateConfig, tree, "quality_gate"),
+        monitoring=_section(MonitoringConfig, tree, "monitoring"),
     )
 
 

@@ -6,7 +6,9 @@ A folder holding
   training parameters and metrics, library versions;
 - `training_files.txt`: the files the model was trained on, one per line;
 - `memory.parquet` (models with label-memory features): the label memory the features look up
-  (`txcat.features.memory`), its sha256 and smoothing constants in `model.json`'s `memory`.
+  (`txcat.features.memory`), its sha256 and smoothing constants in `model.json`'s `memory`;
+- `profile.json` (models trained with monitoring): the reference profile the daily monitor
+  compares each day with (`txcat.monitor.profile`), its sha256 in `model.json`'s `profile`.
 
 A scorer loads the folder, checks the metadata's types, recomputes the checksums (model and
 memory table), loads the booster once and checks it against the metadata (class count, feature
@@ -30,6 +32,7 @@ MODEL_FILE = "model.ubj"
 METADATA_FILE = "model.json"
 TRAINING_FILES = "training_files.txt"
 MEMORY_FILE = "memory.parquet"
+PROFILE_FILE = "profile.json"
 #: Names of the features read from the label memory; a model using one needs its table.
 MEMORY_FEATURE_PREFIX = "mem_"
 FORMAT_VERSION = 1
@@ -52,6 +55,9 @@ class ModelArtifact:
     #: The label memory table (Parquet bytes, checked against `metadata["memory"]["sha256"]`);
     #: None for a model without memory features.
     memory_table: bytes | None = field(default=None, repr=False)
+    #: The monitoring reference profile (JSON bytes, checked against
+    #: `metadata["profile"]["sha256"]`); None for a model trained without one.
+    profile: bytes | None = field(default=None, repr=False)
 
     @property
     def memory_smoothing(self) -> tuple[float, ...]:
@@ -91,12 +97,14 @@ def save_artifact(
     metrics: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
     memory: tuple[bytes, Sequence[float]] | None = None,
+    profile: bytes | None = None,
 ) -> ModelArtifact:
     """Writes a new artifact folder and returns it as loaded.
 
     `extra` adds top-level metadata entries (e.g. `fitted_on`, `evaluation`); it cannot replace
     the contract's own keys. `memory` is the label memory table (Parquet bytes) and its
     smoothing constants, required when a feature name starts with `MEMORY_FEATURE_PREFIX`.
+    `profile` is the monitoring reference profile (JSON bytes).
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,11 +134,14 @@ def save_artifact(
             "smoothing": [float(m) for m in smoothing],
         }
         (out / MEMORY_FILE).write_bytes(table)
+    if profile is not None:
+        metadata["profile"] = {"file": PROFILE_FILE, "sha256": sha256_hex(profile)}
+        (out / PROFILE_FILE).write_bytes(profile)
     metadata |= {k: v for k, v in (extra or {}).items() if k not in metadata}
     (out / MODEL_FILE).write_bytes(model_bytes)
     (out / TRAINING_FILES).write_text("".join(f"{f}\n" for f in files), encoding="utf-8")
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    return parse_artifact(model_bytes, metadata, table)
+    return parse_artifact(model_bytes, metadata, table, profile)
 
 
 def load_artifact(folder: str, read: Callable[[str], bytes] | None = None) -> ModelArtifact:
@@ -149,15 +160,22 @@ def load_artifact(folder: str, read: Callable[[str], bytes] | None = None) -> Mo
         table = None
         if isinstance(metadata, Mapping) and isinstance(metadata.get("memory"), Mapping):
             table = reader(f"{base}/{metadata['memory'].get('file', MEMORY_FILE)}")
+        profile = None
+        if isinstance(metadata, Mapping) and isinstance(metadata.get("profile"), Mapping):
+            profile = reader(f"{base}/{metadata['profile'].get('file', PROFILE_FILE)}")
     except (OSError, ValueError) as exc:
         raise ModelArtifactError(f"cannot read model artifact {folder}: {exc}") from exc
-    return parse_artifact(model_bytes, metadata, table)
+    return parse_artifact(model_bytes, metadata, table, profile)
 
 
 def parse_artifact(
-    model_bytes: bytes, metadata: Any, memory_table: bytes | None = None
+    model_bytes: bytes,
+    metadata: Any,
+    memory_table: bytes | None = None,
+    profile: bytes | None = None,
 ) -> ModelArtifact:
-    """Checks the metadata, the checksums of the model bytes and memory table, and the booster.
+    """Checks the metadata, the checksums of the model bytes, memory table and profile, and the
+    booster.
 
     A model whose features read the label memory is refused without its table; a model without
     memory features loads without one.
@@ -169,6 +187,7 @@ def parse_artifact(
             f"model checksum mismatch: metadata says {metadata['sha256']}, bytes are {actual}"
         )
     _check_memory(metadata, memory_table)
+    _check_profile(metadata, profile)
     artifact = ModelArtifact(
         version=metadata["version"],
         sha256=actual,
@@ -177,6 +196,7 @@ def parse_artifact(
         model_bytes=model_bytes,
         metadata=dict(metadata),
         memory_table=memory_table,
+        profile=profile,
     )
     check_booster(artifact.booster(), artifact)
     return artifact
@@ -234,6 +254,23 @@ def _check_memory(metadata: Mapping[str, Any], table: bytes | None) -> None:
     if actual != record["sha256"]:
         raise ModelArtifactError(
             f"memory table checksum mismatch: metadata says {record['sha256']}, bytes are {actual}"
+        )
+
+
+def _check_profile(metadata: Mapping[str, Any], profile: bytes | None) -> None:
+    """Refuses a listed reference profile that is missing or altered (an unlisted one is absent)."""
+    record = metadata.get("profile")
+    if record is None:
+        return
+    if not isinstance(record, Mapping) or not isinstance(record.get("sha256"), str):
+        raise ModelArtifactError("model metadata 'profile' must hold the profile's sha256")
+    if profile is None:
+        raise ModelArtifactError(f"model {metadata['version']}: the reference profile is missing")
+    actual = sha256_hex(profile)
+    if actual != record["sha256"]:
+        raise ModelArtifactError(
+            f"reference profile checksum mismatch: metadata says {record['sha256']}, "
+            f"bytes are {actual}"
         )
 
 

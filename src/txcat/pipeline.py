@@ -31,6 +31,7 @@ from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing, Rejected
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.model_uri import ModelSource, RegistryError, resolve
+from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
 
@@ -344,6 +345,16 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             .withColumn(S.RUN_DATE, F.lit(params.run_date))
         )
         write.write_partitioned(predictions, predictions_root, S.PREDICTION_SCHEMA)
+        monitor_profile.write_day_histogram(
+            spark,
+            cfg,
+            artifact,
+            scorable(stamped),
+            lambda rows: build_features(rows, refs, cfg.features.aggregates, memory),
+            params.output,
+            params.run_date,
+            counts["to_score"],
+        )
         if cfg.validation.enabled:
             input_check = _validate_input(spark, cfg, params, stamped, counts)
     finally:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from txcat import read, sources
@@ -57,6 +57,13 @@ from txcat.lifecycle import metrics as M
 from txcat.lifecycle import mlflow_model as MLM
 from txcat.lifecycle import splits
 from txcat.model import ModelArtifact, save_artifact
+from txcat.monitor.profile import (
+    feature_profile,
+    holdout_figures,
+    prediction_profile,
+    reference_profile,
+)
+from txcat.monitor.profile import to_bytes as profile_bytes
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,9 @@ class TrainingSet:
     #: Every labelled row with features computed over whole files (the refit's input);
     #: None when `lifecycle.refit_all_rows` is off.
     full: pd.DataFrame | None = None
+    #: Feature bins and categorical values of the rows the shipped model is fitted on
+    #: (`txcat.monitor.profile`).
+    feature_profile: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,22 +148,31 @@ def collect_training_set(
                 split, F.col(splits.SIDE) == splits.TRAIN, fc.memory_smoothing, fc.memory_folds
             )
         )
-        features = prepared.featured(split, memory).select(*columns, splits.SIDE, *FEATURE_COLUMNS)
+        # The monitor's categorical columns ride along for the reference profile only.
+        extra = [c for c in cfg.monitoring.categorical_columns if c not in columns]
+        features = prepared.featured(split, memory).select(
+            *columns, splits.SIDE, *FEATURE_COLUMNS, *extra
+        )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
         if fraction < 1.0:
             log.warning("sampling %.3f of %d rows to fit the driver", fraction, rows)
             features = features.sample(fraction=fraction, seed=cfg.training.seed)
-        frame = pd.DataFrame(features.toPandas())
+        if lc.refit_all_rows:
+            frame = pd.DataFrame(features.drop(*extra).toPandas())
+        else:
+            frame, profile = _collect_profiled(
+                features, features.where(F.col(splits.SIDE) == splits.TRAIN), extra, cfg
+            )
         frame[S.SOURCE_FILE] = frame[S.SOURCE_FILE].map(splits.original_file)
         full = None
         if lc.refit_all_rows:
             memory = MEM.collected(
                 MEM.training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
             )
-            whole = prepared.featured(labelled, memory).select(*columns, *FEATURE_COLUMNS)
+            whole = prepared.featured(labelled, memory).select(*columns, *FEATURE_COLUMNS, *extra)
             if fraction < 1.0:
                 whole = whole.sample(fraction=fraction, seed=cfg.training.seed)
-            full = pd.DataFrame(whole.toPandas())
+            full, profile = _collect_profiled(whole, whole, extra, cfg)
             shipped = MEM.build_memory(labelled)
         else:
             shipped = MEM.build_memory(split.where(F.col(splits.SIDE) == splits.TRAIN))
@@ -162,7 +181,22 @@ def collect_training_set(
     finally:
         transactions.unpersist()
     outside = rows - len(frame) if fraction == 1.0 else 0
-    return TrainingSet(frame, fraction, unknown, outside, cutoff, derived, memory_table, full)
+    return TrainingSet(
+        frame, fraction, unknown, outside, cutoff, derived, memory_table, full, profile
+    )
+
+
+def _collect_profiled(
+    features: DataFrame, reference: DataFrame, extra: list[str], cfg: Config
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The collected features (without the `extra` columns) and the reference profile of the
+    `reference` rows among them (the rows the shipped model is fitted on), from one cache."""
+    features = features.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        profile = feature_profile(reference, FEATURE_COLUMNS, cfg.monitoring)
+        return pd.DataFrame(features.drop(*extra).toPandas()), profile
+    finally:
+        features.unpersist()
 
 
 def fitted_on(frame: pd.DataFrame) -> dict[str, Any]:
@@ -418,6 +452,23 @@ def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date)
     return record | {"comparable": True, "metrics": _scalars(metrics)}
 
 
+def _reference_profile(data: TrainingSet, selection: Selection, cfg: Config) -> bytes | None:
+    """The monitor's reference: the fitted rows' features, the candidate's hold-out predictions
+    and figures (the shipped model has seen the hold-out when it was refitted on every row)."""
+    if data.feature_profile is None:
+        return None
+    hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
+    proba = selection.fitted[C.XGBOOST].predict_proba(hold_x)
+    document = reference_profile(
+        data.feature_profile,
+        prediction_profile(proba, S.CATEGORIES, cfg.monitoring.low_confidence),
+        holdout_figures(selection.evaluation["holdout"][C.XGBOOST]),
+        source="features: the rows the shipped model is fitted on; predictions and figures: "
+        f"the candidate on the hold-out (from {data.cutoff.isoformat()}, {cfg.lifecycle.holdout})",
+    )
+    return profile_bytes(document)
+
+
 def run(
     spark: SparkSession,
     cfg: Config,
@@ -488,6 +539,7 @@ def run(
         metrics=metrics,
         extra={"fitted_on": fit_record, "evaluation": evaluation_record},
         memory=(MEM.table_to_parquet(data.memory_table), cfg.features.memory_smoothing),
+        profile=_reference_profile(data, selection, cfg),
     )
     out = Path(model_out)
     MLM.write(out, artifact, MLM.input_example(shipped_on, artifact.feature_names))

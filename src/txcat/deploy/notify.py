@@ -1,7 +1,8 @@
 """The `daily_predictions` DAG's messages to its owners, and the channel that carries them.
 
-One channel, chosen by `TXCAT_NOTIFY_TARGET`, carries both the success message (sent by the
-`notify` task) and the failure message (sent by every task's failure callback):
+One channel, chosen by `TXCAT_NOTIFY_TARGET`, carries the success message (sent by the `notify`
+task), the failure message (sent by every task's failure callback) and the monitoring alert
+(sent by `monitoring_alerts` when the monitor found the day suspect):
 
 - an SNS topic ARN: published through the amazon provider's `SnsHook.publish_to_target`, so
   the credentials are those of the DAG's AWS connection;
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 SUBJECT_LIMIT = 100
 #: The failure message keeps this much of the error text.
 ERROR_LIMIT = 2000
+#: A monitoring message lists at most this many alerts (the report has them all).
+MAX_ALERTS = 20
 
 
 class Channel(Protocol):
@@ -114,6 +117,31 @@ def success_message(
         "run_id": run_id,
         "run_date": run_date,
         **result,
+    }
+
+
+def monitoring_message(
+    dag_id: str, run_id: str | None, run_date: str | None, metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The message of a monitored day with alerts: how many, and what each one says.
+
+    Args:
+        metrics: The monitor's `metrics.json` of the day (`alerts`, `report`).
+    """
+    alerts = list(metrics.get("alerts") or [])
+    return {
+        "event": f"{dag_id}.monitoring_alert",
+        "status": "alert",
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "run_date": run_date,
+        "model_version": metrics.get("model_version"),
+        "alert_count": len(alerts),
+        "alerts": [
+            {k: a.get(k) for k in ("metric", "value", "threshold", "message")}
+            for a in alerts[:MAX_ALERTS]
+        ],
+        "report": (metrics.get("report") or {}).get("html"),
     }
 
 

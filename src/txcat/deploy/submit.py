@@ -38,6 +38,7 @@ CONF_ALIAS = "conf"
 ENV_ARCHIVE = "txcat-env.tar.gz"
 CONF_ARCHIVE = "txcat-conf.tar.gz"
 SCORE_SCRIPT = "score_daily.py"
+MONITOR_SCRIPT = "monitor.py"
 JOBS_DIR = "jobs"
 #: The bootstrap action installing `EMR_PYTHON` on stock EMR 7.x nodes (Amazon Linux 2023),
 #: shipped in the package from `scripts/emr/`.
@@ -45,6 +46,7 @@ BOOTSTRAP_SCRIPT = "bootstrap-python311.sh"
 BOOTSTRAP_SOURCE = "scripts/emr/" + BOOTSTRAP_SCRIPT
 
 APP_NAME = "txcat-score-daily"
+MONITOR_APP_NAME = "txcat-monitor"
 
 _TEMPLATE = re.compile(r"^\{\{.*\}\}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -129,6 +131,17 @@ def job_arguments(job: JobArgs) -> list[str]:
     return args
 
 
+def monitor_arguments(job: JobArgs) -> list[str]:
+    """The argument list of `jobs/monitor.py` after the scoring run `job`: the same day, output,
+    configuration and settings; the reference is the model that scored the day (its summary)."""
+    args = ["--run-date", job.run_date, "--output", job.output, "--env", job.env]
+    if job.conf_dir:
+        args += ["--conf-dir", job.conf_dir]
+    for item in job.overrides:
+        args += ["--set", item]
+    return args
+
+
 @dataclasses.dataclass(frozen=True)
 class LocalSubmit:
     """How a development machine runs the job: `spark-submit --master local[*]`.
@@ -185,6 +198,18 @@ def local_operator_kwargs(job: JobArgs, local: LocalSubmit) -> dict[str, object]
         "name": APP_NAME,
         "driver_memory": local.driver_memory,
         "env_vars": local.env_vars(),
+    }
+
+
+def local_monitor_kwargs(job: JobArgs, local: LocalSubmit) -> dict[str, object]:
+    """`SparkSubmitOperator` keyword arguments of the monitor (`jobs/monitor.py` beside the
+    scoring job's script)."""
+    application = local.application.rsplit("/", 1)
+    script = f"{application[0]}/{MONITOR_SCRIPT}" if len(application) == 2 else MONITOR_SCRIPT
+    return local_operator_kwargs(job, local) | {
+        "application": script,
+        "application_args": monitor_arguments(job),
+        "name": MONITOR_APP_NAME,
     }
 
 
@@ -259,12 +284,13 @@ class EmrPackage:
         return dict(sorted(settings.items()))
 
 
-def emr_command(job: JobArgs, package: EmrPackage) -> list[str]:
+def emr_command(job: JobArgs, package: EmrPackage, monitor: bool = False) -> list[str]:
     """The bootstrap-free spark-submit line of the EMR step (run by `command-runner.jar`).
 
     Cluster deploy mode: the driver runs in a YARN container, where `--archives` unpacks the
     packed environment as `./environment` and the conf files as `./conf`, so the job is given
-    `--conf-dir conf`. PySpark itself comes from the cluster.
+    `--conf-dir conf`. PySpark itself comes from the cluster. `monitor` gives the line of the
+    monitor (`jobs/monitor.py`) after that scoring run.
     """
     if job.conf_dir not in (None, CONF_ALIAS):
         raise SubmitError(f"on EMR the conf folder is the shipped archive {CONF_ALIAS!r}")
@@ -273,18 +299,20 @@ def emr_command(job: JobArgs, package: EmrPackage) -> list[str]:
     for key, value in package.spark_conf().items():
         argv += ["--conf", f"{key}={value}"]
     argv += [
-        "--name", APP_NAME,
+        "--name", MONITOR_APP_NAME if monitor else APP_NAME,
         "--driver-memory", package.driver_memory,
         "--executor-memory", package.executor_memory,
         "--executor-cores", str(package.executor_cores),
         "--archives",
         f"{package.env_archive}#{ENV_ALIAS},{package.conf_archive}#{CONF_ALIAS}",
     ]  # fmt: skip
+    if monitor:
+        return [*argv, package.uri(JOBS_DIR, MONITOR_SCRIPT), *monitor_arguments(job)]
     return [*argv, package.application, *job_arguments(job)]
 
 
 def emr_step(
-    job: JobArgs, package: EmrPackage, action_on_failure: str = "CONTINUE"
+    job: JobArgs, package: EmrPackage, action_on_failure: str = "CONTINUE", monitor: bool = False
 ) -> dict[str, object]:
     """The `AddJobFlowSteps` step for one scoring run.
 
@@ -294,9 +322,12 @@ def emr_step(
     if action_on_failure not in ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"):
         raise SubmitError(f"unknown ActionOnFailure {action_on_failure!r}")
     return {
-        "Name": f"{APP_NAME} {job.run_date}",
+        "Name": f"{MONITOR_APP_NAME if monitor else APP_NAME} {job.run_date}",
         "ActionOnFailure": action_on_failure,
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": emr_command(job, package)},
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": emr_command(job, package, monitor),
+        },
     }
 
 

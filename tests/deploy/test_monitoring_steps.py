@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from txcat.deploy import notify, submit
+import pytest
+
+from txcat.deploy import monitoring, notify, submit
 from txcat.deploy.submit import EmrPackage, JobArgs, LocalSubmit
 
 JOB = JobArgs(
@@ -71,3 +73,20 @@ def test_monitoring_message_summarises_the_alerts() -> None:
     assert message["report"].endswith("report.html")
     assert notify.subject(message) == "daily_predictions alert 2026-11-25"
     assert json.loads(notify.body(message))["event"] == "daily_predictions.monitoring_alert"
+
+
+def test_the_day_to_monitor_comes_from_the_conf_or_the_newest_asset_event() -> None:
+    events = [{"run_date": "2026-11-24"}, {"run_date": "2026-11-25", "rows_scored": 3}]
+    assert monitoring.run_date_from({}, events) == "2026-11-25"
+    assert monitoring.run_date_from({"run_date": "2026-11-20"}, events) == "2026-11-20"
+    with pytest.raises(monitoring.MonitoringRunError, match="no run date"):
+        monitoring.run_date_from(None, [])
+    with pytest.raises(monitoring.MonitoringRunError, match="not YYYY-MM-DD"):
+        monitoring.run_date_from({"run_date": "yesterday"}, [])
+
+
+def test_metrics_uri_is_where_the_monitor_writes() -> None:
+    from txcat.monitor import run
+
+    uri = monitoring.metrics_uri("s3://out/daily/", "2026-11-25")
+    assert uri == f"s3://out/daily/{run.MONITORING}/run_date=2026-11-25/{run.METRICS_FILE}"

@@ -29,7 +29,7 @@ from txcat.monitor.run import MonitorParams, run
 pytestmark = pytest.mark.slow
 
 RUN_DATE = dt.date(2026, 11, 25)
-ACCOUNTS = 60
+ACCOUNTS = 150
 SEED = 11
 
 

@@ -30,7 +30,7 @@ from txcat import exits, storage, write
 from txcat import schema as S
 from txcat.config import Config, MonitoringConfig
 from txcat.model import ModelArtifact, ModelArtifactError, load_artifact
-from txcat.model_uri import resolve_model_uri
+from txcat.model_uri import resolve
 from txcat.monitor import checks
 from txcat.monitor import profile as P
 
@@ -99,15 +99,17 @@ def run(spark: SparkSession, cfg: Config, params: MonitorParams) -> MonitorResul
         "output": params.output,
         "model_uri": model_uri,
         "model_version": artifact.version,
-        "scored_by_model_version": summary.get("model_version"),
+        "scored_by_model_version": summary.get(S.MODEL_VERSION),
+        "model_registry_version": summary.get(S.MODEL_REGISTRY_VERSION),
         "run_id": summary.get("run_id"),
         "run_status": summary.get("status"),
         "notes": [],
     }
-    if summary.get("model_version") not in (None, artifact.version):
+    if summary.get("model_sha256") not in (None, artifact.sha256):
         metrics["notes"].append(
-            f"the day was scored by model {summary.get('model_version')}, compared with the "
-            f"reference of {artifact.version}"
+            f"the day was scored by model {summary.get('model_version')} (sha256 "
+            f"{str(summary.get('model_sha256'))[:12]}), compared with the reference of "
+            f"{artifact.version} ({artifact.sha256[:12]}): {model_uri} now serves another model"
         )
     alerts: list[dict[str, Any]] = []
     if reference is None:
@@ -149,15 +151,26 @@ def run(spark: SparkSession, cfg: Config, params: MonitorParams) -> MonitorResul
 
 
 def load_model(spark: SparkSession, uri: str, cfg: Config) -> ModelArtifact:
-    """The model artifact (a registry URI is downloaded first), checked as the job checks it.
+    """The model artifact, resolved as the scoring job resolves `--model` (registry URI,
+    published alias folder, or a folder) and checked against the checksum its source promises.
 
     Raises:
         txcat.model.ModelArtifactError: no URI, or the artifact is refused.
     """
     if not uri:
         raise ModelArtifactError("no model: the run summary names none; pass --model")
-    local = resolve_model_uri(uri, cfg)
-    return load_artifact(local, read=lambda u: storage.read_bytes(spark, u))
+    folder, source = resolve(
+        uri,
+        cfg,
+        read=lambda u: storage.read_bytes(spark, u),
+        exists=lambda u: storage.exists(spark, u),
+    )
+    artifact = load_artifact(folder, read=lambda u: storage.read_bytes(spark, u))
+    if source.sha256 is not None and source.sha256 != artifact.sha256:
+        raise ModelArtifactError(
+            f"{uri} promises sha256 {source.sha256}, the model in {folder} is {artifact.sha256}"
+        )
+    return artifact
 
 
 def _has(day: dict[str, Any], key: str) -> bool:

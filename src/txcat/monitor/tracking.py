@@ -64,6 +64,8 @@ def log_day(cfg: Config, metrics: Mapping[str, Any]) -> str | None:
             else client.create_run(experiment_id, run_name=day, tags={"run_date": day}).info.run_id
         )
         client.set_tag(run_id, "model_version", str(metrics.get("model_version")))
+        if metrics.get("model_registry_version"):
+            client.set_tag(run_id, "model_registry_version", str(metrics["model_registry_version"]))
         client.set_tag(run_id, "status", str(metrics.get("status")))
         step = (dt.date.fromisoformat(day) - dt.date(2000, 1, 1)).days
         for key, value in day_figures(metrics).items():

@@ -216,3 +216,24 @@ def test_too_little_feedback_is_not_judged_and_says_why() -> None:
     assert alerts == []
     assert metrics["judged"] is False
     assert "50 labelled rows" in metrics["note"] and "min_feedback_rows" in metrics["note"]
+
+
+def test_plain_words_put_the_verdicts_first_and_group_drifted_features() -> None:
+    from txcat.monitor.report import plain_words
+
+    metrics = {
+        "alerts": [
+            checks.alert("feature_psi", 0.4, 0.25, "x", features=["amount_log"]),
+            checks.alert("volume_rows_read", 10, 50, "rows read dropped to 10"),
+            checks.alert("feature_psi", 2.0, 0.25, "x", features=["age_years"]),
+            checks.alert("feedback_accuracy", 0.2, 0.5, "accuracy on 300 labelled rows is 0.200"),
+        ],
+        "feedback": {"judged": True, "accuracy": 0.2, "macro_f1": 0.1, "rows": 300,
+                     "holdout": {"accuracy": 0.6, "macro_f1": 0.4}},
+    }  # fmt: skip
+    lines = plain_words(metrics)
+    assert lines[0] == "Accuracy on 300 labelled rows is 0.200."
+    assert lines[1] == "Rows read dropped to 10."
+    assert lines[2] == (
+        "2 feature(s) moved away from training (PSI >= 0.25): age_years (2.00), amount_log (0.40)."
+    )

@@ -144,7 +144,22 @@ def _trend_chart(trend: Sequence[Mapping[str, Any]]) -> bytes:
 def plain_words(metrics: Mapping[str, Any]) -> list[str]:
     """What changed, one sentence per finding, most important first."""
     alerts = metrics.get("alerts") or []
-    lines = [a["message"] for a in alerts]
+    drifted = sorted(
+        (a for a in alerts if a["metric"] == "feature_psi"), key=lambda a: -float(a["value"])
+    )
+    order = ("feedback_", "prediction_", "categories_", "mean_top", "low_conf", "new_", "volume_")
+    others = sorted(
+        (a for a in alerts if a["metric"] != "feature_psi"),
+        key=lambda a: next((i for i, p in enumerate(order) if a["metric"].startswith(p)), 99),
+    )
+    lines = [a["message"][:1].upper() + a["message"][1:] + "." for a in others]
+    if drifted:
+        lines.append(
+            f"{len(drifted)} feature(s) moved away from training (PSI >= "
+            f"{drifted[0]['threshold']}): "
+            + ", ".join(f"{a['features'][0]} ({a['value']:.2f})" for a in drifted)
+            + "."
+        )
     if not alerts:
         lines.append(
             "No alert: features, predictions, volume, quarantine and data expectations are "

@@ -114,7 +114,10 @@ def test_a_normal_day_has_no_alert(normal) -> None:
 def test_the_report_is_offline_and_says_what_it_checked(normal) -> None:
     folder = Path(normal.folder)
     page = (folder / "report.html").read_text()
-    assert not re.search(r"https?://|//[a-z]|url\(|<script|<link", page, re.IGNORECASE)
+    # Nothing fetched: no scheme, no script or stylesheet, every image inline.
+    fetched = r"https?:|ftp:|url\(|@import|<script|<link|<iframe"
+    assert not re.search(fetched, page, re.IGNORECASE)
+    assert [s[:5] for s in re.findall(r'src="([^"]*)"', page)] == ["data:"] * 3
     assert 'src="data:image/png;base64,' in page
     assert "In plain words" in page and "No alert" in page
     assert {p.name for p in folder.glob("*.png")} == {
@@ -128,10 +131,14 @@ def test_daily_figures_go_to_their_own_mlflow_experiment(spark, world, normal) -
     from txcat import model_uri
 
     cfg = world["cfg"]
-    client = model_uri.client(cfg)
+    # Training creates the tracking store (registration); without one nothing is logged.
+    assert "not logged to MLflow" in normal.metrics["mlflow"]["note"]
+    client = model_uri.client(cfg, create=True)
+    client.create_experiment(cfg.lifecycle.experiment)
+    logged = run(spark, cfg, MonitorParams(RUN_DATE, str(world["root"] / "out")))
     experiment = client.get_experiment_by_name(cfg.monitoring.mlflow_experiment)
     runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 1
+    assert [r.info.run_id for r in runs] == [logged.metrics["mlflow"]["run_id"]]
     assert runs[0].data.tags["model_version"] == normal.metrics["model_version"]
     assert runs[0].data.tags["run_date"] == RUN_DATE.isoformat()
     assert "predictions_mix_psi" in runs[0].data.metrics

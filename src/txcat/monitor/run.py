@@ -139,12 +139,12 @@ def run(spark: SparkSession, cfg: Config, params: MonitorParams) -> MonitorResul
     from txcat.monitor import report
 
     metrics["report"] = report.write_report(spark, folder, metrics)
-    body = json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n"
-    storage.write_bytes(spark, storage.join(folder, METRICS_FILE), body.encode("utf-8"))
     if mc.log_to_mlflow:
         from txcat.monitor import tracking
 
-        tracking.log_day(cfg, metrics)
+        metrics["mlflow"] = tracking.log_day(cfg, metrics)
+    body = json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n"
+    storage.write_bytes(spark, storage.join(folder, METRICS_FILE), body.encode("utf-8"))
     code = exits.MONITOR_ALERT if alerts else exits.OK
     log.info("monitoring %s: %d alerts; %s", params.run_date, len(alerts), folder)
     return MonitorResult(code, metrics, folder)

@@ -45,8 +45,12 @@ def day_figures(metrics: Mapping[str, Any]) -> dict[str, float]:
     return figures
 
 
-def log_day(cfg: Config, metrics: Mapping[str, Any]) -> str | None:
-    """Logs the day's figures; returns the MLflow run id (None when logging failed)."""
+def log_day(cfg: Config, metrics: Mapping[str, Any]) -> dict[str, str]:
+    """Logs the day's figures; returns `{"run_id": ...}`, or `{"note": why not}`.
+
+    The tracking store must exist (training creates it, as every reader expects): a missing
+    one is a note, not a new store in a mistyped place.
+    """
     try:
         client = model_uri.client(cfg)
         name = cfg.monitoring.mlflow_experiment
@@ -73,9 +77,9 @@ def log_day(cfg: Config, metrics: Mapping[str, Any]) -> str | None:
         client.set_terminated(run_id)
     except Exception as exc:  # noqa: BLE001 - logging must never fail the monitor
         log.warning("monitoring figures not logged to MLflow: %s", exc)
-        return None
+        return {"note": f"not logged to MLflow: {exc}"[:500]}
     log.info("monitoring figures logged to MLflow experiment %s, run %s", name, run_id)
-    return run_id
+    return {"experiment": name, "run_id": run_id}
 
 
 def _artifacts(cfg: Config) -> str:

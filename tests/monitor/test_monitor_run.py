@@ -150,7 +150,7 @@ def test_daily_figures_go_to_their_own_mlflow_experiment(spark, world, normal) -
 #: Each generated drift and the alert it must raise: metric, and what it names.
 EXPECTED = {
     drift.AMOUNT_SHIFT: ("feature_psi", "features", "amount_log"),
-    drift.CATEGORY_MIX: ("prediction_mix_psi", "categories", drift.DROPPED_CATEGORY),
+    drift.CATEGORY_MIX: ("prediction_mix_psi", "categories", drift.DROPPED_CATEGORIES[0]),
     drift.NEW_COUNTRIES: ("new_category_share", "features", "merchant_country"),
     drift.MISSING_COLUMN: ("feature_psi", "features", drift.EMPTIED_FEATURE),
     drift.VOLUME_DROP: ("volume_files_read", None, None),

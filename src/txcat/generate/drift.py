@@ -4,7 +4,8 @@
 drifts the way real feeds do while everything else stays as generated:
 
 - `amount_shift`: every amount multiplied by `AMOUNT_FACTOR` (a currency or scale change);
-- `category_mix`: most SERVICO rows gone (a merchant acquirer lost): the predicted mix moves;
+- `category_mix`: most SERVICO and RESTAURANTE rows gone (an acquirer's merchants lost): the
+  predicted mix moves;
 - `new_countries`: a share of the merchant countries replaced by ones training never saw;
 - `missing_column`: the customer age (`idade`) column left empty in every row (an upstream
   extract dropped its content; the header keeps it);
@@ -40,9 +41,9 @@ DRIFT_KINDS: tuple[str, ...] = (
 )
 
 AMOUNT_FACTOR = 4.0
-#: category_mix: this share of the rows of `DROPPED_CATEGORY` disappears.
-DROPPED_CATEGORY = "SERVICO"
-DROPPED_SHARE = 0.9
+#: category_mix: this share of the rows of the `DROPPED_CATEGORIES` disappears.
+DROPPED_CATEGORIES: tuple[str, ...] = ("SERVICO", "RESTAURANTE")
+DROPPED_SHARE = 0.95
 #: new_countries: this share of the rows gets one of these (real, never generated) countries.
 NEW_COUNTRY_CODES: tuple[str, ...] = ("KZ", "MN", "NP", "BT", "LA")
 NEW_COUNTRY_SHARE = 0.3
@@ -115,7 +116,7 @@ def _drift_rows(
             fields[col["valor"]] = _scaled(fields[col["valor"]], AMOUNT_FACTOR)
         elif kind == CATEGORY_MIX:
             label = _LABELS.get(fields[col["grupo_estabelecimento"]].strip())
-            if label == DROPPED_CATEGORY and rng.random() < DROPPED_SHARE:
+            if label in DROPPED_CATEGORIES and rng.random() < DROPPED_SHARE:
                 changed += 1
                 continue
         elif kind == NEW_COUNTRIES:

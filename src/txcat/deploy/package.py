@@ -4,7 +4,7 @@
       txcat-<version>-py3-none-any.whl   the package (also installed in the packed venv)
       txcat-env.tar.gz                   executor/driver venv from the job's lock, no pyspark
       txcat-conf.tar.gz                  conf/*.yaml and log4j2.properties at the archive root
-      jobs/score_daily.py, jobs/train.py entry scripts
+      jobs/score_daily.py, jobs/train.py, jobs/monitor.py entry scripts
       bootstrap-python311.sh             EMR bootstrap action: Python 3.11 on stock AL2023 nodes
       package.json                       version, EMR release, sha256 and size of every file
 

@@ -11,3 +11,8 @@ bench: venv ## Benchmark the job against the I/O floor and other scorers (BENCH_
 .PHONY: bench-large-file
 bench-large-file: venv ## Read stage rows/s: one large account file vs the same lines in many files (BENCH_LARGE_FILE_LINES=N)
 	$(BIN)/python scripts/benchmark.py --large-file-only --large-file-lines $(BENCH_LARGE_FILE_LINES)
+
+BENCH_SERVE_REQUESTS ?= 400
+.PHONY: bench-serve
+bench-serve: venv ## Real-time API latency p50/p99 and throughput, into docs/benchmarks-serve.json (BENCH_SERVE_REQUESTS=N per case)
+	$(BIN)/python scripts/bench_serve.py --requests $(BENCH_SERVE_REQUESTS)

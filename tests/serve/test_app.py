@@ -381,3 +381,58 @@ def test_a_pointer_promising_another_checksum_is_refused(serve_cfg, tmp_path):
     service, _ = _service(serve_cfg, tmp_path / "champion", load=False)
     with pytest.raises(ModelArtifactError, match="promises sha256"):
         service.load()
+
+
+def test_explain_may_name_the_transactions_to_explain(client):
+    response = client.post(
+        "/v1/categorise",
+        json={"account_id": "acc1", "transactions": _transactions(ROWS[:2]), "explain": [2]},
+    )
+    first, second = response.json()["predictions"]
+    assert "explanation" not in first and len(second["explanation"]) == 5
+    everything = client.post(
+        "/v1/categorise",
+        json={"account_id": "acc1", "transactions": _transactions(ROWS[:2]), "explain": True},
+    )
+    assert everything.json()["predictions"][1]["explanation"] == second["explanation"]
+    bad = client.post(
+        "/v1/categorise",
+        json={"account_id": "acc1", "transactions": _transactions(ROWS[:2]), "explain": [0]},
+    )
+    assert bad.status_code == 422
+
+
+def _register(cfg, folder, run_name: str) -> str:
+    """Logs a model folder as a run's artifact and registers it (the registry's layout)."""
+    from txcat.lifecycle import registry
+    from txcat.model import load_artifact
+    from txcat.model_uri import client
+
+    mlflow_client = client(cfg, create=True)
+    run = mlflow_client.create_run(registry.experiment_id(mlflow_client, cfg), run_name=run_name)
+    mlflow_client.log_artifacts(run.info.run_id, str(folder), registry.MODEL_PATH)
+    mlflow_client.set_terminated(run.info.run_id, "FINISHED")
+    return registry.register_version(cfg, run.info.run_id, load_artifact(str(folder)))
+
+
+@pytest.mark.slow  # creates an MLflow tracking store
+def test_a_moved_registry_alias_reloads(serve_world, tmp_path):
+    from tests.helpers import local_config
+    from txcat.lifecycle import registry
+
+    cfg = local_config(
+        serve_world["ref"],
+        f"lifecycle.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"lifecycle.artifact_root={tmp_path}/artifacts",
+    )
+    first = save_model(tmp_path / "m1", seed=1)
+    second = save_model(tmp_path / "m2", seed=2)
+    name = cfg.lifecycle.registered_model
+    registry.set_alias(cfg, name, "champion", _register(cfg, tmp_path / "m1", "one"))
+    service, _ = _service(cfg, f"models:/{name}@champion")
+    assert service.current().model.version == first
+    assert service.check() is False
+    registry.set_alias(cfg, name, "champion", _register(cfg, tmp_path / "m2", "two"))
+    assert service.check() is True
+    assert service.current().model.version == second
+    assert service.current().model.source_version == "2"

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -59,7 +59,11 @@ class CategoriseRequest(BaseModel):
         "recent rows may be included so that per-account features mean what they mean in the "
         "daily file",
     )
-    explain: bool = Field(False, description="add the top 5 feature contributions")
+    explain: bool | list[Annotated[int, Field(ge=1)]] = Field(
+        False,
+        description="add the top 5 feature contributions: true for every transaction, or the "
+        "positions (from 1) of the transactions to explain, e.g. [51] for the newest of 51",
+    )
 
 
 class ProblemError(Exception):
@@ -278,7 +282,7 @@ def _answer(
     body: bytes,
     source_file: str | None,
     account_id: str | None,
-    explain: bool,
+    explain: bool | set[int],
 ) -> dict[str, Any]:
     scorer = service.current()
     if scorer is None:
@@ -288,7 +292,8 @@ def _answer(
         records = read_transactions(
             payload.account_id, payload.transactions, scorer.rules, source_file
         )
-        explain = explain or payload.explain
+        if not explain:
+            explain = set(payload.explain) if isinstance(payload.explain, list) else payload.explain
     else:
         records = _records_of_csv(body, source_file, account_id, service)
     answer = scorer.categorise(records, explain=explain, with_row_id=source_file is not None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from txcat.serve.features import (
     feature_frame,
     load_reference_tables,
 )
-from txcat.serve.rows import CleaningRules, FileRecords, Record
+from txcat.serve.rows import CleaningRules, FileRecords
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,16 @@ class Scorer:
         )
 
     def categorise(
-        self, records: FileRecords, explain: bool = False, with_row_id: bool = True
+        self,
+        records: FileRecords,
+        explain: bool | Collection[int] = False,
+        with_row_id: bool = True,
     ) -> dict[str, Any]:
         """The answer for one file's records: predictions, and the rejected rows with reasons.
 
-        `records` must not be a rejected file (`file_reason` set): the caller answers that.
+        `explain` adds contributions to every prediction (True) or to those of the given line
+        numbers. `records` must not be a rejected file (`file_reason` set): the caller answers
+        that.
         """
         scorable = records.scorable
         frame = self.features(records)
@@ -152,11 +157,38 @@ class Scorer:
         if scorable:
             matrix = frame[list(self.model.artifact.feature_names)]
             scores = predict_frame(self.model.booster, matrix, self.model.artifact.categories)
-            explanations = self.explain(matrix, scores) if explain else None
-            for i, record in enumerate(scorable):
-                predictions.append(
-                    _prediction(record, scores.iloc[i], with_row_id, explanations, i)
+            explained = [
+                i
+                for i, r in enumerate(scorable)
+                if explain is True or (explain and r.line_number in explain)
+            ]
+            explanations: dict[int, list[dict[str, Any]]] = {}
+            if explained:
+                found = self.explain(matrix.iloc[explained], scores.iloc[explained])
+                explanations = dict(zip(explained, found, strict=True))
+            for i, (record, category, probability, top, top_p) in enumerate(
+                zip(
+                    scorable,
+                    scores[S.PREDICTED_CATEGORY].tolist(),
+                    scores[S.PREDICTED_PROBABILITY].tolist(),
+                    scores["top_categories"],
+                    scores["top_probabilities"],
+                    strict=True,
                 )
+            ):
+                prediction: dict[str, Any] = {
+                    S.LINE_NUMBER: record.line_number,
+                    S.ROW_ID: record.row_id if with_row_id else None,
+                    S.PREDICTED_CATEGORY: category,
+                    S.PREDICTED_PROBABILITY: probability,
+                    S.TOP3: [
+                        {"category": c, "probability": float(p)}
+                        for c, p in zip(top[:TOP_K], top_p[:TOP_K], strict=True)
+                    ],
+                }
+                if i in explanations:
+                    prediction["explanation"] = explanations[i]
+                predictions.append(prediction)
         rejected = [
             {
                 S.LINE_NUMBER: r.line_number,
@@ -183,7 +215,10 @@ class Scorer:
         values = np.ascontiguousarray(matrix.to_numpy(dtype=np.float32, na_value=np.nan))
         contribs = np.asarray(
             self.model.booster.predict(
-                xgb.DMatrix(values, missing=np.nan, feature_names=names), pred_contribs=True
+                # One thread, as the booster's: DMatrix's default (every core) costs more than
+                # the prediction itself on a busy host.
+                xgb.DMatrix(values, missing=np.nan, feature_names=names, nthread=1),
+                pred_contribs=True,
             )
         ).reshape(len(matrix), len(self.model.artifact.categories), len(names) + 1)
         index = {c: i for i, c in enumerate(self.model.artifact.categories)}
@@ -218,30 +253,6 @@ class Scorer:
 
 def _json_number(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
-
-
-def _prediction(
-    record: Record,
-    score: pd.Series,
-    with_row_id: bool,
-    explanations: Sequence[Sequence[Mapping[str, Any]]] | None,
-    i: int,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        S.LINE_NUMBER: record.line_number,
-        S.ROW_ID: record.row_id if with_row_id else None,
-        S.PREDICTED_CATEGORY: score[S.PREDICTED_CATEGORY],
-        S.PREDICTED_PROBABILITY: float(score[S.PREDICTED_PROBABILITY]),
-        S.TOP3: [
-            {"category": c, "probability": float(p)}
-            for c, p in zip(
-                score["top_categories"][:TOP_K], score["top_probabilities"][:TOP_K], strict=True
-            )
-        ],
-    }
-    if explanations is not None:
-        out["explanation"] = list(explanations[i])
-    return out
 
 
 def build_scorer(cfg: Config, model: LoadedModel, run_date: dt.date) -> Scorer:

@@ -1,6 +1,6 @@
 """Latency and throughput of `txcat serve`; writes docs/benchmarks-serve.json.
 
-python scripts/bench_serve.py [--requests 400] [--model URI] [--work data/bench-serve]
+python scripts/bench_serve.py [--requests 400] [--workers 2] [--model URI] [--work data/bench-serve]
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per case")
     parser.add_argument("--model", default=None, help="model URI (default: one fitted here)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (one per core)")
     parser.add_argument("--work", type=Path, default=Path("data/bench-serve"))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks-serve.json"))
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    figures = serve.run(args.work, args.out, args.requests, args.model)
+    figures = serve.run(args.work, args.out, args.requests, args.model, args.workers)
     print(json.dumps(figures["cases"], indent=2))
     print(f"written: {args.out}")
     return 0

@@ -189,7 +189,8 @@ class DagSettings:
                 "default": self.model_uri,
                 "type": "string",
                 "minLength": 1,
-                "description": "the job's --model: folder, URI or models:/NAME@ALIAS",
+                "description": "the job's --model: the published alias folder "
+                "(<lifecycle.publish_uri>/champion/), a folder, or models:/NAME@ALIAS",
             },
             "sinks": {
                 "default": ",".join(self.sinks) or "parquet",

@@ -183,7 +183,7 @@ def _cleaned(spark, rows: list[str], max_abs_amount: float = 1e7) -> list:
         ", ".join([*(f"{c} string" for c in S.RAW_COLUMNS), f"{S.LINE_NUMBER} int"]),
     ).select(
         "*",
-        F.lit(False).alias(read.IS_DUPLICATE),
+        F.lit(False).alias(S.IS_REPEATED_LINE),
         *[
             F.lit(None).cast("string").alias(c)
             for c in (read.FILE_REASON, read.FILE_DETAIL, read.ROW_REASON, read.ROW_DETAIL)

@@ -56,7 +56,7 @@ EXPECTED = {
     "fewer_fields": ("row", reasons.FIELD_COUNT),
     "more_fields": ("row", reasons.FIELD_COUNT),
     "quoted_semicolon": ("row", None),
-    "duplicate_row": ("row", reasons.DUPLICATE_ROW),
+    "duplicate_row": ("row", None),  # scored, flagged is_repeated_line
 }
 
 
@@ -166,6 +166,60 @@ def test_every_injected_defect_gets_its_verdict(spark, first_run, world):
         else:
             assert (bad.file, bad.line) in scored, bad
     assert seen_kinds == set(BAD_KINDS)
+
+
+def test_repeated_lines_are_scored_flagged_and_counted(spark, first_run, world):
+    predictions = _predictions(spark, world["root"] / "out")
+    flagged = {
+        (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
+        for r in predictions.where(F.col(S.IS_REPEATED_LINE)).collect()
+    }
+    injected = {
+        (b.file, b.line) for b in world["report"].bad_file_details if b.kind == "duplicate_row"
+    }
+    assert injected and injected <= flagged
+    # The first copy (the line before the injected one) is scored and not flagged.
+    scored = {
+        (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
+        for r in predictions.select(S.SOURCE_FILE, S.LINE_NUMBER).collect()
+    }
+    first_copies = {(file, line - 1) for file, line in injected}
+    assert first_copies <= scored and not first_copies & flagged
+    s = first_run.summary
+    assert s["rows_repeated"] == len(flagged)
+    assert s["checks"]["repeated_lines_written"] == len(flagged)
+    assert reasons.DUPLICATE_ROW not in s["quarantined_by_reason"]
+
+
+def test_repeated_lines_are_quarantined_when_configured(spark, first_run, world):
+    root = world["root"]
+    cfg = _config(
+        world["ref"],
+        "quality.max_row_quarantine_share=1",
+        "quality.max_file_quarantine_share=1",
+        "quality.quarantine_duplicate_rows=true",
+    )
+    out = root / "out-quarantine-repeats"
+    result = pipeline.run(
+        spark,
+        cfg,
+        pipeline.RunParams(RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "q"),
+    )
+    s, default = result.summary, first_run.summary
+    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert s["rows_read"] == default["rows_read"] == s["rows_scored"] + s["rows_quarantined"]
+    assert s["quarantined_by_reason"][reasons.DUPLICATE_ROW] == default["rows_repeated"] > 0
+    assert s["rows_scored"] == default["rows_scored"] - default["rows_repeated"]
+    assert s["rows_repeated"] == 0
+    assert _predictions(spark, out).where(F.col(S.IS_REPEATED_LINE)).count() == 0
+    repeats = {
+        (r[S.SOURCE_FILE].rsplit("/", 1)[-1], r[S.LINE_NUMBER])
+        for r in _quarantine(spark, out).where(F.col(S.REASON) == reasons.DUPLICATE_ROW).collect()
+    }
+    injected = {
+        (b.file, b.line) for b in world["report"].bad_file_details if b.kind == "duplicate_row"
+    }
+    assert injected <= repeats
 
 
 def test_predictions_follow_the_contract(spark, first_run, world):

@@ -211,11 +211,23 @@ def records(spark, tmp_path_factory):
     write_file(folder, ".DS_Store", b"\x00\x01binary")
     files = read.read_files(spark, str(folder))
     lines = read.to_lines(files, (".csv", ".csv.gz"))
-    rows = clean.clean(lines, RUN_DATE, dt.date(2000, 1, 1)).collect()
+    rows = clean.clean(lines, RUN_DATE, dt.date(2000, 1, 1), quarantine_duplicates=True).collect()
     by_file: dict[str, list] = {}
     for row in rows:
         by_file.setdefault(row[S.SOURCE_FILE].rsplit("/", 1)[-1], []).append(row)
     return by_file
+
+
+def test_repeated_lines_are_scored_and_flagged_by_default(spark, tmp_path):
+    write_file(tmp_path, "a.csv", bank_file([GOOD, bank_row(amount="1"), GOOD, GOOD]))
+    lines = read.to_lines(read.read_files(spark, str(tmp_path)), (".csv",))
+    rows = clean.clean(lines, RUN_DATE, dt.date(2000, 1, 1)).collect()
+    assert sorted((r[S.LINE_NUMBER], r[S.LEVEL], r[S.IS_REPEATED_LINE]) for r in rows) == [
+        (2, None, False),
+        (3, None, False),
+        (4, None, True),
+        (5, None, True),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -404,7 +416,7 @@ def test_a_line_the_splitter_cannot_split_is_a_row_quarantine(spark):
         S.LINE_NUMBER,
         F.lit("id").alias(S.ROW_ID),
         S.RAW_LINE,
-        F.lit(False).alias(read.IS_DUPLICATE),
+        F.lit(False).alias(S.IS_REPEATED_LINE),
         F.lit(None).cast("string").alias(read.FILE_REASON),
         F.lit(None).cast("string").alias(read.FILE_DETAIL),
         read.FIELDS,
@@ -448,7 +460,7 @@ def test_duplicate_flags_match_a_first_occurrence_scan(spark):
     rows = frame.select(
         "file", read.with_duplicate_flags(F.col("records")).alias("flagged")
     ).collect()
-    got = {r["file"]: [item[read.IS_DUPLICATE] for item in r["flagged"]] for r in rows}
+    got = {r["file"]: [item[S.IS_REPEATED_LINE] for item in r["flagged"]] for r in rows}
     assert [got[i] for i in range(len(files))] == expected
     lines_back = {r["file"]: [item[S.LINE_NUMBER] for item in r["flagged"]] for r in rows}
     assert all(lines_back[i] == [n + 2 for n in range(len(f))] for i, f in enumerate(files))

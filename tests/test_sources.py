@@ -9,9 +9,9 @@ import pytest
 from chispa import assert_df_equality
 
 from tests.helpers import bank_file, bank_row, empty_memory, local_config
-from txcat import reasons, sources
+from txcat import pipeline, reasons, sources
 from txcat import schema as S
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.generate import generate
 
 RUN_DATE = dt.date(2026, 11, 25)
@@ -124,3 +124,36 @@ def test_a_missing_folder_is_an_input_error(spark, world):
         sources.prepare(
             spark, world["cfg"], sources.Source.folder(str(Path(world["root"]) / "nope")), RUN_DATE
         )
+
+
+#: One account file whose second line repeats its first exactly.
+REPEATS = bank_file(
+    [bank_row("1.11.2026", "10,00"), bank_row("1.11.2026", "10,00"), bank_row("2.11.2026", "20,50")]
+)
+
+
+@pytest.mark.slow  # two preparations of a folder, features included
+@pytest.mark.parametrize(
+    ("quarantine", "expected"),
+    [
+        ("false", [(2, False, 3), (3, True, 3), (4, False, 3)]),
+        ("true", [(2, False, 2), (4, False, 2)]),
+    ],
+)
+def test_training_and_scoring_build_the_same_features_for_repeated_lines(
+    spark, world, tmp_path, quarantine, expected
+):
+    (tmp_path / "acc9.csv").write_bytes(REPEATS)
+    cfg = local_config(world["root"] / "ref", f"quality.quarantine_duplicate_rows={quarantine}")
+    memory = empty_memory(spark)
+    # Training's wiring (lifecycle.train): the prepared source's scorable rows, featured.
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(str(tmp_path)), RUN_DATE)
+    training = prepared.featured(prepared.scorable, memory)
+    # The daily job's wiring (pipeline.run): its records' scorable rows through build_features.
+    records, _ = pipeline.read_records(spark, cfg, str(tmp_path), RUN_DATE)
+    scoring = pipeline.scorable(records).transform(
+        build_features, prepared.refs, cfg.features.aggregates, memory
+    )
+    columns = [S.ROW_ID, S.LINE_NUMBER, S.IS_REPEATED_LINE, *FEATURE_COLUMNS]
+    assert_df_equality(training.select(*columns), scoring.select(*columns), ignore_row_order=True)
+    assert _rows(training, S.LINE_NUMBER, S.IS_REPEATED_LINE, "file_row_count") == expected

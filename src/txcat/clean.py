@@ -228,7 +228,7 @@ def with_reasons(
     ]
     if quarantine_duplicates:
         row_cases.append(
-            (F.col(read.IS_DUPLICATE), reasons.DUPLICATE_ROW, F.lit(DUPLICATE_ROW_DETAIL))
+            (F.col(S.IS_REPEATED_LINE), reasons.DUPLICATE_ROW, F.lit(DUPLICATE_ROW_DETAIL))
         )
     row_reason, row_detail = read.first_match(row_cases)
     file_rejected = F.col(read.FILE_REASON).isNotNull()
@@ -248,10 +248,14 @@ def clean(
     lines: DataFrame,
     run_date: dt.date,
     earliest_date: dt.date,
-    quarantine_duplicates: bool = True,
+    quarantine_duplicates: bool = False,
     max_abs_amount: float = math.inf,
 ) -> DataFrame:
-    """Read-stage lines -> typed records, each with its quarantine verdict (null = score it)."""
+    """Read-stage lines -> typed records, each with its quarantine verdict (null = score it).
+
+    A line repeating an earlier line of its file is scored and keeps `is_repeated_line` true;
+    with `quarantine_duplicates` it is quarantined as `duplicate_row` instead.
+    """
     return lines.transform(with_parsed_fields).transform(
         with_reasons, run_date, earliest_date, quarantine_duplicates, max_abs_amount
     )

@@ -258,9 +258,9 @@ def _set_aside(rejected: list[Rejected]) -> str:
 
 
 def scorable(records: DataFrame) -> DataFrame:
-    """The records to score, with the parsed transaction columns only."""
+    """The records to score: the parsed transaction columns and `is_repeated_line`."""
     return records.where(F.col(S.LEVEL).isNull()).select(
-        *[f.name for f in S.TRANSACTION_SCHEMA.fields]
+        *[f.name for f in S.TRANSACTION_SCHEMA.fields], S.IS_REPEATED_LINE
     )
 
 
@@ -392,7 +392,14 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
 
 
 def _count_records(records: DataFrame) -> dict[str, Any]:
-    by_reason = records.groupBy(S.LEVEL, S.REASON).count().collect()
+    by_reason = (
+        records.groupBy(S.LEVEL, S.REASON)
+        .agg(
+            F.count(F.lit(1)).alias("count"),
+            F.count(F.when(F.col(S.IS_REPEATED_LINE), 1)).alias("repeated"),
+        )
+        .collect()
+    )
     per_file = records.groupBy(S.SOURCE_FILE).agg(
         F.max(F.col(S.LEVEL).isNull()).alias("has_scorable_row")
     )
@@ -402,16 +409,18 @@ def _count_records(records: DataFrame) -> dict[str, Any]:
     ).collect()[0]
     rows: Counter[str] = Counter()
     files: Counter[str] = Counter()
-    to_score = 0
+    to_score, repeated = 0, 0
     for row in by_reason:
         if row[S.LEVEL] is None:
             to_score += row["count"]
+            repeated += row["repeated"]
         elif row[S.LEVEL] == S.LEVEL_ROW:
             rows[row[S.REASON]] += row["count"]
         else:
             files[row[S.REASON]] += row["count"]
     return {
         "to_score": to_score,
+        "repeated": repeated,
         "rows": rows,
         "files": files,
         "files_seen": by_file["seen"],
@@ -463,12 +472,14 @@ def _count_written(
     root = predictions_root or write.predictions_path(params.output)
     predictions_day = _this_run_partition(spark, root, params)
     quarantine_day = _this_run_partition(spark, write.quarantine_path(params.output), params)
-    rows, row_ids = 0, 0
+    rows, row_ids, repeated = 0, 0, 0
     if predictions_day is not None:
         scored = predictions_day.agg(
-            F.count(F.lit(1)).alias("rows"), F.countDistinct(S.ROW_ID).alias("row_ids")
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(S.ROW_ID).alias("row_ids"),
+            F.count(F.when(F.col(S.IS_REPEATED_LINE), 1)).alias("repeated"),
         ).collect()[0]
-        rows, row_ids = scored["rows"], scored["row_ids"]
+        rows, row_ids, repeated = scored["rows"], scored["row_ids"], scored["repeated"]
     by_level: dict[str, int] = {}
     if quarantine_day is not None:
         quarantined = quarantine_day.groupBy(S.LEVEL).count().collect()
@@ -476,6 +487,7 @@ def _count_written(
     return {
         "rows_scored": rows,
         "distinct_row_ids": row_ids,
+        "repeated_lines": repeated,
         "rows_quarantined": by_level.get(S.LEVEL_ROW, 0),
         "files_quarantined": by_level.get(S.LEVEL_FILE, 0),
     }
@@ -582,11 +594,13 @@ def _summary(
         "rows_read": rows_read,
         "rows_scored": written["rows_scored"],
         "rows_quarantined": rows_quarantined,
+        "rows_repeated": counts["repeated"],
         "quarantined_by_reason": dict(sorted(counts["rows"].items())),
         "checks": {
             "quarantine_rows_written": written["rows_quarantined"],
             "quarantine_files_written": written["files_quarantined"],
             "distinct_row_ids_scored": written["distinct_row_ids"],
+            "repeated_lines_written": written["repeated_lines"],
             "max_row_quarantine_share": cfg.quality.max_row_quarantine_share,
             "max_file_quarantine_share": cfg.quality.max_file_quarantine_share,
         },
@@ -606,6 +620,9 @@ def _verdict(summary: dict[str, Any]) -> int:
     )
     if not reconciles:
         problems.append("counts do not reconcile: rows_read != rows_scored + rows_quarantined")
+        code = EXIT_RECONCILIATION
+    if checks["repeated_lines_written"] != summary["rows_repeated"]:
+        problems.append("counts do not reconcile: rows_repeated != repeated lines written")
         code = EXIT_RECONCILIATION
     files_accounted = (
         summary["files_scored"] + summary["files_fully_quarantined"] + summary["files_quarantined"]

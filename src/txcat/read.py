@@ -39,7 +39,6 @@ FILE_REASON = "file_reason"
 FILE_DETAIL = "file_detail"
 ROW_REASON = "row_reason"
 ROW_DETAIL = "row_detail"
-IS_DUPLICATE = "is_duplicate_line"
 
 RECORDS = "records"
 SPLIT_ERROR = "split_error"
@@ -127,7 +126,7 @@ def to_lines(
     is that of its first line. Output columns: source_file, account_id, line_number, row_id,
     raw_line, one string column per raw header token (`S.RAW_COLUMNS`), file_reason/file_detail
     (set on the single row of a rejected file), row_reason/row_detail (set on a blank line or
-    a line that cannot be split into the header's fields), and is_duplicate_line (an exact
+    a line that cannot be split into the header's fields), and is_repeated_line (an exact
     repeat of an earlier line of the same file).
     """
     return (
@@ -405,7 +404,7 @@ def _quoted_fields(text: str, pos: int) -> tuple[list[str], int]:
 
 
 def with_duplicate_flags(records: Column) -> Column:
-    """Adds `is_duplicate_line` to each record: the same raw line came earlier in the file.
+    """Adds `is_repeated_line` to each record: the same raw line came earlier in the file.
 
     Files without a repeat (nearly all) are recognised by a hash set (`array_distinct`) and
     flagged false in one pass. The others are sorted by (line, line number), so each repeat
@@ -443,7 +442,7 @@ def with_duplicate_flags(records: Column) -> Column:
             r[S.RAW_LINE].alias(S.RAW_LINE),
             r[FIELDS].alias(FIELDS),
             r[SPLIT_ERROR].alias(SPLIT_ERROR),
-            d.alias(IS_DUPLICATE),
+            d.alias(S.IS_REPEATED_LINE),
         ),
     )
 
@@ -456,7 +455,7 @@ def explode_lines(files: DataFrame) -> DataFrame:
             F.lit(None).cast("string").alias(S.RAW_LINE),
             F.lit(None).cast("array<string>").alias(FIELDS),
             F.lit(None).cast("string").alias(SPLIT_ERROR),
-            F.lit(False).alias(IS_DUPLICATE),
+            F.lit(False).alias(S.IS_REPEATED_LINE),
         )
     )
     items = F.when(F.col(FILE_REASON).isNull(), F.col("data_lines")).otherwise(rejected_marker)
@@ -523,7 +522,7 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
             S.LINE_NUMBER,
             S.ROW_ID,
             S.RAW_LINE,
-            IS_DUPLICATE,
+            S.IS_REPEATED_LINE,
             FILE_REASON,
             FILE_DETAIL,
             ROW_REASON,

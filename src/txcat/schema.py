@@ -96,6 +96,10 @@ ACCOUNT_ID = "account_id"
 LINE_NUMBER = "line_number"  # 1-based line of the file; the header is line 1
 ROW_ID = "row_id"
 RAW_LINE = "raw_line"
+#: True on a line that repeats an earlier line of its file exactly (the first copy is false).
+#: Such lines are scored like any other (a customer may buy the same thing twice in a day);
+#: `quality.quarantine_duplicate_rows` quarantines them instead (`duplicate_row`).
+IS_REPEATED_LINE = "is_repeated_line"
 
 # Parsed, typed columns (English names for the bank's fields).
 ACCOUNT_OPENING_MONTH = "account_opening_month"  # safra_abertura, first day of that month
@@ -181,6 +185,7 @@ PREDICTION_SCHEMA = T.StructType(
         T.StructField(ACCOUNT_ID, T.StringType(), False),
         T.StructField(SOURCE_FILE, T.StringType(), False),
         T.StructField(LINE_NUMBER, T.IntegerType(), False),
+        T.StructField(IS_REPEATED_LINE, T.BooleanType(), False),
         T.StructField(TRANSACTION_DATE, T.DateType(), True),
         T.StructField(AMOUNT, T.DoubleType(), True),
         T.StructField(PREDICTED_CATEGORY, T.StringType(), False),

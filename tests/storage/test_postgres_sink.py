@@ -25,6 +25,7 @@ def _predictions(spark, run_id, day=DAY, n=5, probability=0.7):
             f"acc{i}",
             f"s3://b/acc{i}.csv",
             i + 2,
+            i == n - 1,
             day,
             10.0 + i,
             "VAREJO",
@@ -81,6 +82,11 @@ def test_rerun_replaces_the_day_and_keeps_other_days(spark, postgres, tmp_path):
     ]
     assert _tables(postgres.dsn) >= {"rerun"}
     assert not any(t.startswith("rerun_stage_") for t in _tables(postgres.dsn))
+    with psycopg.connect(postgres.dsn) as conn:
+        repeated = conn.execute(
+            f"SELECT line_number FROM txcat.rerun WHERE {S.IS_REPEATED_LINE} AND run_id = 'second'"
+        ).fetchall()
+    assert repeated == [(5,)]  # the last of the 4 rows (line i + 2) is flagged a repeat
 
 
 def test_insert_failing_after_the_delete_leaves_the_previous_rows(spark, postgres, tmp_path):

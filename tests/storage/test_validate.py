@@ -26,6 +26,7 @@ def _prediction(row_id, category="VAREJO", probability=0.7, top3=TOP3):
         "a1",
         "s3://b/a1.csv",
         2,
+        False,
         DAY,
         10.5,
         category,
@@ -51,7 +52,7 @@ def test_good_output_passes(spark):
     outcome = runner.run_suite(
         _output(spark, [_prediction("r1"), _prediction("r2")]), suites.output_suite()
     )
-    assert outcome.success and outcome.critical_failures == [] and outcome.evaluated == 5
+    assert outcome.success and outcome.critical_failures == [] and outcome.evaluated == 6
 
 
 _UNIQUE = "expect_column_values_to_be_unique[row_id]"
@@ -98,7 +99,7 @@ def test_reconciliation(spark):
 
 _RECORD_SCHEMA = (
     f"{S.SOURCE_FILE} string, {S.ACCOUNT_ID} string, {S.ROW_ID} string, {S.LEVEL} string, "
-    f"{S.REASON} string, "
+    f"{S.REASON} string, {S.IS_REPEATED_LINE} boolean, "
     + ", ".join(
         f"{f.name} {f.dataType.simpleString()}"
         for f in S.TRANSACTION_SCHEMA.fields
@@ -124,6 +125,7 @@ def _record(
         S.ROW_ID: row_id,
         S.LEVEL: level,
         S.REASON: None if level is None else "bad_amount",
+        S.IS_REPEATED_LINE: False,
         S.LINE_NUMBER: i + 2,
         S.ACCOUNT_OPENING_MONTH: dt.date(2014, 5, 1),
         S.CUSTOMER_CITY: "SANTOS",

@@ -5,8 +5,9 @@ Cost is kept small by what each suite looks at, not by skipping checks:
 * input: the parse-success rate is computed over every read row from one aggregated row
   (`parsed` flags); the value checks (states, countries, sexes, ages, limits, amounts, dates)
   run on a random sample of at most `validation.sample_rows` scorable rows;
-* output: the written predictions projected to five columns (row id, category, probability and
-  a per-row top-3 consistency flag computed natively), plus a one-row reconciliation frame.
+* output: the written predictions projected to six columns (row id, repeated-line flag,
+  category, probability and a per-row top-3 consistency flag computed natively), plus a one-row
+  reconciliation frame.
 
 `critical` expectations fail the run; `warning` ones are reported only.
 """
@@ -48,7 +49,7 @@ ROWS_EXPECTED_SCORED = "rows_expected_scored"
 
 #: Columns every record must have after the read and clean stages.
 INPUT_COLUMNS: tuple[str, ...] = (
-    S.SOURCE_FILE, S.ACCOUNT_ID, S.ROW_ID, S.LEVEL, S.REASON,
+    S.SOURCE_FILE, S.ACCOUNT_ID, S.ROW_ID, S.LEVEL, S.REASON, S.IS_REPEATED_LINE,
     *[f.name for f in S.TRANSACTION_SCHEMA.fields],
 )  # fmt: skip
 COUNTRIES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.countries))
@@ -178,6 +179,7 @@ def output_frame(predictions: DataFrame) -> DataFrame:
     """The written predictions reduced to what the output suite checks."""
     return predictions.select(
         S.ROW_ID,
+        S.IS_REPEATED_LINE,
         S.PREDICTED_CATEGORY,
         S.PREDICTED_PROBABILITY,
         _top3_consistent(
@@ -202,12 +204,13 @@ def reconciliation_frame(
 
 def output_suite() -> SuiteSpec:
     """Categories from the 22, probabilities in [0, 1] and consistent with the top 3, one row
-    per input row id."""
+    per input row id, each row saying whether it repeats an earlier line."""
     return SuiteSpec(
         "txcat_output",
         (
             gxe.ExpectColumnValuesToNotBeNull(column=S.ROW_ID, severity=CRITICAL),
             gxe.ExpectColumnValuesToBeUnique(column=S.ROW_ID, severity=CRITICAL),
+            gxe.ExpectColumnValuesToNotBeNull(column=S.IS_REPEATED_LINE, severity=CRITICAL),
             gxe.ExpectColumnValuesToBeInSet(
                 column=S.PREDICTED_CATEGORY, value_set=list(S.CATEGORIES), severity=CRITICAL
             ),

@@ -2,6 +2,7 @@
 
 python scripts/benchmark.py --files 20000 [--repeats 3] [--tuning] [--large-file-lines 1000000]
 python scripts/benchmark.py --large-file-only [--large-file-lines 1000000]
+python scripts/benchmark.py --versions-base REF --files 5000 [--repeats 3]
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from txcat.benchmark import runner
+from txcat.benchmark import runner, versions
 from txcat.session import configure_logging
 
 
@@ -41,8 +42,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--large-file-only", action="store_true", help="run only the one-large-file case"
     )
+    parser.add_argument(
+        "--versions-base",
+        default="",
+        metavar="REF",
+        help="only time the daily job of commit REF against this checkout's, on the same day",
+    )
     args = parser.parse_args(argv)
     work = args.work / f"{args.files}x{args.rows_per_file}"
+    if args.versions_base:
+        compared = versions.compare(
+            work, args.versions_base, args.files, args.rows_per_file, args.repeats, args.out
+        )
+        print(json.dumps({k: v for k, v in compared.items() if k != "runs"}, indent=2))
+        return 0
     if args.large_file_only:
         bench = runner.Bench(work, args.files, args.rows_per_file, 1, os.cpu_count() or 1)
         large = runner.large_file(bench, args.large_file_lines, args.out)

@@ -164,8 +164,8 @@ class Bench:
             command += ["--conf", f"{key}={value}"]
         return [*command, str(repository() / script), *args]
 
-    def prepare(self) -> None:
-        """Generates the day (and a labelled set), trains the model scored with."""
+    def prepare(self, train: bool = True) -> None:
+        """Generates the day (and a labelled set), trains the model scored with (`train`)."""
         generate = [self.python, str(repository() / "scripts" / "generate_data.py")]
         if not (self.landing / "_generation.json").exists():
             subprocess.run(
@@ -209,7 +209,7 @@ class Bench:
                 check=True,
                 env=self.env,
             )
-        if not (self.work / "model" / "model.json").exists():
+        if train and not (self.work / "model" / "model.json").exists():
             subprocess.run(
                 self.spark_submit(
                     "jobs/train.py",

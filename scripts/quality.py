@@ -43,6 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("data/quality"), help="scratch folder")
     p.add_argument("--docs", type=Path, default=Path("docs"))
     p.add_argument("--generated-accounts", type=int, default=600)
+    p.add_argument("--generated-seed", type=int, default=3, help="the generator's seed")
     p.add_argument("--generated-cutoff", type=dt.date.fromisoformat, default=dt.date(2026, 10, 1))
     p.add_argument(
         "--datasets", default="real,generated", help="which sections to write (comma-separated)"
@@ -204,7 +205,7 @@ def generated_section(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "--end-date",
             "2026-11-25",
             "--seed",
-            "3",
+            str(args.generated_seed),
             "--reference-out",
             str(work / "reference"),
         ],
@@ -221,7 +222,8 @@ def generated_section(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         work,
         split,
         overrides,
-        f"{args.generated_accounts} generated accounts (`scripts/generate_data.py`, seed 3), "
+        f"{args.generated_accounts} generated accounts (`scripts/generate_data.py`, seed "
+        f"{args.generated_seed}), "
         f"cut at {args.generated_cutoff} the same way.",
     )
 

@@ -62,11 +62,16 @@ def test_a_file_gives_predictions_and_the_batch_jobs_rejections(client):
     assert response.status_code == 200
     answer = response.json()
     assert answer[S.ACCOUNT_ID] == "acc1"
-    assert [p[S.LINE_NUMBER] for p in answer["predictions"]] == [2, 3, 6]
+    # Line 7 repeats line 2: scored, and flagged.
+    assert [(p[S.LINE_NUMBER], p[S.IS_REPEATED_LINE]) for p in answer["predictions"]] == [
+        (2, False),
+        (3, False),
+        (6, False),
+        (7, True),
+    ]
     assert [(r[S.LINE_NUMBER], r[S.REASON]) for r in answer["rejected"]] == [
         (4, reasons.BAD_DATE),
         (5, reasons.BAD_AMOUNT),
-        (7, reasons.DUPLICATE_ROW),
     ]
     first = answer["predictions"][0]
     assert first[S.ROW_ID] == row_id("file:/landing/acc1.csv", 2)

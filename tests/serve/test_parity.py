@@ -92,6 +92,7 @@ def _spark_side(spark, cfg, landing: Path, run_date: dt.date, artifact):
         S.SOURCE_FILE,
         S.LINE_NUMBER,
         S.ROW_ID,
+        S.IS_REPEATED_LINE,
         *FEATURE_COLUMNS,
         S.PREDICTED_CATEGORY,
         S.PREDICTED_PROBABILITY,
@@ -140,6 +141,9 @@ def assert_parity(spark, cfg, landing: Path, run_date: dt.date, model_folder: Pa
         features = scorer.features(mine)
         assert list(features[S.LINE_NUMBER]) == list(spark_rows[S.LINE_NUMBER]), source_file
         assert [r.row_id for r in mine.scorable] == list(spark_rows[S.ROW_ID])
+        repeated = [r.is_repeated_line for r in mine.scorable]
+        assert repeated == list(spark_rows[S.IS_REPEATED_LINE]), source_file
+        seen["repeated"] = seen.get("repeated", 0) + sum(repeated)
         differ = [
             name
             for name in FEATURE_COLUMNS
@@ -327,8 +331,9 @@ def test_every_file_gives_what_the_spark_job_gives(spark, generated, tmp_path):
         "bad_date",
         "future_date",
         "date_too_old",
-        "duplicate_row",
     } <= seen["row_reasons"]
+    # Repeated lines are scored (quality.quarantine_duplicate_rows is false by default).
+    assert seen["repeated"] >= 1
 
 
 def test_an_empty_file_is_the_jobs_empty_file(tmp_path):

@@ -49,6 +49,8 @@ class Record:
     detail: str | None = None
     #: The parsed transaction columns (`schema.TRANSACTION_SCHEMA`'s), by name.
     values: dict[str, Any] = field(default_factory=dict)
+    #: An exact repeat of an earlier line of the file (`schema.IS_REPEATED_LINE`).
+    is_repeated_line: bool = False
 
 
 @dataclass
@@ -78,7 +80,7 @@ class CleaningRules:
     extensions: tuple[str, ...] = (".csv", ".csv.gz")
     max_inflated_bytes: int = read.MAX_INFLATED_BYTES
     earliest_date: dt.date = dt.date(2000, 1, 1)
-    quarantine_duplicates: bool = True
+    quarantine_duplicates: bool = False
     max_abs_amount: float = math.inf
 
 
@@ -384,7 +386,7 @@ def clean_record(
         parsed: _PARSERS[parsed](raw_values.get(raw)) for raw, parsed in S.RAW_TO_PARSED.items()
     }
     verdict = row_reason or _row_reason(values, raw_values, rules, duplicate)
-    record = Record(line_number, raw_line, identifier)
+    record = Record(line_number, raw_line, identifier, is_repeated_line=duplicate)
     if verdict is not None:
         record.level, (record.reason, record.detail) = S.LEVEL_ROW, verdict
     if values[S.TRANSACTION_DATE] == _YEAR_ZERO:

@@ -179,6 +179,7 @@ class Scorer:
                 prediction: dict[str, Any] = {
                     S.LINE_NUMBER: record.line_number,
                     S.ROW_ID: record.row_id if with_row_id else None,
+                    S.IS_REPEATED_LINE: record.is_repeated_line,
                     S.PREDICTED_CATEGORY: category,
                     S.PREDICTED_PROBABILITY: probability,
                     S.TOP3: [

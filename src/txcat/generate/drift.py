@@ -4,8 +4,8 @@
 drifts the way real feeds do while everything else stays as generated:
 
 - `amount_shift`: every amount multiplied by `AMOUNT_FACTOR` (a currency or scale change);
-- `category_mix`: most SERVICO and RESTAURANTE rows gone (an acquirer's merchants lost): the
-  predicted mix moves;
+- `category_mix`: the day holds mostly RESTAURANTE, SUPERMERCADOS and POSTO DE GAS rows, 95 %
+  of the others gone (an acquirer's merchants lost): the predicted mix moves;
 - `new_countries`: a share of the merchant countries replaced by ones training never saw;
 - `missing_column`: the customer age (`idade`) column left empty in every row (an upstream
   extract dropped its content; the header keeps it);
@@ -41,8 +41,8 @@ DRIFT_KINDS: tuple[str, ...] = (
 )
 
 AMOUNT_FACTOR = 4.0
-#: category_mix: this share of the rows of the `DROPPED_CATEGORIES` disappears.
-DROPPED_CATEGORIES: tuple[str, ...] = ("SERVICO", "RESTAURANTE")
+#: category_mix: this share of the rows of other categories than `KEPT_CATEGORIES` disappears.
+KEPT_CATEGORIES: tuple[str, ...] = ("RESTAURANTE", "SUPERMERCADOS", "POSTO DE GAS")
 DROPPED_SHARE = 0.95
 #: new_countries: this share of the rows gets one of these (real, never generated) countries.
 NEW_COUNTRY_CODES: tuple[str, ...] = ("KZ", "MN", "NP", "BT", "LA")
@@ -116,7 +116,7 @@ def _drift_rows(
             fields[col["valor"]] = _scaled(fields[col["valor"]], AMOUNT_FACTOR)
         elif kind == CATEGORY_MIX:
             label = _LABELS.get(fields[col["grupo_estabelecimento"]].strip())
-            if label in DROPPED_CATEGORIES and rng.random() < DROPPED_SHARE:
+            if label not in KEPT_CATEGORIES and rng.random() < DROPPED_SHARE:
                 changed += 1
                 continue
         elif kind == NEW_COUNTRIES:

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from txcat import schema as S
 from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
 from txcat.lifecycle import train
-from txcat.model import ModelArtifactError, sha256_hex
+from txcat.model import ModelArtifactError, load_artifact, sha256_hex
 from txcat.runlock import RunLockedError
 
 #: Whole-pipeline runs with a trained model: left out of `make test-fast`.
@@ -809,3 +810,20 @@ def test_a_manifest_gets_the_same_file_checks(spark, world, tmp_path):
         (f"file:{files[3]}", reasons.INCOMPLETE_UPLOAD),
         (f"file:{files[4]}", reasons.EMPTY_FILE),
     }
+
+
+def test_scoring_explain_adds_the_top_contributions_to_the_predictions(spark, world):
+    out = world["root"] / "explained-out"
+    cfg = replace(world["cfg"], scoring=replace(world["cfg"].scoring, explain=True))
+    params = pipeline.RunParams(
+        RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model"), "x"
+    )
+    assert pipeline.run(spark, cfg, params).exit_code == pipeline.EXIT_OK
+    predictions = _predictions(spark, out).toPandas()
+    assert len(predictions) > 0
+    features = set(load_artifact(str(world["root"] / "model")).feature_names)
+    for explanation in predictions[S.EXPLANATION]:
+        assert len(explanation) == 5
+        assert {e["feature"] for e in explanation} <= features
+        sizes = [abs(e["contribution"]) for e in explanation]
+        assert sizes == sorted(sizes, reverse=True)

@@ -85,3 +85,47 @@ def test_udf_runs_once_per_row(spark, booster):
     df = spark.createDataFrame([(1.0, 2.0, 3.0, 4.0)], list(FEATURES))
     plan = with_predictions(df, spark, artifact)._jdf.queryExecution().executedPlan().toString()
     assert plan.count("ArrowEvalPython") == 1
+
+
+def test_predict_frame_explains_the_predicted_category_with_approximate_contributions(booster):
+    features = _rows(40, 3)
+    out = predict_frame(booster, features, CATEGORIES, explain=True)
+    approx = booster.predict(
+        xgb.DMatrix(features.to_numpy(np.float32), feature_names=list(FEATURES)),
+        pred_contribs=True,
+        approx_contribs=True,
+    )
+    for row, (category, explanation) in enumerate(
+        zip(out[S.PREDICTED_CATEGORY], out[S.EXPLANATION], strict=True)
+    ):
+        values = approx[row, CATEGORIES.index(category), :-1]
+        best = np.argsort(-np.abs(values), kind="stable")[:4]
+        assert [e["feature"] for e in explanation] == [FEATURES[j] for j in best]
+        np.testing.assert_allclose([e["contribution"] for e in explanation], values[best])
+    assert S.EXPLANATION not in predict_frame(booster, features, CATEGORIES).columns
+
+
+def test_the_prediction_schema_holds_the_explanation_only_when_asked():
+    assert S.prediction_schema(False) == S.PREDICTION_SCHEMA
+    explained = S.prediction_schema(True)
+    assert explained.names[-2:] == [S.EXPLANATION, S.RUN_DATE]
+    assert explained.names[:-2] == S.PREDICTION_SCHEMA.names[:-1]
+
+
+def test_spark_udf_explanations_match_predict_frame(spark, booster):
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    artifact = ModelArtifact("v", sha256_hex(model_bytes), FEATURES, CATEGORIES, model_bytes)
+    frame = _rows(50, 4)
+    frame["row"] = range(len(frame))
+    schema = T.StructType(
+        [T.StructField(c, T.DoubleType()) for c in FEATURES] + [T.StructField("row", T.LongType())]
+    )
+    df = spark.createDataFrame(frame, schema)
+    scored = with_predictions(df, spark, artifact, explain=True).toPandas().sort_values("row")
+    expected = predict_frame(booster, frame[list(FEATURES)], CATEGORIES, explain=True)
+    for got, want in zip(scored[S.EXPLANATION], expected[S.EXPLANATION], strict=True):
+        assert [e["feature"] for e in got] == [e["feature"] for e in want]
+        np.testing.assert_allclose(
+            [e["contribution"] for e in got], [e["contribution"] for e in want], rtol=1e-6
+        )
+    assert S.EXPLANATION not in with_predictions(df, spark, artifact).columns

@@ -107,6 +107,8 @@ class FeaturesConfig:
 @dataclasses.dataclass(frozen=True)
 class ScoringConfig:
     predict_threads: int
+    #: Add `explanation` (approximate contributions of the predicted category) to predictions.
+    explain: bool
 
 
 @dataclasses.dataclass(frozen=True)

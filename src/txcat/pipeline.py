@@ -338,13 +338,21 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         predictions = (
             scorable(stamped)
             .transform(build_features, refs, cfg.features.aggregates, memory)
-            .transform(with_predictions, spark, artifact, cfg.scoring.predict_threads)
+            .transform(
+                with_predictions,
+                spark,
+                artifact,
+                cfg.scoring.predict_threads,
+                cfg.scoring.explain,
+            )
             .transform(with_model_lineage, artifact, source)
             .withColumn(S.RUN_ID, F.lit(params.run_id))
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))
             .withColumn(S.RUN_DATE, F.lit(params.run_date))
         )
-        write.write_partitioned(predictions, predictions_root, S.PREDICTION_SCHEMA)
+        write.write_partitioned(
+            predictions, predictions_root, S.prediction_schema(cfg.scoring.explain)
+        )
         monitor_profile.write_day_histogram(
             spark,
             cfg,

@@ -178,6 +178,17 @@ TOP3_TYPE = T.ArrayType(
     ),
 )
 
+#: With `scoring.explain`: the largest contributions to the predicted category's margin.
+EXPLANATION = "explanation"
+EXPLANATION_TYPE = T.ArrayType(
+    T.StructType(
+        [
+            T.StructField("feature", T.StringType()),
+            T.StructField("contribution", T.DoubleType()),
+        ]
+    ),
+)
+
 #: One row per scored transaction, partitioned by run_date on disk.
 PREDICTION_SCHEMA = T.StructType(
     [
@@ -202,6 +213,17 @@ PREDICTION_SCHEMA = T.StructType(
         T.StructField(RUN_DATE, T.DateType(), False),
     ]
 )
+
+
+def prediction_schema(explain: bool) -> T.StructType:
+    """The predictions' schema; with `scoring.explain`, `explanation` before the run date."""
+    if not explain:
+        return PREDICTION_SCHEMA
+    fields = list(PREDICTION_SCHEMA.fields)
+    return T.StructType(
+        [*fields[:-1], T.StructField(EXPLANATION, EXPLANATION_TYPE, True), fields[-1]]
+    )
+
 
 # Quarantine: rejected rows and rejected files in one table, told apart by `level`.
 LEVEL = "level"

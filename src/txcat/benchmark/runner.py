@@ -557,6 +557,8 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
     ("codegen_huge_method_65535", {"spark.sql.codegen.hugeMethodLimit": "65535"}, []),
     # What the Great Expectations suites and their reads cost.
     ("no_validation", {}, ["validation.enabled=false"]),
+    # What explanations in the predictions cost (approximate contributions, top 5).
+    ("explain", {}, ["scoring.explain=true"]),
     # The per-file aggregates as windows: one shuffle by file.
     ("aggregates_window", {}, ["features.aggregates=window"]),
     (

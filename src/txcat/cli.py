@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "txcat.plan",
     "txcat.serve.command",
     "txcat.reference",
+    "txcat.feedback.commands",
 )
 
 EXIT_USAGE = exits.BAD_INPUT

@@ -54,3 +54,34 @@ ROW_REASONS = (
     DATE_TOO_OLD,
     DUPLICATE_ROW,
 )
+
+# --- User feedback (`txcat feedback import`): its own quarantine, same level/reason layout ---
+
+# The whole feedback file is refused (one record, level "file"; the command exits 2).
+# UNSUPPORTED_ENCODING, BINARY_CONTENT and MISSING_COLUMNS above keep their meaning there.
+EXTRA_COLUMNS = "extra_columns"
+
+FEEDBACK_FILE_REASONS = (UNSUPPORTED_ENCODING, BINARY_CONTENT, MISSING_COLUMNS, EXTRA_COLUMNS)
+
+# One correction is refused (level "row"). BLANK_LINE, FIELD_COUNT and UNSUPPORTED_ENCODING
+# (a line that is not UTF-8), MISSING_COLUMNS and EXTRA_COLUMNS (JSON keys) keep their meaning.
+MALFORMED_RECORD = "malformed_record"
+UNKNOWN_CATEGORY = "unknown_category"
+BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
+UNKNOWN_ROW_ID = "unknown_row_id"
+DUPLICATE_FEEDBACK = "duplicate_feedback"
+
+FEEDBACK_ROW_REASONS = (
+    BLANK_LINE,
+    UNSUPPORTED_ENCODING,
+    FIELD_COUNT,
+    MALFORMED_RECORD,
+    MISSING_COLUMNS,
+    EXTRA_COLUMNS,
+    UNKNOWN_CATEGORY,
+    BAD_TIMESTAMP,
+    FUTURE_TIMESTAMP,
+    UNKNOWN_ROW_ID,
+    DUPLICATE_FEEDBACK,
+)

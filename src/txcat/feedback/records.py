@@ -114,7 +114,10 @@ def parse_timestamp(text: str) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        return None
 
 
 def check(

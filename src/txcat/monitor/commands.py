@@ -27,7 +27,8 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feedback",
         default="",
-        help="folder (or URI) of feedback labels, Parquet or CSV: row_id, category",
+        help="store of txcat feedback import, or a folder of Parquet or CSV labels: "
+        "row_id, category",
     )
     add_config_options(parser)
 

@@ -41,6 +41,9 @@ METRICS_FILE = "metrics.json"
 #: Feedback files: one row per labelled transaction.
 FEEDBACK_ROW_ID = S.ROW_ID
 FEEDBACK_CATEGORY = "category"
+FEEDBACK_CORRECTED_AT = "corrected_at"
+#: The accepted corrections' folder in the store of `txcat feedback import`.
+FEEDBACK_CORRECTIONS = "corrections"
 
 
 class MonitorInputError(RuntimeError):
@@ -303,14 +306,22 @@ def _expectations(spark: SparkSession, summary: dict[str, Any]) -> list[dict[str
 
 
 def read_feedback(spark: SparkSession, uri: str) -> DataFrame:
-    """Feedback labels: Parquet, or CSV with a header; `row_id` and `category` columns.
+    """Feedback labels, one per `row_id`: Parquet, or CSV with a header (`row_id`, `category`).
+
+    `uri` may be the store of `txcat feedback import` (its `corrections/` folder is read) or any
+    folder of such files. With a `corrected_at` column the latest correction of a row wins, as
+    in `txcat.feedback.store.latest_corrections`; without one, a row's repeats count once.
 
     Raises:
         MonitorInputError: the folder cannot be read or lacks the columns.
     """
+    corrections = storage.join(uri, FEEDBACK_CORRECTIONS)
+    if storage.exists(spark, corrections):
+        uri = corrections
     try:
         frame = spark.read.parquet(uri)
-    except AnalysisException:
+        frame.schema  # noqa: B018 - resolves the files now: a CSV folder fails here
+    except Exception:  # noqa: BLE001 - not Parquet: Spark raises a JVM error, not AnalysisException
         try:
             frame = spark.read.option("header", True).csv(uri)
         except AnalysisException as exc:
@@ -321,14 +332,15 @@ def read_feedback(spark: SparkSession, uri: str) -> DataFrame:
     if missing:
         raise MonitorInputError(f"feedback {uri} lacks the columns {sorted(missing)}")
     category = F.upper(F.trim(F.col(FEEDBACK_CATEGORY).cast("string")))
-    return (
-        frame.select(
-            F.col(FEEDBACK_ROW_ID).cast("string").alias(FEEDBACK_ROW_ID),
-            category.alias(FEEDBACK_CATEGORY),
+    rows = frame.where(F.col(FEEDBACK_ROW_ID).isNotNull())
+    if FEEDBACK_CORRECTED_AT in frame.columns:
+        return rows.groupBy(F.col(FEEDBACK_ROW_ID).cast("string").alias(FEEDBACK_ROW_ID)).agg(
+            F.max_by(category, F.col(FEEDBACK_CORRECTED_AT)).alias(FEEDBACK_CATEGORY)
         )
-        .where(F.col(FEEDBACK_ROW_ID).isNotNull())
-        .dropDuplicates([FEEDBACK_ROW_ID])
-    )
+    return rows.select(
+        F.col(FEEDBACK_ROW_ID).cast("string").alias(FEEDBACK_ROW_ID),
+        category.alias(FEEDBACK_CATEGORY),
+    ).dropDuplicates([FEEDBACK_ROW_ID])
 
 
 def _feedback(

@@ -18,7 +18,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from txcat import exits, pipeline
+from txcat import exits, pipeline, sources
 from txcat.cli import add_config_options
 from txcat.config import ConfigError, load_config
 from txcat.features.enrich import ReferenceDataError
@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.env, args.conf_dir, args.overrides)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
-        return pipeline.EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     try:  # before Spark starts: a wrong date fails in a second
         pipeline.check_run_date(args.run_date, cfg)
-    except pipeline.InputError as exc:
+    except sources.InputError as exc:
         log.error("%s", exc)
-        return pipeline.EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     spark = build_session("txcat-score-daily", cfg.spark)
     params = pipeline.RunParams(
         args.run_date,
@@ -84,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = pipeline.run(spark, cfg, params)
-    except (pipeline.InputError, ReferenceDataError) as exc:
+    except (sources.InputError, ReferenceDataError) as exc:
         log.error("%s", exc)
-        return _refused(spark, args, pipeline.EXIT_BAD_INPUT, str(exc))
+        return _refused(spark, args, exits.BAD_INPUT, str(exc))
     except ModelArtifactError as exc:
         log.error("model refused: %s", exc)
-        return _refused(spark, args, pipeline.EXIT_BAD_MODEL, f"model refused: {exc}")
+        return _refused(spark, args, exits.BAD_MODEL, f"model refused: {exc}")
     except RunLockedError as exc:
         log.error("%s", exc)
         return exits.RUN_LOCKED

@@ -19,7 +19,7 @@ import xgboost as xgb
 from pyspark.sql import functions as F
 
 from tests.helpers import bank_file, bank_row, local_config, write_file
-from txcat import exits, pipeline, reasons, write
+from txcat import exits, pipeline, reasons, sources, write
 from txcat import schema as S
 from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
@@ -121,7 +121,7 @@ def _quarantine(spark, out: Path, day: dt.date = RUN_DATE):
 
 def test_summary_reconciles(first_run, world):
     s = first_run.summary
-    assert first_run.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert first_run.exit_code == exits.OK, s["problems"]
     assert s["rows_read"] == s["rows_scored"] + s["rows_quarantined"]
     assert s["rows_scored"] > 0 and s["rows_quarantined"] > 0
     assert s["files_read"] == world["report"].files
@@ -302,7 +302,7 @@ def test_quarantine_share_above_threshold_fails_after_writing(spark, world):
             RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model")
         ),
     )
-    assert result.exit_code == pipeline.EXIT_QUARANTINE_THRESHOLD
+    assert result.exit_code == exits.QUARANTINE_THRESHOLD
     assert result.summary["status"] == "failed"
     assert "file quarantine share" in result.summary["problems"][0]
     assert _predictions(spark, out).count() == result.summary["rows_scored"] > 0
@@ -326,7 +326,7 @@ def test_tampered_model_is_refused(spark, world, tmp_path):
 
 
 def test_missing_input_is_a_clear_error(spark, world, tmp_path):
-    with pytest.raises(pipeline.InputError, match="cannot read input"):
+    with pytest.raises(sources.InputError, match="cannot read input"):
         pipeline.run(
             spark,
             world["cfg"],
@@ -338,7 +338,7 @@ def test_missing_input_is_a_clear_error(spark, world, tmp_path):
             ),
         )
     (tmp_path / "empty").mkdir()
-    with pytest.raises(pipeline.InputError, match="no input files"):
+    with pytest.raises(sources.InputError, match="no input files"):
         pipeline.run(
             spark,
             world["cfg"],
@@ -365,7 +365,7 @@ def test_clean_rerun_removes_the_day_s_old_quarantine(spark, world):
         cfg,
         pipeline.RunParams(RUN_DATE, str(clean_day), str(out), str(root / "model"), "clean"),
     )
-    assert clean.exit_code == pipeline.EXIT_OK, clean.summary["problems"]
+    assert clean.exit_code == exits.OK, clean.summary["problems"]
     assert clean.summary["rows_quarantined"] == 0 and clean.summary["files_quarantined"] == 0
     assert not (out / "quarantine" / f"run_date={RUN_DATE}").exists()
     assert _predictions(spark, out).count() == clean.summary["rows_scored"] > 0
@@ -471,7 +471,7 @@ def test_run_date_and_output_are_checked_before_reading(spark, world, tmp_path):
             spark,
             given,
             tmp_path,
-            pipeline.InputError,
+            sources.InputError,
             f"run date {day.isoformat()} outside",
             run_date=day,
         )
@@ -486,7 +486,7 @@ def test_run_date_and_output_are_checked_before_reading(spark, world, tmp_path):
             spark,
             given,
             tmp_path,
-            pipeline.InputError,
+            sources.InputError,
             f"output {output} is not usable: .*{problem}",
             output=str(output),
         )
@@ -553,7 +553,7 @@ def test_a_second_run_of_the_day_waits_its_turn_and_touches_nothing(spark, world
     assert retry.holder.run_id == "morning" and "run morning on " in str(retry)
     result = outcome["morning"]
     assert isinstance(result, pipeline.RunResult), result
-    assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
+    assert result.exit_code == exits.OK, result.summary["problems"]
     assert json.loads(Path(result.summary_path).read_text())["run_id"] == "morning"
     assert {r[0] for r in _predictions(spark, out).select(S.RUN_ID).distinct().collect()} == {
         "morning"
@@ -672,7 +672,7 @@ def test_folder_links_are_not_followed_and_each_file_is_read_once(spark, world, 
     os.link(c, landing / "hard_c.csv")
     result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
     s = result.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert _names(scored) == {"a.csv": 3, "b.csv": 3, "c.csv": 2}
     assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (7, 3, 4)
     assert (s["rows_read"], s["rows_scored"], s["rows_quarantined"]) == (8, 8, 0)
@@ -695,7 +695,7 @@ def test_an_account_listed_twice_is_scored_once(spark, world, tmp_path):
     write_file(landing, "b.csv", _lines(2))
     result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
     s = result.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert scored == {f"file:{landing / 'a.csv'}": 3, f"file:{landing / 'b.csv'}": 2}
     assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (4, 2, 2)
     assert s["files_quarantined_by_reason"] == {reasons.DUPLICATE_ACCOUNT: 2}
@@ -720,7 +720,7 @@ def test_file_names_with_spaces_and_escapes_are_listed_once(
         write_file(landing, "vazio ç.csv", b"")
     result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
     s = result.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert _names(scored) == dict.fromkeys(ODD_NAMES, 2)
     assert s["files_read"] == len(ODD_NAMES) + with_empty_file
     assert s["files_scored"] == len(ODD_NAMES)
@@ -734,7 +734,7 @@ def test_a_folder_named_like_a_glob_is_read_as_that_folder(spark, world, tmp_pat
     write_file(day, "a.csv", _lines(2))
     write_file(tmp_path / "day1", "b.csv", _lines(3))  # what the glob `day[1]` would match
     result, _, scored = _listing_run(spark, world, day, tmp_path / "out")
-    assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
+    assert result.exit_code == exits.OK, result.summary["problems"]
     assert scored == {f"file:{day / 'a.csv'}": 2}
 
 
@@ -750,7 +750,7 @@ def test_uploads_in_progress_broken_links_and_hidden_names_are_accounted_for(
     write_file(landing, ".DS_Store", b"\x00")
     result, quarantine, scored = _listing_run(spark, world, landing, tmp_path / "out")
     s = result.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert _names(scored) == {"good.csv": 3}
     assert _file_verdicts(quarantine) == {
         "late.csv._COPYING_": (
@@ -801,7 +801,7 @@ def test_a_manifest_gets_the_same_file_checks(spark, world, tmp_path):
         spark, world, landing, tmp_path / "out", manifest=str(manifest)
     )
     s = result.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert _names(scored) == {"a.csv": 3, "b c#1.csv": 2}
     assert f"file:{files[0]}" in scored
     assert (s["files_read"], s["files_scored"], s["files_quarantined"]) == (5, 2, 3)

@@ -118,9 +118,7 @@ def test_the_stamp_is_on_every_record(spark, world):
 
 
 def test_a_missing_folder_is_an_input_error(spark, world):
-    from txcat.pipeline import InputError
-
-    with pytest.raises(InputError, match="cannot read input"):
+    with pytest.raises(sources.InputError, match="cannot read input"):
         sources.prepare(
             spark, world["cfg"], sources.Source.folder(str(Path(world["root"]) / "nope")), RUN_DATE
         )

@@ -19,43 +19,28 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.utils import AnalysisException
 
-from txcat import clean, exits, read, reasons, storage, write
+from txcat import exits, reasons, storage, write
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, build_features, memory_of
-from txcat.features.enrich import load_references
-from txcat.inputs import Manifest, ManifestError, listing
+from txcat.features import FEATURE_COLUMNS, memory_of
+from txcat.inputs import Manifest, listing
 from txcat.inputs import objects as manifest_objects
-from txcat.inputs.listing import Listing, Rejected
+from txcat.inputs.listing import Listing
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.model_uri import ModelSource, RegistryError, resolve
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
+from txcat.sources import InputError, Source, prepare
 
 log = logging.getLogger(__name__)
-
-# Exit codes live in `txcat.exits`; the names below are kept for callers of `pipeline`.
-EXIT_OK = exits.OK
-EXIT_FAILED = exits.FAILED
-EXIT_BAD_INPUT = exits.BAD_INPUT
-EXIT_BAD_MODEL = exits.BAD_MODEL
-EXIT_QUARANTINE_THRESHOLD = exits.QUARANTINE_THRESHOLD
-EXIT_RECONCILIATION = exits.RECONCILIATION
-EXIT_VALIDATION = exits.VALIDATION
-EXIT_SINK = exits.SINK
 
 MANIFEST_FILE = "manifest.json"
 #: A run date may be at most this many days after today (UTC): a scheduler ahead of UTC may
 #: start the next day's run early; a later date is a typo that would quarantine nothing as
 #: future-dated and look up reference snapshots that do not exist yet.
 MAX_RUN_DATE_DAYS_AHEAD = 1
-
-
-class InputError(RuntimeError):
-    """The input cannot be read at all (missing path, no files)."""
 
 
 @dataclass(frozen=True)
@@ -146,124 +131,6 @@ def load_model(
     return artifact, source
 
 
-def read_records(
-    spark: SparkSession, cfg: Config, input_path: str, run_date: dt.date
-) -> tuple[DataFrame, Listing]:
-    """Cleaned records of every file under `input_path`, and every file the run considered.
-
-    Files set aside by the listing (`txcat.inputs.listing`: folder links, broken links, uploads
-    in progress, a file or an account reached twice) are not read: each is one file-level
-    record among the returned ones.
-    """
-    scan = listing.scan_local(input_path) if listing.is_local(input_path) else None
-    set_aside = list(scan.rejected) if scan is not None else []
-    try:
-        if scan is not None and scan.spark_would_differ:
-            if not scan.files:
-                raise InputError(f"no input files under {input_path}{_set_aside(set_aside)}")
-            files = read.read_files(spark, scan.files)
-        else:
-            files = read.read_files(spark, input_path)
-        listed = listing.from_input_files(read.listed_paths(files))
-    except AnalysisException as exc:
-        raise InputError(f"cannot read input {input_path}: {str(exc).splitlines()[0]}") from exc
-    rejected = set_aside + listing.duplicate_accounts(listed, cfg.input.extensions)
-    excluded = {r.path for r in rejected}
-    to_read = tuple(p for p in listed if p not in excluded)
-    if not to_read:
-        raise InputError(f"no input files under {input_path}{_set_aside(rejected)}")
-    if len(to_read) < len(listed):
-        files = files.where(~F.col(S.SOURCE_FILE).isin(*sorted(excluded)))
-    inputs = Listing(to_read, tuple(rejected), scan.hidden if scan is not None else None)
-    return _with_rejected(spark, cleaned_records(cfg, files, run_date), inputs), inputs
-
-
-def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
-    """Reads the run's manifest and checks every listed object exists unchanged."""
-    try:
-        manifest = manifest_objects.load_manifest(spark, uri)
-        manifest_objects.verify_objects(spark, manifest, cfg.storage.fetch_threads)
-    except ManifestError as exc:
-        raise InputError(str(exc)) from exc
-    except AnalysisException as exc:
-        raise InputError(f"cannot read manifest {uri}: {str(exc).splitlines()[0]}") from exc
-    return manifest
-
-
-def read_manifest_records(
-    spark: SparkSession, cfg: Config, manifest: Manifest, run_date: dt.date
-) -> tuple[DataFrame, Listing]:
-    """Cleaned records of exactly the manifest's files, and every file the run considered.
-
-    Uploads in progress and a second file of an account are not read (one record each), as
-    for a folder.
-    """
-    uploads = listing.incomplete_uploads(manifest.uris)
-    rejected = uploads + listing.duplicate_accounts(
-        [u for u in manifest.uris if u not in {r.path for r in uploads}], cfg.input.extensions
-    )
-    excluded = {r.path for r in rejected}
-    kept = tuple(e for e in manifest.entries if e.uri not in excluded)
-    if not kept:
-        raise InputError(f"manifest {manifest.source} lists no readable file{_set_aside(rejected)}")
-    try:
-        files = manifest_objects.read_manifest_files(
-            spark,
-            replace(manifest, entries=kept),
-            cfg.storage.manifest_reader,
-            cfg.storage.fetch_threads,
-            cfg.storage.files_per_task,
-        )
-    except AnalysisException as exc:
-        raise InputError(f"cannot read manifest files: {str(exc).splitlines()[0]}") from exc
-    inputs = Listing(
-        tuple(e.uri for e in kept),
-        tuple(replace(r, path=listing.normalise(r.path)) for r in rejected),
-    )
-    return _with_rejected(spark, cleaned_records(cfg, files, run_date), inputs), inputs
-
-
-def cleaned_records(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
-    """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
-    return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
-        clean.clean,
-        run_date,
-        cfg.quality.earliest_transaction_date,
-        cfg.quality.quarantine_duplicate_rows,
-        cfg.quality.max_abs_amount,
-    )
-
-
-def _with_rejected(spark: SparkSession, records: DataFrame, inputs: Listing) -> DataFrame:
-    """The records plus one file-level record per file the listing set aside."""
-    if not inputs.rejected:
-        return records
-    rows = [
-        (S.LEVEL_FILE, r.reason, r.detail, r.path, listing.account_of(r.path))
-        for r in inputs.rejected
-    ]
-    rejected = spark.createDataFrame(
-        rows,
-        f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string, {S.SOURCE_FILE} string, "
-        f"{S.ACCOUNT_ID} string",
-    )
-    return records.unionByName(rejected, allowMissingColumns=True)
-
-
-def _set_aside(rejected: list[Rejected]) -> str:
-    if not rejected:
-        return ""
-    by_reason = Counter(r.reason for r in rejected)
-    return " (set aside: " + ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items())) + ")"
-
-
-def scorable(records: DataFrame) -> DataFrame:
-    """The records to score: the parsed transaction columns and `is_repeated_line`."""
-    return records.where(F.col(S.LEVEL).isNull()).select(
-        *[f.name for f in S.TRANSACTION_SCHEMA.fields], S.IS_REPEATED_LINE
-    )
-
-
 def run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     """Scores one day of files and writes predictions, quarantine and the run summary.
 
@@ -305,25 +172,28 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         source.alias,
         artifact.sha256,
     )
-    memory = memory_of(spark, artifact)
-    refs = load_references(spark, cfg.reference.for_run_date(params.run_date), params.run_date)
-    manifest = load_manifest(spark, cfg, params.manifest) if params.manifest else None
-    if manifest is None:
-        records, inputs = read_records(spark, cfg, params.input, params.run_date)
-    else:
-        records, inputs = read_manifest_records(spark, cfg, manifest, params.run_date)
+    files = Source.manifest(params.manifest) if params.manifest else Source.folder(params.input)
+    prepared = prepare(
+        spark,
+        cfg,
+        files,
+        params.run_date,
+        stamp={S.RUN_ID: F.lit(params.run_id), S.RUN_DATE: F.lit(params.run_date)},
+        memory=memory_of(spark, artifact),
+    )
+    manifest, inputs = prepared.manifest, prepared.inputs
+    if inputs is None:  # a folder or a manifest always lists its files
+        raise ValueError(f"not a listed source: {files!r}")
     predictions_root = _predictions_root(cfg, params)
     input_check = None
-    stamped = records.withColumn(S.RUN_ID, F.lit(params.run_id)).withColumn(
-        S.RUN_DATE, F.lit(params.run_date)
-    )
-    stamped.persist(StorageLevel.MEMORY_AND_DISK)
+    # Counting, the quarantine and the features all read the records: cache them once.
+    stamped = prepared.records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _count_records(stamped)
         skipped, counts["files_empty"] = _skipped_files(
             spark, stamped, inputs, counts["files_seen"], params
         )
-        quarantine = stamped.where(F.col(S.LEVEL).isNotNull())
+        quarantine = prepared.quarantine
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
         write.write_summary(
@@ -336,9 +206,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             quarantine, write.quarantine_path(params.output), S.QUARANTINE_SCHEMA
         )
         predictions = (
-            scorable(stamped)
-            .transform(build_features, refs, cfg.features.aggregates, memory)
-            .transform(
+            prepared.features.transform(
                 with_predictions,
                 spark,
                 artifact,
@@ -357,8 +225,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             spark,
             cfg,
             artifact,
-            scorable(stamped),
-            lambda rows: build_features(rows, refs, cfg.features.aggregates, memory),
+            prepared.scorable,
+            prepared.featured,
             params.output,
             params.run_date,
             counts["to_score"],
@@ -370,22 +238,24 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     written = _count_written(spark, params, predictions_root)
 
     summary = _summary(cfg, params, artifact, source, inputs, counts, written)
-    summary["warnings"] = list(refs.warnings)
+    summary["warnings"] = list(prepared.refs.warnings)
     summary["started_at"] = started_at.isoformat()
     summary["duration_s"] = round(time.monotonic() - started, 3)
-    exit_code = _verdict(summary)
-    exit_code = _storage_stages(
-        spark,
-        cfg,
-        params,
-        summary,
-        exit_code,
-        manifest,
-        input_check,
-        predictions_root,
-        counts["to_score"],
-        written,
-    )
+    if manifest is not None:
+        _store_manifest(spark, cfg, params, summary, manifest)
+    if cfg.validation.enabled:
+        _validate_output(
+            spark, params, summary, input_check, predictions_root, counts["to_score"], written
+        )
+    summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}
+    exit_code = verdict(summary)
+    if "redshift" in params.sinks:
+        # Only a run that passed every check loads the warehouse: a failed run must not
+        # replace yesterday's good rows in the table that reports read.
+        summary["sinks"]["redshift"] = _load_redshift(
+            spark, cfg, params, predictions_root, exit_code
+        )
+        exit_code = verdict(summary)
     path = write.write_summary(spark, params.output, params.run_date, summary)
     log.info(
         "run %s %s: %d rows read, %d scored, %d quarantined; summary %s",
@@ -615,11 +485,18 @@ def _summary(
     }
 
 
-def _verdict(summary: dict[str, Any]) -> int:
-    """Sets status and problems in the summary; returns the exit code."""
+def verdict(summary: dict[str, Any]) -> int:
+    """Decides the run's status, problems and exit code from every check the summary records.
+
+    The one place a run's outcome is decided. The checks, in the order their exit codes take
+    precedence: the row and file counts reconcile (`exits.RECONCILIATION`), the quarantine
+    shares stay under their thresholds (`exits.QUARANTINE_THRESHOLD`), no critical data
+    expectation failed (`exits.VALIDATION`, when `validation` is recorded) and the warehouse
+    load did not fail (`exits.SINK`, when `sinks` records one). The run calls it before loading
+    the warehouse, which only a run that passed every check may do, and again after.
+    """
     checks = summary["checks"]
-    problems: list[str] = []
-    code = EXIT_OK
+    failed: list[tuple[int, str]] = []
     reconciles = (
         summary["rows_read"] == summary["rows_scored"] + summary["rows_quarantined"]
         and checks["quarantine_rows_written"] == summary["rows_quarantined"]
@@ -627,20 +504,30 @@ def _verdict(summary: dict[str, Any]) -> int:
         and checks["distinct_row_ids_scored"] == summary["rows_scored"]
     )
     if not reconciles:
-        problems.append("counts do not reconcile: rows_read != rows_scored + rows_quarantined")
-        code = EXIT_RECONCILIATION
+        failed.append(
+            (
+                exits.RECONCILIATION,
+                "counts do not reconcile: rows_read != rows_scored + rows_quarantined",
+            )
+        )
     if checks["repeated_lines_written"] != summary["rows_repeated"]:
-        problems.append("counts do not reconcile: rows_repeated != repeated lines written")
-        code = EXIT_RECONCILIATION
+        failed.append(
+            (
+                exits.RECONCILIATION,
+                "counts do not reconcile: rows_repeated != repeated lines written",
+            )
+        )
     files_accounted = (
         summary["files_scored"] + summary["files_fully_quarantined"] + summary["files_quarantined"]
     )
     if summary["files_read"] != files_accounted:
-        problems.append(
-            "counts do not reconcile: files_read != files_scored + files_fully_quarantined"
-            " + files_quarantined"
+        failed.append(
+            (
+                exits.RECONCILIATION,
+                "counts do not reconcile: files_read != files_scored + files_fully_quarantined"
+                " + files_quarantined",
+            )
         )
-        code = EXIT_RECONCILIATION
     row_share = summary["rows_quarantined"] / summary["rows_read"] if summary["rows_read"] else 0.0
     file_share = (
         summary["files_quarantined"] / summary["files_read"] if summary["files_read"] else 0.0
@@ -648,17 +535,32 @@ def _verdict(summary: dict[str, Any]) -> int:
     checks["row_quarantine_share"] = round(row_share, 6)
     checks["file_quarantine_share"] = round(file_share, 6)
     if row_share > checks["max_row_quarantine_share"]:
-        problems.append(
-            f"row quarantine share {row_share:.4f} above {checks['max_row_quarantine_share']}"
+        failed.append(
+            (
+                exits.QUARANTINE_THRESHOLD,
+                f"row quarantine share {row_share:.4f} above {checks['max_row_quarantine_share']}",
+            )
         )
-        code = code or EXIT_QUARANTINE_THRESHOLD
     if file_share > checks["max_file_quarantine_share"]:
-        problems.append(
-            f"file quarantine share {file_share:.4f} above {checks['max_file_quarantine_share']}"
+        failed.append(
+            (
+                exits.QUARANTINE_THRESHOLD,
+                f"file quarantine share {file_share:.4f} "
+                f"above {checks['max_file_quarantine_share']}",
+            )
         )
-        code = code or EXIT_QUARANTINE_THRESHOLD
-    summary["status"] = "succeeded" if code == EXIT_OK else "failed"
-    summary["problems"] = problems
+    suites = summary.get("validation", {}).get("suites", {})
+    failed.extend(
+        (exits.VALIDATION, f"validation {suite}: {failure}")
+        for suite, outcome in suites.items()
+        for failure in outcome["critical_failures"]
+    )
+    redshift = summary.get("sinks", {}).get("redshift", {})
+    if redshift.get("status") == "failed":
+        failed.append((exits.SINK, f"redshift load failed: {redshift['error']}"))
+    code = failed[0][0] if failed else exits.OK
+    summary["status"] = "succeeded" if code == exits.OK else "failed"
+    summary["problems"] = [problem for _, problem in failed]
     summary["exit_code"] = code
     return code
 
@@ -682,71 +584,50 @@ def _validate_input(
     return validation.validate_input(spark, cfg, stamped, total, params.run_date, params.output)
 
 
-def _storage_stages(
+def _store_manifest(
+    spark: SparkSession, cfg: Config, params: RunParams, summary: dict[str, Any], manifest: Manifest
+) -> None:
+    """Keeps the run's manifest with its summary, and records where."""
+    runs_folder = write.partition_path(storage.join(params.output, write.RUNS), params.run_date)
+    manifest_path = storage.join(runs_folder, MANIFEST_FILE)
+    body = json.dumps(manifest.to_record(), indent=2, sort_keys=True) + "\n"
+    storage.write_bytes(spark, manifest_path, body.encode("utf-8"))
+    summary["manifest"] = {
+        "uri": params.manifest,
+        "sha256": manifest.sha256,
+        "files": len(manifest.entries),
+        "bytes": manifest.total_bytes,
+        "stored": manifest_path,
+        "reader": cfg.storage.manifest_reader,
+    }
+
+
+def _validate_output(
     spark: SparkSession,
-    cfg: Config,
     params: RunParams,
     summary: dict[str, Any],
-    exit_code: int,
-    manifest: Manifest | None,
     input_check: Any,
     predictions_root: str,
     rows_to_score: int,
     written: dict[str, int],
-) -> int:
-    """Stores the manifest, runs the output suites, loads the warehouse; returns the exit code.
+) -> None:
+    """Runs the output suites; records every suite's outcome (with the input's) in the summary."""
+    from txcat.validate import stage as validation
 
-    The warehouse is loaded only from a run that passed every check: a failed run must not
-    replace yesterday's good rows in the table that reports read.
-    """
-    problems: list[str] = summary["problems"]
-    code = exit_code
-    runs_folder = write.partition_path(storage.join(params.output, write.RUNS), params.run_date)
-    if manifest is not None:
-        manifest_path = storage.join(runs_folder, MANIFEST_FILE)
-        body = json.dumps(manifest.to_record(), indent=2, sort_keys=True) + "\n"
-        storage.write_bytes(spark, manifest_path, body.encode("utf-8"))
-        summary["manifest"] = {
-            "uri": params.manifest,
-            "sha256": manifest.sha256,
-            "files": len(manifest.entries),
-            "bytes": manifest.total_bytes,
-            "stored": manifest_path,
-            "reader": cfg.storage.manifest_reader,
-        }
-    if cfg.validation.enabled:
-        from txcat.validate import stage as validation
-
-        predictions = spark.read.parquet(predictions_root).where(
-            F.col(S.RUN_DATE) == F.lit(params.run_date)
-        )
-        counts = {
-            "rows_read": summary["rows_read"],
-            "rows_to_score": rows_to_score,
-            "rows_scored": written["rows_scored"],
-            "rows_quarantined": written["rows_quarantined"],
-        }
-        outcomes = [input_check] if input_check is not None else []
-        outcomes += validation.validate_output(
-            spark, predictions, counts, params.run_date, params.output
-        )
-        summary["validation"] = validation.summarise(outcomes)
-        problems.extend(
-            f"validation {outcome.suite}: {failure}"
-            for outcome in outcomes
-            for failure in outcome.critical_failures
-        )
-        if summary["validation"]["critical_failures"]:
-            code = code or EXIT_VALIDATION
-    summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}
-    if "redshift" in params.sinks:
-        summary["sinks"]["redshift"] = _load_redshift(spark, cfg, params, predictions_root, code)
-        if summary["sinks"]["redshift"]["status"] == "failed":
-            problems.append(f"redshift load failed: {summary['sinks']['redshift']['error']}")
-            code = code or EXIT_SINK
-    summary["status"] = "succeeded" if code == EXIT_OK else "failed"
-    summary["exit_code"] = code
-    return code
+    predictions = spark.read.parquet(predictions_root).where(
+        F.col(S.RUN_DATE) == F.lit(params.run_date)
+    )
+    counts = {
+        "rows_read": summary["rows_read"],
+        "rows_to_score": rows_to_score,
+        "rows_scored": written["rows_scored"],
+        "rows_quarantined": written["rows_quarantined"],
+    }
+    outcomes = [input_check] if input_check is not None else []
+    outcomes += validation.validate_output(
+        spark, predictions, counts, params.run_date, params.output
+    )
+    summary["validation"] = validation.summarise(outcomes)
 
 
 def _load_redshift(
@@ -755,7 +636,7 @@ def _load_redshift(
     from txcat.sinks import stage as sinks
     from txcat.sinks.redshift import SinkError
 
-    if code != EXIT_OK:
+    if code != exits.OK:
         log.error("redshift load skipped: the run failed its checks (exit code %d)", code)
         return {"status": "skipped", "reason": f"run failed its checks (exit code {code})"}
     day = spark.read.parquet(predictions_root).where(F.col(S.RUN_DATE) == F.lit(params.run_date))

@@ -15,22 +15,30 @@ here triggers a Spark job except what the source itself needs (listing, manifest
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
-from txcat import pipeline, read
+from txcat import clean, read
 from txcat import schema as S
 from txcat.config import Config
 from txcat.features import LabelMemory, References, build_features
 from txcat.features.enrich import load_references
-from txcat.inputs import Manifest
+from txcat.inputs import Manifest, ManifestError, listing
+from txcat.inputs import objects as manifest_objects
+from txcat.inputs.listing import Listing, Rejected
 
 FOLDER = "folder"
 MANIFEST = "manifest"
 FILES = "files"
+
+
+class InputError(RuntimeError):
+    """The input cannot be read at all (missing path, no files)."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,21 @@ class Prepared:
 
     #: Every cleaned record: `level` is null on a row to score, else it is quarantined.
     records: DataFrame
-    #: How many files the source considered, set-aside ones included (None for files in memory).
-    listed: int | None
+    #: Every file the source considered: read, or set aside with a reason (None for files in
+    #: memory).
+    inputs: Listing | None
     #: The run's manifest, when the source is one.
     manifest: Manifest | None
     refs: References
     aggregates: str
     #: The label memory the features read, unless a caller of `featured` passes another.
     memory: LabelMemory | None = None
+
+    @property
+    def listed(self) -> int | None:
+        """How many files the source considered, set-aside ones included (None for files in
+        memory)."""
+        return self.inputs.files if self.inputs is not None else None
 
     @property
     def quarantine(self) -> DataFrame:
@@ -92,7 +107,7 @@ class Prepared:
     @property
     def scorable(self) -> DataFrame:
         """The records to score, with the parsed transaction columns only."""
-        return pipeline.scorable(self.records)
+        return scorable(self.records)
 
     @property
     def features(self) -> DataFrame:
@@ -133,28 +148,149 @@ def prepare(
         memory: The label memory of the features (`features.memory_of(spark, artifact)`).
 
     Raises:
-        pipeline.InputError: the source cannot be read, or holds no file.
+        InputError: the source cannot be read, or holds no file.
         ReferenceDataError: a reference table cannot be read.
     """
     refs = load_references(spark, cfg.reference.for_run_date(run_date), run_date)
     manifest = None
-    listed: int | None = None
+    inputs: Listing | None = None
     if source.kind == FOLDER:
-        records, inputs = pipeline.read_records(spark, cfg, source.location, run_date)
-        listed = inputs.files
+        records, inputs = read_records(spark, cfg, source.location, run_date)
     elif source.kind == MANIFEST:
-        manifest = pipeline.load_manifest(spark, cfg, source.location)
-        records, inputs = pipeline.read_manifest_records(spark, cfg, manifest, run_date)
-        listed = inputs.files
+        manifest = load_manifest(spark, cfg, source.location)
+        records, inputs = read_manifest_records(spark, cfg, manifest, run_date)
     elif source.kind == FILES and source.files_frame is not None:
         records = cleaned(cfg, source.files_frame, run_date)
     else:
         raise ValueError(f"not a source: {source!r}")
     for name, column in (stamp or {}).items():
         records = records.withColumn(name, column)
-    return Prepared(records, listed, manifest, refs, cfg.features.aggregates, memory)
+    return Prepared(records, inputs, manifest, refs, cfg.features.aggregates, memory)
 
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
     """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
-    return pipeline.cleaned_records(cfg, files, run_date)
+    return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
+        clean.clean,
+        run_date,
+        cfg.quality.earliest_transaction_date,
+        cfg.quality.quarantine_duplicate_rows,
+        cfg.quality.max_abs_amount,
+    )
+
+
+def scorable(records: DataFrame) -> DataFrame:
+    """The records to score: the parsed transaction columns and `is_repeated_line`."""
+    return records.where(F.col(S.LEVEL).isNull()).select(
+        *[f.name for f in S.TRANSACTION_SCHEMA.fields], S.IS_REPEATED_LINE
+    )
+
+
+def read_records(
+    spark: SparkSession, cfg: Config, input_path: str, run_date: dt.date
+) -> tuple[DataFrame, Listing]:
+    """Cleaned records of every file under `input_path`, and every file the run considered.
+
+    Files set aside by the listing (`txcat.inputs.listing`: folder links, broken links, uploads
+    in progress, a file or an account reached twice) are not read: each is one file-level
+    record among the returned ones.
+
+    Raises:
+        InputError: the input cannot be read, or leaves no file to read.
+    """
+    scan = listing.scan_local(input_path) if listing.is_local(input_path) else None
+    set_aside = list(scan.rejected) if scan is not None else []
+    try:
+        if scan is not None and scan.spark_would_differ:
+            if not scan.files:
+                raise InputError(f"no input files under {input_path}{_set_aside(set_aside)}")
+            files = read.read_files(spark, scan.files)
+        else:
+            files = read.read_files(spark, input_path)
+        listed = listing.from_input_files(read.listed_paths(files))
+    except AnalysisException as exc:
+        raise InputError(f"cannot read input {input_path}: {str(exc).splitlines()[0]}") from exc
+    rejected = set_aside + listing.duplicate_accounts(listed, cfg.input.extensions)
+    excluded = {r.path for r in rejected}
+    to_read = tuple(p for p in listed if p not in excluded)
+    if not to_read:
+        raise InputError(f"no input files under {input_path}{_set_aside(rejected)}")
+    if len(to_read) < len(listed):
+        files = files.where(~F.col(S.SOURCE_FILE).isin(*sorted(excluded)))
+    inputs = Listing(to_read, tuple(rejected), scan.hidden if scan is not None else None)
+    return _with_rejected(spark, cleaned(cfg, files, run_date), inputs), inputs
+
+
+def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
+    """Reads the run's manifest and checks every listed object exists unchanged.
+
+    Raises:
+        InputError: the manifest cannot be read, or an object is missing or changed.
+    """
+    try:
+        manifest = manifest_objects.load_manifest(spark, uri)
+        manifest_objects.verify_objects(spark, manifest, cfg.storage.fetch_threads)
+    except ManifestError as exc:
+        raise InputError(str(exc)) from exc
+    except AnalysisException as exc:
+        raise InputError(f"cannot read manifest {uri}: {str(exc).splitlines()[0]}") from exc
+    return manifest
+
+
+def read_manifest_records(
+    spark: SparkSession, cfg: Config, manifest: Manifest, run_date: dt.date
+) -> tuple[DataFrame, Listing]:
+    """Cleaned records of exactly the manifest's files, and every file the run considered.
+
+    Uploads in progress and a second file of an account are not read (one record each), as
+    for a folder.
+
+    Raises:
+        InputError: no listed file is left to read, or the files cannot be read.
+    """
+    uploads = listing.incomplete_uploads(manifest.uris)
+    rejected = uploads + listing.duplicate_accounts(
+        [u for u in manifest.uris if u not in {r.path for r in uploads}], cfg.input.extensions
+    )
+    excluded = {r.path for r in rejected}
+    kept = tuple(e for e in manifest.entries if e.uri not in excluded)
+    if not kept:
+        raise InputError(f"manifest {manifest.source} lists no readable file{_set_aside(rejected)}")
+    try:
+        files = manifest_objects.read_manifest_files(
+            spark,
+            replace(manifest, entries=kept),
+            cfg.storage.manifest_reader,
+            cfg.storage.fetch_threads,
+            cfg.storage.files_per_task,
+        )
+    except AnalysisException as exc:
+        raise InputError(f"cannot read manifest files: {str(exc).splitlines()[0]}") from exc
+    inputs = Listing(
+        tuple(e.uri for e in kept),
+        tuple(replace(r, path=listing.normalise(r.path)) for r in rejected),
+    )
+    return _with_rejected(spark, cleaned(cfg, files, run_date), inputs), inputs
+
+
+def _with_rejected(spark: SparkSession, records: DataFrame, inputs: Listing) -> DataFrame:
+    """The records plus one file-level record per file the listing set aside."""
+    if not inputs.rejected:
+        return records
+    rows = [
+        (S.LEVEL_FILE, r.reason, r.detail, r.path, listing.account_of(r.path))
+        for r in inputs.rejected
+    ]
+    rejected = spark.createDataFrame(
+        rows,
+        f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string, {S.SOURCE_FILE} string, "
+        f"{S.ACCOUNT_ID} string",
+    )
+    return records.unionByName(rejected, allowMissingColumns=True)
+
+
+def _set_aside(rejected: list[Rejected]) -> str:
+    if not rejected:
+        return ""
+    by_reason = Counter(r.reason for r in rejected)
+    return " (set aside: " + ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items())) + ")"

@@ -234,7 +234,7 @@ def test_scoring_job_serves_the_alias(spark, promoted):
         AS_OF, str(root / "landing"), str(root / "out"), f"models:/{NAME}@champion", "alias-run"
     )
     result = pipeline.run(spark, promoted["cfg"], params)
-    assert result.exit_code == pipeline.EXIT_OK, result.summary["problems"]
+    assert result.exit_code == exits.OK, result.summary["problems"]
     summary = result.summary
     assert summary["model_version"] == promoted["outcome"].artifact.version
     assert summary["model_sha256"] == promoted["outcome"].artifact.sha256

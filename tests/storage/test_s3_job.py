@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import pipeline
+from txcat import exits, pipeline, sources
 from txcat import schema as S
 from txcat.generate import generate
 from txcat.inputs import objects
@@ -225,14 +225,14 @@ def test_object_changed_after_the_manifest_fails_the_run(spark, world, tmp_path)
     original = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     client.put_object(Bucket=bucket, Key=key, Body=original + b"x;y\r\n")
     try:
-        with pytest.raises(pipeline.InputError, match=f"{key}: size"):
+        with pytest.raises(sources.InputError, match=f"{key}: size"):
             pipeline.run(spark, world["cfg"], _params(world, str(tmp_path / "o"), "changed"))
     finally:
         client.put_object(Bucket=bucket, Key=key, Body=original)
 
 
 def test_missing_manifest_is_an_input_error(spark, world, tmp_path):
-    with pytest.raises(pipeline.InputError, match="does not exist"):
+    with pytest.raises(sources.InputError, match="does not exist"):
         pipeline.run(
             spark,
             world["cfg"],
@@ -251,12 +251,12 @@ def test_critical_expectation_fails_the_run_after_writing_and_skips_the_load(spa
     result = pipeline.run(
         spark, cfg, _params(world, out, "strict-1", sinks=("parquet", "redshift"))
     )
-    assert result.exit_code == pipeline.EXIT_VALIDATION
+    assert result.exit_code == exits.VALIDATION
     assert result.summary["status"] == "failed"
     assert any("txcat_input" in p and "parsed" in p for p in result.summary["problems"])
     assert result.summary["sinks"]["redshift"]["status"] == "skipped"
     # Everything was written all the same.
-    assert _s3_json(world["client"], result.summary_path)["exit_code"] == pipeline.EXIT_VALIDATION
+    assert _s3_json(world["client"], result.summary_path)["exit_code"] == exits.VALIDATION
     assert spark.read.parquet(f"{out}/predictions").count() == result.summary["rows_scored"]
     with psycopg.connect(world["dsn"]) as conn:
         assert (

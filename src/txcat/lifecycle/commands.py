@@ -151,7 +151,7 @@ def _release(spark: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
-    from txcat import pipeline
+    from txcat import sources
     from txcat.features.enrich import ReferenceDataError
     from txcat.lifecycle import train, workflow
     from txcat.model_uri import RegistryError
@@ -163,7 +163,7 @@ def run_train(args: argparse.Namespace) -> int:
         outcome = workflow.train(
             spark, cfg, args.input, args.model_out, args.as_of, register=args.register
         )
-    except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+    except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     except (RegistryError, MlflowException) as exc:
@@ -181,7 +181,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from txcat import pipeline
+    from txcat import sources
     from txcat.features.enrich import ReferenceDataError
     from txcat.lifecycle import train, workflow
     from txcat.model import ModelArtifactError
@@ -195,7 +195,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except (RegistryError, ModelArtifactError) as exc:
         log.error("model refused: %s", exc)
         return EXIT_BAD_MODEL
-    except (pipeline.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+    except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     finally:

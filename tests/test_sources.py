@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from tests.helpers import bank_file, bank_row, empty_memory, local_config
 from txcat import pipeline, reasons, sources
@@ -105,8 +106,6 @@ def test_features_of_a_selection_see_only_the_selected_rows(spark, world):
 
 
 def test_the_stamp_is_on_every_record(spark, world):
-    from pyspark.sql import functions as F
-
     prepared = sources.prepare(
         spark,
         world["cfg"],

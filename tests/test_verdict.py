@@ -10,6 +10,8 @@ from txcat import exits, pipeline
 def _summary(**changes):
     summary = {
         "files_read": 100,
+        "files_scored": 98,
+        "files_fully_quarantined": 1,
         "files_quarantined": 1,
         "rows_read": 1000,
         "rows_scored": 990,
@@ -53,8 +55,19 @@ def test_counts_that_do_not_reconcile_come_first():
     ]
 
 
+def test_files_that_do_not_add_up_do_not_reconcile():
+    summary = _summary(files_scored=97)
+    assert pipeline.verdict(summary) == exits.RECONCILIATION
+    assert summary["problems"] == [
+        "counts do not reconcile: files_read != files_scored + files_fully_quarantined"
+        " + files_quarantined"
+    ]
+
+
 def test_a_quarantine_share_above_its_threshold():
-    summary = _summary(files_quarantined=10, checks={"quarantine_files_written": 10})
+    summary = _summary(
+        files_scored=89, files_quarantined=10, checks={"quarantine_files_written": 10}
+    )
     assert pipeline.verdict(summary) == exits.QUARANTINE_THRESHOLD
     assert summary["status"] == "failed"
     assert summary["problems"] == ["file quarantine share 0.1000 above 0.05"]

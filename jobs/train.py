@@ -13,8 +13,9 @@ import argparse
 import logging
 import sys
 
+from txcat import exits
 from txcat.config import ConfigError
-from txcat.lifecycle.commands import EXIT_BAD_INPUT, add_train_arguments, run_train
+from txcat.lifecycle.commands import add_train_arguments, run_train
 from txcat.session import configure_logging
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_train(args)
     except ConfigError as exc:
         logging.getLogger("txcat.train").error("configuration error: %s", exc)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
 
 
 if __name__ == "__main__":

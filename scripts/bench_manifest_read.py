@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from txcat import exits
+
 log = logging.getLogger("bench_manifest_read")
 
 
@@ -171,7 +173,7 @@ def _bench(args: argparse.Namespace, endpoint: str) -> int:
         (args.out / "benchmarks-s3.json").write_text(json.dumps(report, indent=2) + "\n")
         (args.out / "benchmarks-s3.md").write_text(_markdown(report))
     spark.stop()
-    return 0
+    return exits.OK
 
 
 def _markdown(report: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from txcat import exits
 from txcat.benchmark import runner, versions
 from txcat.session import configure_logging
 
@@ -60,7 +61,7 @@ def main(argv: list[str]) -> int:
         bench = runner.Bench(work, args.files, args.rows_per_file, 1, os.cpu_count() or 1)
         large = runner.large_file(bench, args.large_file_lines, args.out)
         print(json.dumps({k: v for k, v in large.items() if k != "measurements"}, indent=2))
-        return 0
+        return exits.OK
     result = runner.run(
         work,
         args.files,
@@ -86,7 +87,7 @@ def main(argv: list[str]) -> int:
         "files_per_s_per_core",
     ]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

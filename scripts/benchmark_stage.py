@@ -17,6 +17,7 @@ import json
 import sys
 import time
 
+from txcat import exits
 from txcat.benchmark import stages
 from txcat.config import load_config
 from txcat.model import load_artifact
@@ -83,7 +84,7 @@ def _report(stage: str, rows: int, start: float, seconds: float | None = None) -
     if seconds is None:
         seconds = time.monotonic() - start
     print(json.dumps({"stage": stage, "rows": rows, "seconds": round(seconds, 3)}))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import sys
 
+from txcat import exits
 from txcat.generate import generate
 from txcat.generate.drift import DRIFT_KINDS, apply_drift
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("drift %s: %s", args.drift, drift)
     except (ValueError, FileExistsError) as exc:
         logger.error("%s", exc)
-        return 2
+        return exits.BAD_INPUT
     logger.info(
         "files=%d rows=%d bad_files=%d seconds=%.1f",
         report.files,
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         len(report.bad_files),
         report.seconds,
     )
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from txcat import exits
 from txcat.config import load_config
 from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.generate import reference as ref
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         for model, m in section["models"].items():
             print(f"{name:15s} {model:38s} " + " ".join(f"{k} {v:.3f}" for k, v in m.items()))
     print(f"wrote {md_path} and {json_path}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "txcat.feedback.commands",
 )
 
-EXIT_USAGE = exits.BAD_INPUT
-
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """--env, --conf-dir and repeated --set KEY=VALUE, as every job takes them."""
@@ -72,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
-        return EXIT_USAGE
+        return exits.BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from txcat import resources
+from txcat import exits, resources
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def main(args: argparse.Namespace) -> int:
         bench = load_benchmarks(args.benchmarks)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
-        return 2
+        return exits.BAD_INPUT
     spec = PlanInput(
         files=args.files,
         rows_per_file=args.rows_per_file,
@@ -232,4 +232,4 @@ def main(args: argparse.Namespace) -> int:
     )
     plan = make_plan(spec, bench, load_s3_benchmarks(args.s3_benchmarks))
     print(render(spec, plan))  # the command's output
-    return 0
+    return exits.OK

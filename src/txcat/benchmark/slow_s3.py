@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from txcat import exits
+
 CONTROL_PREFIX = "/__latency/"
 
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     app = LatencyMiddleware(DomainDispatcherApplication(create_backend_app), args.latency_ms)
     server = make_server(args.host, args.port, app, threaded=True)
     server.serve_forever()
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

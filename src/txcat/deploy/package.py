@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from txcat import exits
 from txcat.deploy.submit import (
     BOOTSTRAP_SCRIPT,
     BOOTSTRAP_SOURCE,
@@ -311,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     except PackageError as exc:
         log.error("%s", exc)
-        return 1
+        return exits.FAILED
     for name, info in manifest["files"].items():
         print(f"{info['size']:>12,}  {name}")
     print(f"txcat {manifest['version']} for {EMR_RELEASE} ({EMR_PYTHON}) in {args.out}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -15,11 +15,6 @@ from txcat.cli import add_config_options, config_from
 
 log = logging.getLogger("txcat.lifecycle")
 
-EXIT_OK = exits.OK
-EXIT_FAILED = exits.FAILED
-EXIT_BAD_INPUT = exits.BAD_INPUT
-EXIT_BAD_MODEL = exits.BAD_MODEL
-EXIT_GATE_FAILED = exits.GATE_REFUSED
 DASHBOARD_APP = Path(__file__).with_name("dashboard_app.py")
 
 
@@ -125,7 +120,7 @@ def _registry_failed(cfg: Any, exc: Exception) -> int:
             cfg.lifecycle.tracking_uri,
             exc,
         )
-    return EXIT_BAD_MODEL
+    return exits.BAD_MODEL
 
 
 def _print_publication(publication: Any) -> None:
@@ -165,7 +160,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     except (RegistryError, MlflowException) as exc:
         return _registry_failed(cfg, exc)
     finally:
@@ -177,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
             f"registered {cfg.lifecycle.registered_model} version {outcome.version} "
             f"(run {outcome.run_id}) in {cfg.lifecycle.tracking_uri}"
         )
-    return EXIT_OK
+    return exits.OK
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -194,10 +189,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         outcome = workflow.evaluate(spark, cfg, args.model, args.input, args.out, args.as_of)
     except (RegistryError, ModelArtifactError) as exc:
         log.error("model refused: %s", exc)
-        return EXIT_BAD_MODEL
+        return exits.BAD_MODEL
     except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     finally:
         _release(spark)
     m = outcome.metrics
@@ -206,7 +201,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"weighted-F1 {m['weighted_f1']:.4f}, log loss {m['log_loss']:.4f}"
     )
     print(f"report: {outcome.report_files['report.html']}")
-    return EXIT_OK
+    return exits.OK
 
 
 def run_promote(args: argparse.Namespace) -> int:
@@ -221,7 +216,7 @@ def run_promote(args: argparse.Namespace) -> int:
         outcome = workflow.promote(cfg, args.version)
     except gate.GateInputError as exc:
         log.error("cannot promote: %s", exc)
-        return EXIT_BAD_MODEL
+        return exits.BAD_MODEL
     except (RegistryError, MlflowException) as exc:
         return _registry_failed(cfg, exc)
     for line in outcome.gate.lines():
@@ -232,13 +227,13 @@ def run_promote(args: argparse.Namespace) -> int:
             f"{outcome.name}@{outcome.alias} now serves it"
         )
         _print_publication(outcome.publication)
-        return EXIT_OK
+        return exits.OK
     failed = ", ".join(c.name for c in outcome.gate.failed)
     print(
         f"NOT PROMOTED {outcome.name} version {outcome.version}: quality gate failed "
         f"({failed}); {outcome.alias} unchanged"
     )
-    return EXIT_GATE_FAILED
+    return exits.GATE_REFUSED
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -258,7 +253,7 @@ def run_rollback(args: argparse.Namespace) -> int:
         f"version {outcome.version}"
     )
     _print_publication(outcome.publication)
-    return EXIT_OK
+    return exits.OK
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -270,7 +265,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         tracking_uri(cfg)  # an existing store: the app reads it, never creates it
     except RegistryError as exc:
         log.error("%s", exc)
-        return EXIT_BAD_MODEL
+        return exits.BAD_MODEL
     app_args = ["--env", args.env]
     if args.conf_dir:
         app_args += ["--conf-dir", args.conf_dir]
@@ -296,4 +291,4 @@ def run_dashboard(args: argparse.Namespace) -> int:
     log.info("dashboard on http://%s:%d", args.address, args.port)
     # Become the Streamlit server, so a signal to this process stops the server itself.
     os.execv(sys.executable, command)
-    return EXIT_FAILED  # not reached
+    return exits.FAILED  # not reached

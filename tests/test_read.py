@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import random
 import re
 
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 from tests.helpers import HEADER, bank_file, bank_row, write_file
 from txcat import clean, read, reasons
 from txcat import schema as S
+from txcat.inputs import objects, parse_manifest
 
 RUN_DATE = dt.date(2020, 3, 1)
 GOOD = bank_row()
@@ -345,6 +347,23 @@ def test_an_oversized_gzip_file_is_quarantined_with_the_limit(spark, tmp_path):
         "inflates beyond 2,000 bytes (limit input.max_inflated_bytes)"
     )
     assert by_file["small.csv.gz"][read.FILE_REASON] is None
+
+
+def test_a_manifest_read_by_spark_gives_the_folder_reader_s_file_records(spark, tmp_path):
+    bodies = {"a.csv": bank_file([GOOD]), "b[1].csv": bank_file([GOOD, GOOD]), "c.csv.gz": b"x"}
+    entries = [
+        {"uri": f"file://{write_file(tmp_path / 'day', name, body)}", "size": len(body)}
+        for name, body in bodies.items()
+    ]
+    manifest = parse_manifest("m.json", json.dumps(entries).encode())
+    by_manifest = objects.read_with_spark(spark, manifest)
+    by_folder = read.read_files(spark, str(tmp_path / "day"))
+    assert by_manifest.columns == by_folder.columns == [S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT]
+    assert sorted(tuple(r) for r in by_manifest.collect()) == sorted(
+        tuple(r) for r in by_folder.collect()
+    )
+    names = sorted((r[0].rsplit("/", 1)[-1], bytes(r[2])) for r in by_manifest.collect())
+    assert names == sorted(bodies.items())
 
 
 # --- the record splitter, without Spark -------------------------------------------------------

@@ -76,23 +76,34 @@ def read_files(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
     `.DS_Store`) and `*._COPYING_` files.
     """
     if isinstance(paths, str):
-        return _binary_files(spark, storage.literal_path(paths))
+        return binary_files(spark, paths)
     # Above 32 paths Spark lists them in a job of one task per path, which costs far more than
     # the listing of local files itself: 20,000 files took 74-83 s that way, 10 s on the driver.
     key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
     previous = str(spark.conf.get(key))
     spark.conf.set(key, str(max(len(paths), 32)))
     try:
-        return _binary_files(spark, [storage.literal_path(p) for p in paths])
+        return binary_files(spark, paths)
     finally:
         spark.conf.set(key, previous)
 
 
-def _binary_files(spark: SparkSession, paths: str | list[str]) -> DataFrame:
+def binary_files(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
+    """Spark's binaryFile source as file records (source_file, file_size, content).
+
+    The one projection of that source: the folder reader (`read_files`) and the manifest's
+    Spark reader (`inputs.objects.read_with_spark`) both use it. Each path is read literally
+    (`[` is not a glob); folders are read recursively, without partition inference.
+    """
+    literal = (
+        storage.literal_path(paths)
+        if isinstance(paths, str)
+        else [storage.literal_path(p) for p in paths]
+    )
     return (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
-        .load(paths)
+        .load(literal)
         .select(
             F.col("path").alias(S.SOURCE_FILE),
             F.col("length").alias(FILE_SIZE),

@@ -20,7 +20,6 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import read, storage
@@ -120,15 +119,7 @@ def read_with_spark(spark: SparkSession, manifest: Manifest) -> DataFrame:
     `.`, nor for a 0-byte file: the run then quarantines such an entry as an empty file. The
     boto3 reader returns every entry. A URI is read literally (`[` is not a glob).
     """
-    return (
-        spark.read.format("binaryFile")
-        .load([storage.literal_path(u) for u in manifest.uris])
-        .select(
-            F.col("path").alias(S.SOURCE_FILE),
-            F.col("length").alias(read.FILE_SIZE),
-            F.col("content").alias(read.CONTENT),
-        )
-    )
+    return read.binary_files(spark, manifest.uris)
 
 
 def read_with_boto3(

@@ -4,8 +4,12 @@ One function, `prepare`, turns a `Source` (a folder, a manifest, or files held i
 real-time request would bring them) into what every consumer needs: the daily job, training,
 evaluation and the benchmark. The steps are always the same, in the same order:
 
-    reference data -> read -> clean -> records (quarantine side + scorable side)
-                                       scorable rows -> [a consumer's selection] -> build_features
+    reference data -> list -> read -> clean -> records (quarantine side + scorable side)
+                                     scorable rows -> [a consumer's selection] -> build_features
+
+A folder or a manifest is listed first (`txcat.inputs.listing`): a file set aside there (a
+folder link, a file or an account reached twice, an upload in progress) is not read and
+becomes one file-level record among the others.
 
 The aggregates method is the configuration's (`features.aggregates`), never a default; the label
 memory is the model's (`features.memory_of`) when scoring, training's own when training. Nothing

@@ -138,6 +138,7 @@ def _training_features(spark, rows):
     return got.sort_index()
 
 
+@pytest.mark.slow  # two out-of-fold training memories over a generated history
 def test_own_label_never_feeds_a_training_row(spark):
     rows = _history(1)
     planted = 37  # one row of the middle of the history gets a label no other row has
@@ -157,6 +158,7 @@ def test_own_label_never_feeds_a_training_row(spark):
     assert set(after[MEM.FOLD]) == {0, 1, 2, 3, 4}
 
 
+@pytest.mark.slow  # two out-of-fold training memories over a generated history
 def test_shuffled_labels_leave_nothing_to_learn(spark):
     def memory_macro_f1(rows):
         got = _training_features(spark, rows)
@@ -170,6 +172,7 @@ def test_shuffled_labels_leave_nothing_to_learn(spark):
     assert memory_macro_f1(_history(2, shuffled=True)) < 0.15
 
 
+@pytest.mark.slow  # a training memory and the shipped table over a generated history
 def test_hold_out_rows_read_the_shipped_table(spark):
     rows = _history(3)
     frame = _rows(spark, rows).withColumn("side", F.when(F.col(S.LINE_NUMBER) < 45, "train"))

@@ -114,6 +114,7 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
 SLICE = Path(__file__).resolve().parents[1] / "data" / "mibolsillo-slice.csv"
 
 
+@pytest.mark.slow  # a whole training run (search, refit) on the real-export slice
 def test_training_on_a_real_slice_works_with_the_default_configuration(spark, tmp_path):
     """No cutoff configured: it is derived from the data; the shipped model sees every row."""
     from txcat.config import load_config

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from txcat import exits
 from txcat.benchmark import serve
 from txcat.session import configure_logging
 
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
     figures = serve.run(args.work, args.out, args.requests, args.model, args.workers)
     print(json.dumps(figures["cases"], indent=2))
     print(f"written: {args.out}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
             work, args.versions_base, args.files, args.rows_per_file, args.repeats, args.out
         )
         print(json.dumps({k: v for k, v in compared.items() if k != "runs"}, indent=2))
-        return 0
+        return exits.OK
     if args.large_file_only:
         bench = runner.Bench(work, args.files, args.rows_per_file, 1, os.cpu_count() or 1)
         large = runner.large_file(bench, args.large_file_lines, args.out)

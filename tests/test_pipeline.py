@@ -207,7 +207,7 @@ def test_repeated_lines_are_quarantined_when_configured(spark, first_run, world)
         pipeline.RunParams(RUN_DATE, str(root / "landing"), str(out), str(root / "model"), "q"),
     )
     s, default = result.summary, first_run.summary
-    assert result.exit_code == pipeline.EXIT_OK, s["problems"]
+    assert result.exit_code == exits.OK, s["problems"]
     assert s["rows_read"] == default["rows_read"] == s["rows_scored"] + s["rows_quarantined"]
     assert s["quarantined_by_reason"][reasons.DUPLICATE_ROW] == default["rows_repeated"] > 0
     assert s["rows_scored"] == default["rows_scored"] - default["rows_repeated"]
@@ -818,7 +818,7 @@ def test_scoring_explain_adds_the_top_contributions_to_the_predictions(spark, wo
     params = pipeline.RunParams(
         RUN_DATE, str(world["root"] / "landing"), str(out), str(world["root"] / "model"), "x"
     )
-    assert pipeline.run(spark, cfg, params).exit_code == pipeline.EXIT_OK
+    assert pipeline.run(spark, cfg, params).exit_code == exits.OK
     predictions = _predictions(spark, out).toPandas()
     assert len(predictions) > 0
     features = set(load_artifact(str(world["root"] / "model")).feature_names)

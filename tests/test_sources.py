@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from tests.helpers import bank_file, bank_row, empty_memory, local_config
-from txcat import pipeline, reasons, sources
+from txcat import reasons, sources
 from txcat import schema as S
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.generate import generate
@@ -146,11 +146,16 @@ def test_training_and_scoring_build_the_same_features_for_repeated_lines(
     # Training's wiring (lifecycle.train): the prepared source's scorable rows, featured.
     prepared = sources.prepare(spark, cfg, sources.Source.folder(str(tmp_path)), RUN_DATE)
     training = prepared.featured(prepared.scorable, memory)
-    # The daily job's wiring (pipeline.run): its records' scorable rows through build_features.
-    records, _ = pipeline.read_records(spark, cfg, str(tmp_path), RUN_DATE)
-    scoring = pipeline.scorable(records).transform(
+    # The daily job's wiring (pipeline.run): the model's memory given to prepare, its features.
+    job = sources.prepare(
+        spark, cfg, sources.Source.folder(str(tmp_path)), RUN_DATE, memory=memory
+    ).features
+    # The steps prepare chains, composed by hand: read, scorable rows, build_features.
+    records, _ = sources.read_records(spark, cfg, str(tmp_path), RUN_DATE)
+    scoring = sources.scorable(records).transform(
         build_features, prepared.refs, cfg.features.aggregates, memory
     )
     columns = [S.ROW_ID, S.LINE_NUMBER, S.IS_REPEATED_LINE, *FEATURE_COLUMNS]
     assert_df_equality(training.select(*columns), scoring.select(*columns), ignore_row_order=True)
+    assert_df_equality(training.select(*columns), job.select(*columns), ignore_row_order=True)
     assert _rows(training, S.LINE_NUMBER, S.IS_REPEATED_LINE, "file_row_count") == expected

@@ -16,10 +16,12 @@ def _summary(**changes):
         "rows_read": 1000,
         "rows_scored": 990,
         "rows_quarantined": 10,
+        "rows_repeated": 3,
         "checks": {
             "quarantine_rows_written": 10,
             "quarantine_files_written": 1,
             "distinct_row_ids_scored": 990,
+            "repeated_lines_written": 3,
             "max_row_quarantine_share": 0.05,
             "max_file_quarantine_share": 0.05,
         },
@@ -52,6 +54,14 @@ def test_counts_that_do_not_reconcile_come_first():
     assert summary["problems"] == [
         "counts do not reconcile: rows_read != rows_scored + rows_quarantined",
         "row quarantine share 0.2000 above 0.05",
+    ]
+
+
+def test_repeated_lines_that_were_not_all_written_do_not_reconcile():
+    summary = _summary(checks={"repeated_lines_written": 2})
+    assert pipeline.verdict(summary) == exits.RECONCILIATION
+    assert summary["problems"] == [
+        "counts do not reconcile: rows_repeated != repeated lines written"
     ]
 
 

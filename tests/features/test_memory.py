@@ -101,6 +101,8 @@ def test_back_off_values_by_hand(spark):
     assert list(c[:4]) == [0.0, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow  # a memory built and joined again; one row per input is also held by
+# test_features.test_build_features_produces_every_model_column_one_row_per_input
 def test_every_row_kept_once(spark):
     memory = MEM.LabelMemory(MEM.build_memory(_rows(spark, LABELLED)), SMOOTHING)
     queries = _rows(

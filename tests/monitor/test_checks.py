@@ -97,6 +97,31 @@ def test_rare_reference_values_are_not_new() -> None:
     assert alerts == []
 
 
+def test_values_folded_into_other_in_the_reference_are_not_new() -> None:
+    # CN was seen in training but is not among the top values the profile counts one by one.
+    reference = {
+        "numeric": {},
+        "categorical": {
+            "merchant_country": {
+                "counts": {"BR": 950, OTHER: 50},
+                "missing": 0,
+                "seen": ["BR", "CN", "US"],
+            }
+        },
+    }
+    day = {
+        "numeric": {},
+        "categorical": {
+            "merchant_country": {"counts": {"BR": 700, "CN": 50, "KZ": 250}, "missing": 0}
+        },
+    }
+    table, alerts = checks.feature_drift(reference, day, MC)
+    new = [a for a in alerts if a["metric"] == "new_category_share"]
+    assert new[0]["categories"] == ["KZ"]
+    assert table[0]["new_values"] == {"KZ": 250}
+    assert table[0]["new_share"] == pytest.approx(0.25)
+
+
 def _prediction_reference(mix):
     return {
         "mix": mix,

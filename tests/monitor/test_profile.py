@@ -33,7 +33,9 @@ def test_histograms_bin_like_searchsorted_and_count_missing(spark) -> None:
 
 def test_keep_top_sums_the_rest_as_other() -> None:
     kept = P.keep_top({"c": {"counts": {"a": 5, "b": 3, "c": 1, "d": 1}, "missing": 2}}, 2)
-    assert kept == {"c": {"counts": {"a": 5, "b": 3, P.OTHER: 2}, "missing": 2}}
+    assert kept == {
+        "c": {"counts": {"a": 5, "b": 3, P.OTHER: 2}, "missing": 2, "seen": ["a", "b", "c", "d"]}
+    }
 
 
 def test_prediction_profile_mix_and_confidence() -> None:

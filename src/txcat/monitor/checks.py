@@ -106,11 +106,12 @@ def feature_drift(
         if today is None:
             continue
         known = [v for v in ref["counts"] if v != OTHER]
-        new = {v: n for v, n in today["counts"].items() if v not in ref["counts"]}
+        seen = set(ref.get("seen", known))
+        new = {v: n for v, n in today["counts"].items() if v != OTHER and v not in seen}
         expected = [*(ref["counts"][v] for v in known), ref["counts"].get(OTHER, 0), ref["missing"]]
         actual = [
             *(today["counts"].get(v, 0) for v in known),
-            today["counts"].get(OTHER, 0) + sum(new.values()),
+            sum(n for v, n in today["counts"].items() if v not in known),
             today["missing"],
         ]
         record = _drift_record(name, "categorical", expected, actual, mc, report_only(name, mc))

@@ -44,6 +44,8 @@ DAY_HISTOGRAM_FILE = "feature_histogram.json"
 CONFIDENCE_EDGES: tuple[float, ...] = tuple(round(i / 20, 2) for i in range(1, 20))
 #: The bucket of categorical values outside the reference's most common ones.
 OTHER = "__other__"
+# The most value names a categorical column's profile keeps to tell known values from new ones.
+MAX_SEEN = 5000
 #: Relative error of `approxQuantile` (Greenwald-Khanna): 0.1 % of the rank.
 QUANTILE_ERROR = 0.001
 
@@ -133,7 +135,11 @@ def histograms(
 
 
 def keep_top(categorical: Mapping[str, Any], top: int) -> dict[str, Any]:
-    """Each column's `top` most frequent values; the rest summed under `OTHER`."""
+    """Each column's `top` most frequent values; the rest summed under `OTHER`.
+
+    `seen` keeps every value's name (up to `MAX_SEEN`), so a value folded into `OTHER` is still
+    known: only a value absent from training counts as new.
+    """
     kept: dict[str, Any] = {}
     for name, record in categorical.items():
         ranked = sorted(record["counts"].items(), key=lambda kv: (-kv[1], kv[0]))
@@ -141,7 +147,8 @@ def keep_top(categorical: Mapping[str, Any], top: int) -> dict[str, Any]:
         rest = sum(n for _, n in ranked[top:])
         if rest:
             counts[OTHER] = rest
-        kept[name] = {"counts": counts, "missing": record["missing"]}
+        seen = sorted(value for value, _ in ranked if value != OTHER)[:MAX_SEEN]
+        kept[name] = {"counts": counts, "missing": record["missing"], "seen": seen}
     return kept
 
 

@@ -54,6 +54,9 @@ class RunParams:
     manifest: str = ""
     #: Where predictions go: ("parquet",), ("redshift",) or ("parquet", "redshift").
     sinks: tuple[str, ...] = ("parquet",)
+    #: The predictions dataset when not `<output>/predictions` (retro-scoring writes each model
+    #: version's predictions apart from the champion's); parquet sink only.
+    predictions_root: str = ""
 
     def with_run_id(self) -> RunParams:
         if self.run_id:
@@ -570,6 +573,8 @@ def verdict(summary: dict[str, Any]) -> int:
 
 def _predictions_root(cfg: Config, params: RunParams) -> str:
     """The predictions dataset; with the Redshift sink alone it lives under the staging area."""
+    if params.predictions_root:
+        return params.predictions_root
     if "parquet" in params.sinks:
         return write.predictions_path(params.output)
     return storage.join(params.output, cfg.redshift.staging_subdir, write.PREDICTIONS)

@@ -82,6 +82,16 @@ def test_record_keeps_every_entry():
     assert record["files"] == 1 and record["bytes"] == 5
 
 
+def test_the_record_stored_with_a_run_reads_back_as_its_manifest():
+    entries = (
+        ManifestEntry("s3://b/d/1.csv", 10, "abc"),
+        ManifestEntry("/l/d/2.csv", 3, None, mtime_ns=1764000000123456789),
+    )
+    record = parse_manifest("m.json", _json({"files": [e.to_json() for e in entries]})).to_record()
+    stored = parse_manifest("runs/run_date=2026-11-25/manifest.json", _json(record))
+    assert stored.entries == entries
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

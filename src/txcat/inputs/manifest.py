@@ -7,7 +7,9 @@ A "retrieve new files" step writes one manifest per run date, as JSON or CSV:
     uri,size,etag
     s3://bank-landing/2026-11-25/123.csv,5234,9b2...
 
-A top-level JSON list of the same objects is accepted too. `etag` may be empty (local files have
+A top-level JSON list of the same objects is accepted too, and so is the record a run stores
+beside its summary (`Manifest.to_record`: `{"entries": [...]}`), so a day can be read again
+exactly as it was (`txcat.retro`). `etag` may be empty (local files have
 none; `mtime_ns`, their modification time, shows a rewrite instead). The manifest is stored with
 the run's output, so every prediction can be traced to the exact object versions it came from.
 
@@ -79,7 +81,7 @@ class Manifest:
             "sha256": self.sha256,
             "files": len(self.entries),
             "bytes": self.total_bytes,
-            "entries": [{"uri": e.uri, "size": e.size, "etag": e.etag} for e in self.entries],
+            "entries": [e.to_json() for e in self.entries],
         }
 
 
@@ -155,6 +157,8 @@ def _json_rows(source: str, text: str) -> tuple[list[Mapping[str, Any]], str | N
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest {source} is not valid JSON: {exc}") from exc
     rows = doc.get("files") if isinstance(doc, dict) else doc
+    if isinstance(doc, dict) and not isinstance(rows, list) and "entries" in doc:
+        rows = doc["entries"]  # the record a run stores with its summary (`Manifest.to_record`)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ManifestError(f'manifest {source}: expected a list of objects, or {{"files": [...]}}')
     run_date = doc.get("run_date") if isinstance(doc, dict) else None

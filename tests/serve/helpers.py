@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +57,30 @@ def train_tiny_model(
         {},
         memory=(MEM.table_to_parquet(table), SMOOTHING),
     )
+
+
+def timed_posts_in_two_writes(
+    port: int, path: str, body: bytes, content_type: str, count: int
+) -> list[tuple[int, float]]:
+    """`count` POSTs on one keep-alive connection, as a client that leaves Nagle's algorithm on
+    and writes the headers and the body in two writes; (status, seconds) of each."""
+    out: list[tuple[int, float]] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        replies = sock.makefile("rb")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: {content_type}\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        ).encode()
+        for _ in range(count):
+            started = time.perf_counter()
+            sock.sendall(head)
+            sock.sendall(body)
+            status = int(replies.readline().split()[1])
+            length = 0
+            while (line := replies.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            replies.read(length)
+            out.append((status, time.perf_counter() - started))
+    return out

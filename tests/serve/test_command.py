@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import bank_file, bank_row
+from tests.serve.helpers import timed_posts_in_two_writes
 from txcat import cli, exits
 from txcat.generate.reference import reference_overrides
 
@@ -102,6 +104,17 @@ def test_the_command_serves_over_http_with_two_workers(serve_world):
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
         assert len(answer["predictions"]) == 1 and answer["rejected"][0]["reason"] == "bad_date"
+        # No fixed wait per request (Nagle + delayed acknowledgements, docs/serving.md), even
+        # for a client that leaves Nagle on and writes headers and body apart.
+        answers = timed_posts_in_two_writes(
+            port,
+            "/v1/categorise?account_id=acc1",
+            bank_file([bank_row("1.11.2026")]),
+            "text/csv",
+            20,
+        )
+        assert {s for s, _ in answers} == {200}
+        assert statistics.median(seconds for _, seconds in answers) < 0.035
         status, metrics = _get(f"{base}/metrics")
         assert status == 200 and b"txcat_serve_ready 1" in metrics
     finally:

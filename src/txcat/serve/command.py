@@ -45,6 +45,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from txcat.serve.metrics import Metrics
+    from txcat.serve.protocol import NoDelayH11Protocol
     from txcat.serve.service import ModelLocation, ModelService
 
     cfg = config_from(args)
@@ -81,6 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=NoDelayH11Protocol,
         log_level=logging.getLevelName(logging.getLogger().level).lower(),
         timeout_keep_alive=5,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from txcat.model import ModelArtifactError
 from txcat.serve.app import create_app
 from txcat.serve.metrics import Metrics
 from txcat.serve.rows import row_id
+from txcat.serve.scorer import Scorer
 from txcat.serve.service import ModelLocation, ModelService
 
 ROWS = [
@@ -162,6 +164,12 @@ def test_a_wrong_shape_is_a_422(client, payload):
     assert response.json()["detail"] == "wrong shape"
 
 
+def test_a_wrong_shape_names_the_field(client):
+    response = client.post("/v1/categorise", json={"account_id": 7, "transactions": [None]})
+    errors = {tuple(e["loc"]): e["type"] for e in response.json()["errors"]}
+    assert errors == {("account_id",): "string_type", ("transactions", "0"): "dict_type"}
+
+
 def test_a_transaction_without_a_required_column_is_a_422_naming_it(client):
     rows = _transactions(ROWS[:2])
     del rows[1][" valor "]
@@ -202,20 +210,27 @@ def test_another_content_type_is_a_415(client, content_type):
         "/v1/categorise", content=bank_file(ROWS), headers={"content-type": content_type}
     )
     assert response.status_code == 415
+    assert response.json()["detail"] == (
+        f"content type {content_type or 'none'!r}: send application/json or text/csv"
+    )
 
 
 def test_a_body_over_the_limit_is_a_413(client):
     response = _csv(client, b"x" * 300_000, account_id="acc1")
     assert response.status_code == 413
+    assert response.json()["detail"] == "body of 300000 bytes is above the limit of 200000"
 
 
 def test_more_rows_than_the_limit_are_a_413(client):
     rows = [bank_row(f"{1 + i % 28}.10.2026", f"{i},00") for i in range(201)]
-    assert _csv(client, bank_file(rows), account_id="acc1").status_code == 413
+    response = _csv(client, bank_file(rows), account_id="acc1")
+    assert response.status_code == 413
+    assert response.json()["detail"] == "201 data lines, above the limit of 200"
     response = client.post(
         "/v1/categorise", json={"account_id": "acc1", "transactions": _transactions(rows)}
     )
     assert response.status_code == 413
+    assert response.json()["detail"] == "201 transactions, above the limit of 200"
 
 
 def test_a_gzip_bomb_is_a_413(client):
@@ -288,6 +303,66 @@ def test_not_ready_before_the_model_is_loaded(serve_cfg, serve_world):
         assert cold.get("/readyz").status_code == 503
         response = cold.post("/v1/categorise", json={"account_id": "a", "transactions": []})
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_ready_only_once_the_model_is_warmed_up(serve_cfg, serve_world, monkeypatch):
+    service, metrics = _service(serve_cfg, serve_world["model"], load=False)
+    during: list[int] = []
+    warm_up = Scorer.warm_up
+
+    def watched(scorer: Scorer) -> float:
+        during.append(cold.get("/readyz").status_code)
+        return warm_up(scorer)
+
+    monkeypatch.setattr(Scorer, "warm_up", watched)
+    with TestClient(create_app(service, metrics, start=False)) as cold:
+        service.load()
+        assert during == [503]
+        assert cold.get("/readyz").status_code == 200
+
+
+def test_the_poller_follows_a_moved_alias_without_dropping_requests(serve_world, tmp_path):
+    from tests.helpers import local_config
+
+    cfg = local_config(serve_world["ref"], "serving.reload_interval_s=0.2")
+    first = _publish(tmp_path, "1", seed=1)
+    service, metrics = _service(cfg, tmp_path / "champion", load=False)
+    body = json.dumps({"account_id": "acc1", "transactions": _transactions(ROWS[:2])})
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+    # start=True: the app loads the model in the background, then polls the alias.
+    with TestClient(create_app(service, metrics)) as test_client:
+
+        def keep_requesting() -> None:
+            while not stop.is_set():
+                response = test_client.post(
+                    "/v1/categorise", content=body, headers={"content-type": "application/json"}
+                )
+                answers.append((response.status_code, response.json().get(S.MODEL_VERSION)))
+
+        def wait_for(version: str) -> None:
+            deadline = time.monotonic() + 60
+            while (200, version) not in answers[-3:] and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        for _ in range(600):
+            if test_client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        requester = threading.Thread(target=keep_requesting)
+        requester.start()
+        try:
+            wait_for(first)
+            second = _publish(tmp_path, "2", seed=2)  # the alias moves
+            wait_for(second)
+        finally:
+            stop.set()
+            requester.join()
+    assert {status for status, _ in answers} == {200}
+    versions = [version for _, version in answers]
+    switched = versions.index(second)
+    assert set(versions[:switched]) == {first} and set(versions[switched:]) == {second}
+    assert 'txcat_serve_model_reloads_total{outcome="loaded"} 1' in metrics.render()
 
 
 def test_a_new_model_in_the_folder_is_loaded_without_dropping_requests(

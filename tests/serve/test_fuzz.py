@@ -142,6 +142,20 @@ def test_a_20_mb_body_is_refused_without_being_read_whole(client):
         headers={"content-type": "text/csv"},
     )
     assert response.status_code == 413
+    assert response.json()["detail"] == "body of 20000000 bytes is above the limit of 200000"
+    _still_serving(client)
+
+
+def test_a_20_mb_chunked_body_without_a_length_is_refused_as_it_streams(client):
+    chunk = b"x" * 1_000_000
+    response = client.post(
+        "/v1/categorise",
+        content=(chunk for _ in range(20)),
+        params={"account_id": "a"},
+        headers={"content-type": "text/csv"},
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "body is above the limit of 200000 bytes"
     _still_serving(client)
 
 

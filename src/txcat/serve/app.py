@@ -200,7 +200,12 @@ def create_app(service: ModelService, metrics: Metrics, start: bool = True) -> F
 
     @app.exception_handler(ProblemError)
     async def problem(_: Request, exc: ProblemError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, **exc.extra}, status_code=exc.status)
+        # A body too slow or too large is not read to its end: the connection is closed
+        # rather than kept to read (and throw away) the rest.
+        headers = {"connection": "close"} if exc.status in (408, 413) else None
+        return JSONResponse(
+            {"detail": exc.message, **exc.extra}, status_code=exc.status, headers=headers
+        )
 
     @app.middleware("http")
     async def observe(

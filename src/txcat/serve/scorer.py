@@ -26,14 +26,14 @@ from txcat.config import Config
 from txcat.features import FEATURE_COLUMNS
 from txcat.features.memory import table_from_parquet
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
-from txcat.score import TOP_K, predict_frame, predict_proba
+from txcat.score import TOP_K, predict_frame
 from txcat.serve.features import (
     MemoryLookup,
     ReferenceTables,
     feature_frame,
     load_reference_tables,
 )
-from txcat.serve.rows import CleaningRules, FileRecords
+from txcat.serve.rows import CleaningRules, FileRecords, read_file
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +240,20 @@ class Scorer:
         return out
 
     def warm_up(self) -> float:
-        """Scores one made-up transaction (explained) so the first request pays no set-up cost;
-        returns the seconds it took."""
+        """Answers one made-up account file (one row of the run date, explained), so the first
+        request pays no set-up cost on any stage; returns the seconds it took.
+
+        Raises:
+            ModelArtifactError: the made-up row was not scored.
+        """
         started = time.perf_counter()
-        names = list(self.model.artifact.feature_names)
-        matrix = pd.DataFrame(np.zeros((1, len(names))), columns=names)
-        predict_proba(self.model.booster, matrix)
-        self.explain(
-            matrix, predict_frame(self.model.booster, matrix, self.model.artifact.categories)
-        )
+        day = self.rules.run_date
+        date = f"{day.day}.{day.month:02d}.{day.year}"
+        row = f"1;201405;SAO PAULO;SP;40;F;5000;2500;{date};10,00;;SAO PAULO;BR"
+        content = f"{S.RAW_HEADER}\r\n{row}\r\n".encode("latin-1")
+        answer = self.categorise(read_file("warm-up.csv", content, self.rules), explain=True)
+        if len(answer["predictions"]) != 1:
+            raise ModelArtifactError(f"warm-up row not scored: {answer['rejected']}")
         return time.perf_counter() - started
 
 

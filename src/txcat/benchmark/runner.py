@@ -461,6 +461,18 @@ def rows_per_s(m: Measurement) -> float:
     return statistics.median(rates) if rates else 0.0
 
 
+def measure_explain_cost(features: Path, model: Path, rows: int = 5_000) -> dict[str, Any]:
+    """`scoring.explain`'s CPU cost per row, in this process, on the first `rows` features."""
+    import pandas as pd
+
+    from txcat.benchmark.explain import explain_cost
+    from txcat.model import load_artifact
+
+    artifact = load_artifact(str(model))
+    frame = pd.read_parquet(features, columns=list(artifact.feature_names)).head(rows)
+    return explain_cost(frame, artifact)
+
+
 def run(
     work: Path,
     files: int,
@@ -482,6 +494,7 @@ def run(
     monitor = bench.monitor()
     bench.features()
     scorers = {v: bench.scorer(v, row_udf_limit if v == "row_udf" else None) for v in SCORERS}
+    explain = measure_explain_cost(work / "features", work / "model")
     tuning_rows = []
     if tuning:
         for label, conf, settings in TUNING_VARIANTS:
@@ -527,6 +540,7 @@ def run(
             vars(m) | {"median_s": m.median_s} for m in [floor, job, monitor, *scorers.values()]
         ],
         "tuning": tuning_rows,
+        "explain_cost": explain,
         "large_file": large,
     }
     result["udf_over_xgboost_spark"] = round(
@@ -616,6 +630,18 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{large['lines']:,} lines: {large['one_file_rows_per_s']:,} rows/s as one file, "
             f"{large['many_files_rows_per_s']:,} rows/s over {large['files_spread']:,} files "
             f"(ratio {large['one_file_over_many_files']}; `docs/benchmarks-large-file.md`).",
+        ]
+    if r.get("explain_cost"):
+        cost = r["explain_cost"]
+        lines += [
+            "",
+            "## Explanations (`scoring.explain`), CPU per row on one core",
+            "",
+            f"On {cost['rows']:,} of the day's feature rows, in process: the prediction "
+            f"{cost['predict_us_per_row']} µs; with the approximate explanation (XGBoost "
+            f"`approx_contribs`, top 5) {cost['predict_with_approximate_explanation_us_per_row']}"
+            f" µs, i.e. {cost['approximate_explanation_us_per_row']} µs more; exact TreeSHAP "
+            f"contributions (the real-time API's) {cost['exact_contributions_us_per_row']} µs.",
         ]
     if r["tuning"]:
         lines += [

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "txcat.serve.command",
     "txcat.reference",
     "txcat.feedback.commands",
+    "txcat.retro.commands",
 )
 
 

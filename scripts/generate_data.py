@@ -4,6 +4,11 @@ Example:
     python scripts/generate_data.py --out data/raw --accounts 20000 \
         --start-date 2020-01-01 --end-date 2020-01-31 --seed 7 --bad-share 0.01 \
         --reference-out data/reference
+
+Users' corrections for a generated folder once the job has scored it (nothing is generated;
+a share of the scored rows, biased towards the wrongly predicted ones, with the true category):
+    python scripts/generate_data.py --out data/raw --feedback-out feedback.csv \
+        --feedback-share 0.05 --predictions data/output --run-date 2020-01-31
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import sys
 
 from txcat import exits
+from txcat.generate import feedback as fb
 from txcat.generate import generate
 from txcat.generate.drift import DRIFT_KINDS, apply_drift
 
@@ -37,11 +43,15 @@ def _share(value: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="output folder (must be empty)")
-    p.add_argument("--accounts", required=True, type=int, help="number of account files")
-    p.add_argument("--start-date", required=True, type=_date, help="first date, YYYY-MM-DD")
-    p.add_argument("--end-date", required=True, type=_date, help="last date, YYYY-MM-DD")
-    p.add_argument("--seed", required=True, type=int, help="random seed (non-negative)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (must be empty); with --feedback-out the generated folder",
+    )
+    p.add_argument("--accounts", type=int, help="number of account files")
+    p.add_argument("--start-date", type=_date, help="first date, YYYY-MM-DD")
+    p.add_argument("--end-date", type=_date, help="last date, YYYY-MM-DD")
+    p.add_argument("--seed", type=int, help="random seed (non-negative)")
     p.add_argument("--no-labels", action="store_true", help="leave the label column empty")
     p.add_argument("--bad-share", type=_share, default=0.0, help="share of bad files")
     p.add_argument("--reference-out", default=None, help="folder for reference tables")
@@ -52,13 +62,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="inject one kind of drift into the generated files (txcat.generate.drift)",
     )
-    return p.parse_args(argv)
+    p.add_argument(
+        "--feedback-out",
+        default=None,
+        help="write users' corrections of the folder --out (scored by the job) to this CSV "
+        "instead of generating files",
+    )
+    p.add_argument(
+        "--feedback-share",
+        type=_share,
+        default=0.05,
+        help="share of the scored rows corrected (wrong predictions "
+        f"{fb.WRONG_WEIGHT:g}x as likely)",
+    )
+    p.add_argument(
+        "--predictions", default=None, help="the job's output root (with --feedback-out)"
+    )
+    p.add_argument("--run-date", type=_date, default=None, help="the run date that scored --out")
+    args = p.parse_args(argv)
+    if args.feedback_out is not None:
+        missing = [o for o in ("predictions", "run_date") if getattr(args, o) is None]
+    else:
+        missing = [
+            o for o in ("accounts", "start_date", "end_date", "seed") if getattr(args, o) is None
+        ]
+    if missing:
+        p.error(
+            "the following arguments are required: "
+            + ", ".join("--" + o.replace("_", "-") for o in missing)
+        )
+    return args
+
+
+def write_feedback(args: argparse.Namespace) -> int:
+    """The feedback mode: corrections for the scored rows of a generated folder."""
+    predictions = fb.day_predictions(args.predictions, args.run_date)
+    corrected_at = min(
+        dt.datetime.combine(args.run_date, dt.time(18), tzinfo=dt.UTC), dt.datetime.now(dt.UTC)
+    )
+    frame = fb.draw_feedback(
+        args.out, predictions, args.feedback_share, args.seed or 0, corrected_at
+    )
+    path = fb.write_feedback(frame, args.feedback_out)
+    logger.info("feedback=%s corrections=%d of %d predictions", path, len(frame), len(predictions))
+    return exits.OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the generator; return the process exit code."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.feedback_out is not None:
+        try:
+            return write_feedback(args)
+        except (ValueError, FileNotFoundError) as exc:
+            logger.error("%s", exc)
+            return exits.BAD_INPUT
     try:
         report = generate(
             out_dir=args.out,

@@ -1017,3 +1017,32 @@ def _write_manifest(
         "side_files": side_files,
     }
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
+
+
+def true_categories(out_dir: str | os.PathLike[str]) -> list[tuple[str, int, str]]:
+    """The true category of every data line of a generated folder, labels written or not.
+
+    Draws the rows again from the arguments its `_generation.json` records (the same arguments
+    give the same rows), without writing anything. Bad files are left out: their lines are
+    altered.
+
+    Returns:
+        (file name, line number with the header as line 1, category), by file and line.
+
+    Raises:
+        FileNotFoundError: the folder has no `_generation.json`.
+    """
+    args = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))["args"]
+    start, end = _as_date(args["start_date"]), _as_date(args["end_date"])
+    accounts, seed = int(args["accounts"]), int(args["seed"])
+    bad_kinds = _pick_bad_files(accounts, float(args["bad_share"]), seed)
+    acc = build_accounts(accounts, start, float(args["rows_per_account"]), seed, bad_kinds)
+    tx = build_transactions(acc, start, end, seed, cats.behaviours())
+    truth: list[tuple[str, int, str]] = []
+    for a, account_id in enumerate(acc.ids):
+        if a in bad_kinds:
+            continue
+        rows = tx.category[int(acc.offsets[a]) : int(acc.offsets[a + 1])].tolist()
+        name = f"{account_id}.csv"
+        truth += [(name, i + 2, schema.CATEGORIES[k]) for i, k in enumerate(rows)]
+    return sorted(truth)

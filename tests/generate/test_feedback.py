@@ -1,0 +1,73 @@
+"""Generated feedback: true categories of a generated folder, drawn towards wrong predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from txcat.generate import feedback as fb
+from txcat.generate import generate
+from txcat.generate.data import true_categories
+
+AT = dt.datetime(2026, 10, 11, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("feedback") / "day"
+    generate(folder, 6, "2026-10-01", "2026-10-10", seed=3, labels=False, rows_per_account=20)
+    return folder
+
+
+def _labelled_twin(day: Path, tmp_path: Path) -> dict[tuple[str, int], str]:
+    """The same folder generated with labels: (file, line) -> category as written."""
+    twin = tmp_path / "twin"
+    generate(twin, 6, "2026-10-01", "2026-10-10", seed=3, labels=True, rows_per_account=20)
+    labels = {}
+    for path in twin.glob("*.csv"):
+        lines = path.read_bytes().decode("latin-1").split("\r\n")
+        column = lines[0].split(";").index("grupo_estabelecimento")
+        for number, line in enumerate(lines[1:], start=2):
+            if line:
+                written = line.split(";")[column]
+                labels[(path.name, number)] = written.replace(chr(0x82), "C")
+    return labels
+
+
+def _predictions(day: Path, wrong_files: set[str]) -> pd.DataFrame:
+    """Predictions of every line: right, except in `wrong_files` (INEXISTENTE there)."""
+    rows = []
+    for name, line, category in true_categories(day):
+        predicted = "INEXISTENTE" if name in wrong_files and category != "INEXISTENTE" else category
+        rows.append((f"{name}:{line}", name[:-4], f"file:{day / name}", line, predicted))
+    return pd.DataFrame(rows, columns=fb._PREDICTED)
+
+
+def test_true_categories_are_the_labels_a_labelled_generation_writes(day, tmp_path):
+    truth = {(name, line): category for name, line, category in true_categories(day)}
+    assert truth == _labelled_twin(day, tmp_path)
+
+
+def test_feedback_gives_true_categories_mostly_of_wrong_predictions(day):
+    wrong = {min(p.name for p in day.glob("*.csv"))}
+    predictions = _predictions(day, wrong)
+    wrong_rows = predictions[predictions["source_file"].str.endswith(next(iter(wrong)))]
+    frame = fb.draw_feedback(day, predictions, 0.1, seed=1, corrected_at=AT)
+    assert len(frame) == round(0.1 * len(predictions))
+    truth = {f"{n}:{line}": c for n, line, c in true_categories(day)}
+    assert all(truth[r] == c for r, c in zip(frame["row_id"], frame["category"], strict=True))
+    drawn_wrong = frame["row_id"].isin(wrong_rows["row_id"]).mean()
+    assert drawn_wrong > 2 * len(wrong_rows) / len(predictions)
+    assert set(frame["corrected_at"]) == {"2026-10-11T09:00:00+00:00"}
+    assert fb.draw_feedback(day, predictions, 0.1, seed=1, corrected_at=AT).equals(frame)
+
+
+def test_the_feedback_file_is_what_feedback_import_reads(day, tmp_path):
+    frame = fb.draw_feedback(day, _predictions(day, set()), 0.2, seed=2, corrected_at=AT)
+    path = fb.write_feedback(frame, tmp_path / "f.csv")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "row_id,category,corrected_at,account_id,source"
+    assert len(lines) == len(frame) + 1

@@ -106,6 +106,19 @@ def test_json_transactions_score_as_the_same_file_does(client):
     ]
 
 
+def test_json_transactions_named_by_a_file_get_the_jobs_row_ids_of_its_lines(client):
+    name = "file:/landing/acc1.csv"
+    file_answer = _csv(client, bank_file(ROWS), source_file=name).json()
+    json_answer = client.post(
+        "/v1/categorise",
+        params={"source_file": name},
+        json={"account_id": "acc1", "transactions": _transactions(ROWS)},
+    ).json()
+    for kind in ("predictions", "rejected"):
+        assert [p[S.ROW_ID] for p in json_answer[kind]] == [p[S.ROW_ID] for p in file_answer[kind]]
+    assert json_answer["predictions"][0][S.ROW_ID] == row_id(name, 2)
+
+
 def test_the_account_changes_the_label_memory_features(client):
     rows = _transactions(ROWS[:1])
     known = client.post("/v1/categorise", json={"account_id": "acc1", "transactions": rows})

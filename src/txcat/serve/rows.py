@@ -229,8 +229,10 @@ def read_transactions(
 
     Transaction i (from 1) plays the part of line i; names are matched as the reader matches a
     header (trimmed, lower case), other names are ignored. An exact repeat of an earlier
-    transaction is a `duplicate_row`, as a repeated line is. The caller checks that the
-    required columns are there.
+    transaction is a `duplicate_row`, as a repeated line is. With `source_file`, each row id is
+    the one the daily job gives the transaction in that file when the transactions are its data
+    lines in order (transaction i is the file's line i + 1). The caller checks that the required
+    columns are there.
     """
     out: list[Record] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
@@ -241,7 +243,9 @@ def read_transactions(
         line = ";".join(v if v is not None else "" for v in values.values())
         duplicate = key in seen
         seen.add(key)
-        identifier = row_id(source_file, position) if source_file else None
+        # The daily job's id of this transaction as a data line of that file: the header is
+        # line 1, so transaction i is line i + 1 there.
+        identifier = row_id(source_file, position + 1) if source_file else None
         out.append(clean_record(position, line, identifier, values, rules, None, duplicate))
     return FileRecords(source_file or f"{account_id}.csv", account_id, out)
 

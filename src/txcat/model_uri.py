@@ -228,7 +228,9 @@ def resolve_model_uri(uri: str, cfg: Config | None) -> str:
     return _resolve_registry(uri, cfg)[0]
 
 
-def _resolve_registry(uri: str, cfg: Config | None) -> tuple[str, ModelSource]:
+def _resolve_registry(
+    uri: str, cfg: Config | None, destination: str | Path | None = None
+) -> tuple[str, ModelSource]:
     if cfg is None:
         raise RegistryError(f"{uri}: resolving a registry URI needs the lifecycle configuration")
     ref = parse_models_uri(uri)
@@ -240,7 +242,7 @@ def _resolve_registry(uri: str, cfg: Config | None) -> tuple[str, ModelSource]:
             f"tracking server ({TRACKING_SETTING}); without them give the published alias "
             f"folder, --model <lifecycle.publish_uri>/{ref.alias or 'champion'}/"
         ) from exc
-    version, folder, artifact = fetch_version(cfg, ref)
+    version, folder, artifact = fetch_version(cfg, ref, destination)
     log.info(
         "%s resolved to version %s (%s, sha256 %s) in %s",
         uri,
@@ -305,10 +307,12 @@ def resolve(
     cfg: Config | None,
     read: Callable[[str], bytes],
     exists: Callable[[str], bool],
+    destination: str | Path | None = None,
 ) -> tuple[str, ModelSource]:
     """The artifact folder to load for `--model`, and where it came from.
 
-    - `models:/NAME@ALIAS`, `models:/NAME/VERSION`: downloaded from the registry (driver only);
+    - `models:/NAME@ALIAS`, `models:/NAME/VERSION`: downloaded from the registry (driver only)
+      into `destination` (default: a folder per name and version under the temporary folder);
     - a published alias folder (`<root>/champion/`, holding `pointer.json`): the version
       folder it names (`<root>/versions/N/`), read through `read` (S3, HDFS, local);
     - any other folder: itself; a `registration.json` in it names its registry entry.
@@ -317,7 +321,7 @@ def resolve(
         RegistryError: unknown or malformed registry URI or pointer, an unreachable registry.
     """
     if uri.startswith(MODELS_SCHEME):
-        return _resolve_registry(uri, cfg)
+        return _resolve_registry(uri, cfg, destination)
     base = uri.rstrip("/")
     if exists(f"{base}/{POINTER_FILE}"):
         pointer = parse_pointer(read(f"{base}/{POINTER_FILE}"), f"{base}/{POINTER_FILE}")
@@ -337,3 +341,39 @@ def resolve(
             return uri, ModelSource(uri, str(record["name"]), str(record["version"]))
         log.warning("%s/%s is not a registration record: ignored", base, REGISTRATION_FILE)
     return uri, ModelSource(uri)
+
+
+def load_verified(
+    uri: str,
+    cfg: Config | None,
+    read: Callable[[str], bytes],
+    exists: Callable[[str], bool],
+    error: type[ModelArtifactError] = RegistryError,
+    destination: str | Path | None = None,
+) -> tuple[ModelArtifact, ModelSource]:
+    """The one way to load a model named by a URI: resolved (`resolve`), loaded and verified.
+
+    The scoring job, the monitor and the real-time API all load through here: `model.json`, the
+    checksum of the bytes and of the tables it lists (`model.load_artifact`), and the checksum
+    the source promises (registry tag, publication pointer). Whether the features and categories
+    are the caller's own is the caller's check (`model.check_compatible`).
+
+    Args:
+        uri: What `--model` names (see `resolve`).
+        cfg: The configuration (the tracking store, for a registry URI); None for folders.
+        read: Reads one object (local, S3, HDFS).
+        exists: Whether an object exists.
+        error: The error raised when the artifact is not the one its source promises.
+        destination: Where a registry version is downloaded (see `resolve`).
+
+    Raises:
+        ModelArtifactError: the artifact is refused or unreadable (`error` for a checksum other
+            than the promised one); RegistryError: the registry or the pointer fails.
+    """
+    folder, source = resolve(uri, cfg, read, exists, destination)
+    artifact = load_artifact(folder, read=read)
+    if source.sha256 is not None and source.sha256 != artifact.sha256:
+        raise error(
+            f"{uri} promises sha256 {source.sha256}, the model in {folder} is {artifact.sha256}"
+        )
+    return artifact, source

@@ -27,8 +27,8 @@ from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.inputs import Manifest, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing
-from txcat.model import ModelArtifact, check_compatible, load_artifact
-from txcat.model_uri import ModelSource, RegistryError, resolve
+from txcat.model import ModelArtifact, check_compatible
+from txcat.model_uri import ModelSource, load_verified
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
@@ -113,23 +113,18 @@ def load_model(
     """Loads the artifact on the driver, verifies metadata, checksum, booster, features and
     categories (`model.parse_artifact`), before any input is read; returns it with its source.
 
-    `uri` is resolved by `txcat.model_uri.resolve`: a registry URI (`models:/<name>@<alias>`,
-    `models:/<name>/<version>`) is downloaded on the driver from the MLflow registry of
-    `cfg.lifecycle`; a published alias folder (`<root>/champion/`) is followed to its version
-    folder without MLflow; executors never need MLflow. A checksum the source promises (registry
-    tag, publication pointer) must be the artifact's.
+    `uri` is resolved and verified by `txcat.model_uri.load_verified`: a registry URI
+    (`models:/<name>@<alias>`, `models:/<name>/<version>`) is downloaded on the driver from the
+    MLflow registry of `cfg.lifecycle`; a published alias folder (`<root>/champion/`) is
+    followed to its version folder without MLflow; executors never need MLflow. A checksum the
+    source promises (registry tag, publication pointer) must be the artifact's.
     """
-    folder, source = resolve(
+    artifact, source = load_verified(
         uri,
         cfg,
         read=lambda u: storage.read_bytes(spark, u),
         exists=lambda u: storage.exists(spark, u),
     )
-    artifact = load_artifact(folder, read=lambda u: storage.read_bytes(spark, u))
-    if source.sha256 is not None and source.sha256 != artifact.sha256:
-        raise RegistryError(
-            f"{uri} promises sha256 {source.sha256}, the model in {folder} is {artifact.sha256}"
-        )
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
     return artifact, source
 

@@ -15,7 +15,7 @@ from txcat import schema as S
 from txcat.config import load_config
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import publish as P
-from txcat.model import save_artifact
+from txcat.model import ModelArtifactError, save_artifact
 
 FEATURES = ("a", "b", "c")
 NAME = "txcat-categoriser"
@@ -164,3 +164,25 @@ def test_the_job_follows_a_pointer_without_importing_mlflow(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+
+
+def test_load_verified_follows_the_pointer_and_returns_the_checked_artifact(tmp_path):
+    artifact = _artifact(tmp_path / "v1", 1)
+    root = tmp_path / "published"
+    P.publish(_cfg(root), NAME, "1", tmp_path / "v1", artifact)
+    loaded, source = model_uri.load_verified(f"{root}/champion/", None, _local, _exists)
+    assert loaded.sha256 == artifact.sha256 and loaded.version == artifact.version
+    assert (source.name, source.version, source.alias) == (NAME, "1", "champion")
+
+
+@pytest.mark.parametrize("error", [model_uri.RegistryError, ModelArtifactError])
+def test_load_verified_refuses_a_model_its_source_does_not_promise(tmp_path, error):
+    """The job raises RegistryError, the monitor ModelArtifactError: the caller chooses."""
+    artifact = _artifact(tmp_path / "v1", 1)
+    root = tmp_path / "published"
+    P.publish(_cfg(root), NAME, "1", tmp_path / "v1", artifact)
+    pointer = json.loads((root / "champion" / "pointer.json").read_text())
+    (root / "champion" / "pointer.json").write_text(json.dumps({**pointer, "sha256": "0" * 64}))
+    with pytest.raises(error, match=f"promises sha256 {'0' * 64}, the model in .* is ") as caught:
+        model_uri.load_verified(f"{root}/champion/", None, _local, _exists, error=error)
+    assert type(caught.value) is error

@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import cli, exits, pipeline
+from txcat import cli, exits, model_uri, pipeline
 from txcat import schema as S
 from txcat.generate import generate
 from txcat.generate.reference import reference_overrides
@@ -171,5 +171,5 @@ def test_a_pointer_promising_another_checksum_is_refused(spark, world):
     key = "txcat-categoriser/tampered/pointer.json"
     pointer = {"name": NAME, "version": "1", "alias": "x", "sha256": "0" * 64, "path": "versions/1"}
     client.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(pointer).encode())
-    with pytest.raises(pipeline.RegistryError, match="promises sha256 0000"):
+    with pytest.raises(model_uri.RegistryError, match="promises sha256 0000"):
         pipeline.load_model(spark, f"{PUBLISH}/tampered/", world["job_cfg"])

@@ -29,8 +29,8 @@ from pyspark.sql.utils import AnalysisException
 from txcat import exits, storage, write
 from txcat import schema as S
 from txcat.config import Config, MonitoringConfig
-from txcat.model import ModelArtifact, ModelArtifactError, load_artifact
-from txcat.model_uri import resolve
+from txcat.model import ModelArtifact, ModelArtifactError
+from txcat.model_uri import load_verified
 from txcat.monitor import checks
 from txcat.monitor import profile as P
 
@@ -162,17 +162,13 @@ def load_model(spark: SparkSession, uri: str, cfg: Config) -> ModelArtifact:
     """
     if not uri:
         raise ModelArtifactError("no model: the run summary names none; pass --model")
-    folder, source = resolve(
+    artifact, _ = load_verified(
         uri,
         cfg,
         read=lambda u: storage.read_bytes(spark, u),
         exists=lambda u: storage.exists(spark, u),
+        error=ModelArtifactError,
     )
-    artifact = load_artifact(folder, read=lambda u: storage.read_bytes(spark, u))
-    if source.sha256 is not None and source.sha256 != artifact.sha256:
-        raise ModelArtifactError(
-            f"{uri} promises sha256 {source.sha256}, the model in {folder} is {artifact.sha256}"
-        )
     return artifact
 
 

@@ -107,7 +107,17 @@ def load_model(
     Raises:
         ModelArtifactError: the artifact is refused (checksum, booster, features, categories).
     """
-    artifact = load_artifact(folder, read=read)
+    return loaded_model(load_artifact(folder, read=read), nthread, source_version)
+
+
+def loaded_model(
+    artifact: ModelArtifact, nthread: int = 1, source_version: str = ""
+) -> LoadedModel:
+    """A loaded artifact (`txcat.model_uri.load_verified`) checked and made ready to serve.
+
+    Raises:
+        ModelArtifactError: the artifact is refused (booster, features, categories, memory).
+    """
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
     if artifact.memory_table is None:
         raise ModelArtifactError(f"model {artifact.version} has no label memory table")

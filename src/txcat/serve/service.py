@@ -26,9 +26,8 @@ from txcat.config import Config
 from txcat.model import METADATA_FILE, ModelArtifactError
 from txcat.model_uri import (
     MODELS_SCHEME,
-    RegistryError,
-    fetch_version,
     get_version,
+    load_verified,
     parse_models_uri,
     resolve,
 )
@@ -37,7 +36,7 @@ from txcat.serve.scorer import (
     LoadedModel,
     Scorer,
     build_scorer,
-    load_model,
+    loaded_model,
     read_uri,
     uri_exists,
 )
@@ -87,21 +86,15 @@ class ModelLocation:
             ModelArtifactError: the model is unreachable or refused.
         """
         if not self.is_registry:
-            folder, source = resolve(self.uri, self.cfg, read_uri, uri_exists)
-            model = load_model(folder, nthread)
-            if source.sha256 is not None and source.sha256 != model.artifact.sha256:
-                raise RegistryError(
-                    f"{self.uri} promises sha256 {source.sha256}, the model in {folder} is "
-                    f"{model.artifact.sha256}"
-                )
-            return model
+            artifact, _ = load_verified(self.uri, self.cfg, read_uri, uri_exists)
+            return loaded_model(artifact, nthread)
         # Each worker downloads into its own folder: two processes never share one.
         destination = Path(tempfile.mkdtemp(prefix="txcat-serve-model-"))
         try:
-            version, downloaded, _ = fetch_version(
-                self.cfg, parse_models_uri(self.uri), destination / "artifact"
+            artifact, source = load_verified(
+                self.uri, self.cfg, read_uri, uri_exists, destination=destination / "artifact"
             )
-            model = load_model(str(downloaded), nthread, source_version=str(version.version))
+            model = loaded_model(artifact, nthread, source_version=str(source.version))
         except BaseException:
             shutil.rmtree(destination, ignore_errors=True)
             raise

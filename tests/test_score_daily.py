@@ -109,3 +109,20 @@ def test_an_unusable_output_records_nothing_and_still_exits_2(job, borrowed_spar
     a_file.write_text("x")
     assert job.main([*_argv(tmp_path, output=a_file), "--run-id", "r1"]) == exits.BAD_INPUT
     assert a_file.read_text() == "x"
+
+
+@pytest.mark.slow  # imports MLflow
+def test_a_registry_uri_with_a_missing_tracking_store_exits_3_and_creates_nothing(
+    job, borrowed_spark, tmp_path, caplog
+):
+    store = tmp_path / "mlflow" / "mlflow.db"
+    argv = _argv(tmp_path)
+    argv[argv.index("--model") + 1] = "models:/txcat-categoriser@champion"
+    argv += ["--set", f"lifecycle.tracking_uri=sqlite:///{store}"]
+    with caplog.at_level(logging.ERROR):
+        assert job.main(argv) == exits.BAD_MODEL
+    assert (
+        f"model refused: tracking store sqlite:///{store} (lifecycle.tracking_uri) does not "
+        f"exist: {store} is missing"
+    ) in caplog.text
+    assert not (tmp_path / "mlflow").exists()

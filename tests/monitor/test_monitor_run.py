@@ -247,9 +247,20 @@ def test_too_little_feedback_gives_no_verdict_and_the_report_says_why(spark, wor
     assert "50 labelled rows" in page and "fewer than monitoring.min_feedback_rows" in page
 
 
-def test_a_day_without_predictions_is_exit_2(spark, tmp_path, caplog) -> None:
+def test_a_day_without_predictions_is_exit_2(spark, tmp_path, caplog, capsys) -> None:
     parser = argparse.ArgumentParser()
     commands.add_monitor_arguments(parser)
-    args = parser.parse_args(["--run-date", "2026-11-20", "--output", str(tmp_path / "empty")])
+    out = tmp_path / "empty"
+    args = parser.parse_args(["--run-date", "2026-11-20", "--output", str(out)])
     assert commands.run_monitor(args) == exits.BAD_INPUT
     assert "no scoring run for 2026-11-20" in caplog.text
+    # Where it reads and writes, before it starts.
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:5] == [
+        f"output: {out} (the day's run summary and predictions; writes "
+        f"{out}/monitoring/run_date=2026-11-20/)",
+        "model: the one the day's run summary names (--model)",
+        "tracking store: sqlite:///data/mlflow/mlflow.db (lifecycle.tracking_uri)",
+        "experiment: txcat-monitoring (monitoring.mlflow_experiment)",
+        "artifact location: data/mlflow/artifacts (lifecycle.artifact_root, new experiments)",
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from txcat import exits
 from txcat.cli import add_config_options
-from txcat.config import ConfigError, load_config
+from txcat.config import Config, ConfigError, load_config
 
 log = logging.getLogger("txcat.monitor")
 
@@ -45,6 +45,26 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_monitor)
 
 
+def print_locations(args: argparse.Namespace, cfg: Config) -> None:
+    """Where the monitor reads and writes, printed before it starts (settings in brackets)."""
+    folder = f"{args.output.rstrip('/')}/monitoring/run_date={args.run_date}/"
+    lines = [
+        ("output", f"{args.output} (the day's run summary and predictions; writes {folder})"),
+        ("model", args.model or "the one the day's run summary names (--model)"),
+    ]
+    if cfg.monitoring.log_to_mlflow:
+        lc = cfg.lifecycle
+        lines += [
+            ("tracking store", f"{lc.tracking_uri} (lifecycle.tracking_uri)"),
+            ("experiment", f"{cfg.monitoring.mlflow_experiment} (monitoring.mlflow_experiment)"),
+            ("artifact location", f"{lc.artifact_root} (lifecycle.artifact_root, new experiments)"),
+        ]
+    else:
+        lines.append(("tracking store", "not used (monitoring.log_to_mlflow is false)"))
+    for label, value in lines:
+        print(f"{label}: {value}")
+
+
 def run_monitor(args: argparse.Namespace) -> int:
     """Runs the monitor for parsed arguments; returns the exit code (`txcat.exits`)."""
     from txcat.features.enrich import ReferenceDataError
@@ -57,6 +77,7 @@ def run_monitor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return exits.BAD_INPUT
+    print_locations(args, cfg)
     spark = build_session("txcat-monitor", cfg.spark)
     try:
         result = run(

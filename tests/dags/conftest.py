@@ -47,11 +47,12 @@ if HAVE_AIRFLOW:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-#: Settings valid for every runner; tests add or replace what they need.
+#: Settings valid for every runner; tests add or replace what they need. No TXCAT_MODEL_URI:
+#: the DAG scores with the champion `txcat promote` publishes (`dag_config.DEFAULT_MODEL_URI`,
+#: conf/emr.yaml's `lifecycle.publish_uri` + `/champion/`).
 BASE_SETTINGS = {
     "TXCAT_LANDING_URI": "s3://txcat-landing/daily",
     "TXCAT_OUTPUT_URI": "s3://txcat-output/daily",
-    "TXCAT_MODEL_URI": "s3://txcat-models/champion",
     "TXCAT_NOTIFY_TARGET": "arn:aws:sns:us-east-1:123456789012:txcat-daily",
     "TXCAT_EMR_PACKAGE_PREFIX": "s3://txcat-deploy/txcat/0.1.0",
     "TXCAT_EMR_CLUSTER_ID": "j-2AXXXXXXGAPLF",

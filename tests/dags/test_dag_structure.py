@@ -22,7 +22,7 @@ EXPECTED_JOB_ARGS = [
     "--run-date", DS,
     "--manifest", f"s3://txcat-output/daily/manifests/run_date={DS}/manifest.json",
     "--output", "s3://txcat-output/daily",
-    "--model", "s3://txcat-models/champion",
+    "--model", "s3://txcat-models/txcat-categoriser/champion/",
     "--env", "{env}",
     "--run-id", RUN_ID,
     "--conf-dir", "{conf_dir}",
@@ -204,7 +204,7 @@ def test_manual_run_params_change_the_day_the_model_and_the_sinks(load_dag):
     _, dag = load_dag(_settings("emr"))
     assert {name: p.value for name, p in dag.params.items()} == {
         "run_date": None,
-        "model_uri": "s3://txcat-models/champion",
+        "model_uri": "s3://txcat-models/txcat-categoriser/champion/",
         "sinks": "parquet,redshift",
     }
     step = dag.get_task("score.run_step")

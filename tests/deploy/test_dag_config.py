@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from txcat.deploy.dag_config import DagConfigError, load_settings, run_date
+from txcat import model_uri
+from txcat.config import load_config
+from txcat.deploy.dag_config import DEFAULT_MODEL_URI, DagConfigError, load_settings, run_date
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 EMR = {
     "TXCAT_RUNNER": "emr",
@@ -23,6 +28,18 @@ LOCAL = {
     "TXCAT_JOB_SCRIPT": "/repo/jobs/score_daily.py",
     "TXCAT_JOB_PYTHON": "/repo/.venv/bin/python",
 }
+
+
+def test_the_default_model_is_the_champion_promote_publishes_with_the_emr_configuration():
+    """The DAG, conf/emr.yaml and `txcat promote` agree on one location (and the README too)."""
+    lifecycle = load_config("emr").lifecycle
+    assert lifecycle.publish_uri is not None
+    published = model_uri.pointer_uri(lifecycle.publish_uri, lifecycle.serving_alias)
+    s = load_settings({k: v for k, v in EMR.items() if k != "TXCAT_MODEL_URI"})
+    assert s.model_uri == DEFAULT_MODEL_URI
+    assert s.model_uri + model_uri.POINTER_FILE == published
+    assert s.params()["model_uri"]["default"] == DEFAULT_MODEL_URI
+    assert f"--model {DEFAULT_MODEL_URI}" in README.read_text()
 
 
 def test_emr_defaults():

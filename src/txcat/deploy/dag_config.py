@@ -41,6 +41,10 @@ SINKS_PARAM = "{{ params.sinks }}"
 SINK_CHOICES = ("parquet", "redshift", "parquet,redshift")
 #: Root of the dated reference tables that conf/emr.yaml reads.
 DEFAULT_REFERENCE_URI = "s3://txcat-reference"
+#: The job's `--model` by default: the champion `txcat promote` / `txcat rollback` publish with
+#: conf/emr.yaml's `lifecycle.publish_uri` (`<publish_uri>/champion/`, its `pointer.json`),
+#: read without MLflow. A test holds the two together.
+DEFAULT_MODEL_URI = "s3://txcat-models/txcat-categoriser/champion/"
 
 
 def run_date(params: Mapping[str, Any], ds: str | None) -> str | None:
@@ -66,7 +70,8 @@ class DagSettings:
         landing_uri: Root of the landing area; the day's files are under `<root>/<YYYY-MM-DD>/`.
         landing_marker: Object the sender writes last in the day's folder.
         output_uri: Output root of the job (predictions, quarantine, runs, manifests).
-        model_uri: Model artifact the job scores with.
+        model_uri: Model the job scores with: by default the published champion
+            (`DEFAULT_MODEL_URI`), which each run follows afresh.
         job_env: Configuration overlay the job loads (`conf/<env>.yaml`).
         job_overrides: `section.key=value` settings for the job.
         pass_manifest: Give the job `--manifest` (the file list built by the DAG).
@@ -263,7 +268,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         landing_uri=env.required("LANDING_URI"),
         landing_marker=env.get("LANDING_MARKER", "_SUCCESS"),
         output_uri=env.required("OUTPUT_URI"),
-        model_uri=env.required("MODEL_URI"),
+        model_uri=env.get("MODEL_URI", DEFAULT_MODEL_URI),
         job_env=env.get("JOB_ENV", "local" if runner == "local" else "emr"),
         job_overrides=env.string_list("JOB_SET"),
         pass_manifest=env.boolean("PASS_MANIFEST", True),

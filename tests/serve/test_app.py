@@ -334,6 +334,17 @@ def test_ready_only_once_the_model_is_warmed_up(serve_cfg, serve_world, monkeypa
         assert cold.get("/readyz").status_code == 200
 
 
+def test_what_is_loaded_is_kept_out_of_the_collectors_full_passes(serve_cfg, serve_world):
+    import gc
+
+    gc.unfreeze()
+    service, _ = _service(serve_cfg, serve_world["model"])
+    scorer = service.current()
+    assert gc.is_tracked(scorer) and gc.get_freeze_count() > 0
+    # The collector's generations no longer hold the scorer: it is in the frozen set.
+    assert not any(o is scorer for o in gc.get_objects())
+
+
 def test_the_poller_follows_a_moved_alias_without_dropping_requests(serve_world, tmp_path):
     from tests.helpers import local_config
 

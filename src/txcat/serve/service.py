@@ -13,6 +13,7 @@ started with). A version that fails to load is logged and counted; the old one s
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import shutil
@@ -135,6 +136,10 @@ class ModelService:
         scorer = build_scorer(self.cfg, model, self.clock())
         seconds = scorer.warm_up()
         self._serve(scorer)
+        # What is loaded now lives as long as the process (or this version): keep it out of
+        # the cyclic collector's full passes, which otherwise walk the ~200,000 objects of
+        # the libraries and the model every few hundred requests (~90 ms of CPU each time).
+        gc.freeze()
         log.info(
             "serving model %s (%s) from %s, warmed up in %.3f s",
             model.version,

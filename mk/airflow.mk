@@ -28,9 +28,10 @@ $(AIRFLOW_BIN)/.installed: constraints-airflow.txt pyproject.toml setup.py
 
 airflow-venv: $(AIRFLOW_BIN)/.installed ## Create the Airflow 3 environment (.venv-airflow)
 
-# The local DAG run loads the day into PostgreSQL through the job's warehouse sink: it needs the
+# The local DAG run reads the published champion from the S3 protocol server through s3a (the
+# jars) and loads the day into PostgreSQL through the job's warehouse sink: it needs the
 # storage stage's server binaries and client packages in the job environment.
-dag-test: venv airflow-venv storage-postgres storage-python ## Run the DAG tests with a real Airflow (local Spark run included)
+dag-test: venv airflow-venv storage-jars storage-postgres storage-python ## Run the DAG tests with a real Airflow (local Spark run included)
 	$(AIRFLOW_BIN)/python -m pytest -q --confcutdir=tests/dags -p no:cacheprovider tests/dags
 
 airflow-constraints: ## Re-lock constraints-airflow.txt after changing the `airflow` extra

@@ -412,3 +412,91 @@ class _Env:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DagConfigError(f"{PREFIX}{name} must be a JSON list of strings")
         return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainSettings:
+    """What the `retrain` and `promote_model` DAGs need to know about their environment.
+
+    The commands run on the Airflow worker with the job environment's executables (the local
+    runner's layout: `txcat` and `spark-submit` of the job's virtual environment).
+
+    Attributes:
+        feedback_inbox: Folder where users' correction files arrive (CSV or JSON lines).
+        feedback_store: The store of `txcat feedback import`.
+        output_uri: The daily job's output root (predictions, runs): read, never written.
+        retro_uri: Root of the retro-scoring output (`RETRO/retro/model_version=V/`).
+        reports_uri: Root of the comparison reports (`<root>/<run date>/compare.html`).
+        champion_uri: The serving model (`TXCAT_MODEL_URI`, as the daily DAG scores with).
+        challenger_uri: What `txcat retrain --register` sets when the gate passes.
+        txcat: The `txcat` executable of the job environment.
+        python: The job environment's interpreter (Spark's driver and workers).
+        spark_submit: spark-submit executable.
+        retro_script: Path of `jobs/retro_score.py`.
+        retro_days: Days retro-scored and compared, ending on the run date.
+        job_env: Configuration overlay the commands load (`conf/<env>.yaml`).
+        job_overrides: `section.key=value` settings for every command.
+        job_conf_dir: `--conf-dir` of the commands (empty: the package's).
+        notify_target: Webhook URL or SNS topic ARN (verdict and failures).
+        aws_conn_id: Airflow connection for S3 and SNS.
+        retries: Retries of every task (only exits 1 and 10 are retried).
+        retry_delay_minutes: First retry delay.
+    """
+
+    feedback_inbox: str
+    feedback_store: str
+    output_uri: str
+    retro_uri: str
+    reports_uri: str
+    champion_uri: str
+    challenger_uri: str
+    txcat: str
+    python: str
+    spark_submit: str
+    retro_script: str
+    retro_days: int
+    job_env: str
+    job_overrides: tuple[str, ...]
+    job_conf_dir: str
+    notify_target: str
+    aws_conn_id: str
+    retries: int
+    retry_delay_minutes: int
+
+
+#: The alias `txcat retrain --register` gives a version that passes the gate.
+CHALLENGER_ALIAS = "challenger"
+DEFAULT_REGISTERED_MODEL = "txcat-categoriser"
+
+
+def load_retrain_settings(environ: Mapping[str, str]) -> RetrainSettings:
+    """The `retrain` DAG's settings from `TXCAT_*` variables (shared with the daily DAG).
+
+    Raises:
+        DagConfigError: A required variable is missing or a value is invalid.
+    """
+    env = _Env(environ)
+    python = env.get("JOB_PYTHON", "python")
+    bin_dir = str(Path(python).parent) if "/" in python else ""
+    model_name = env.get("REGISTERED_MODEL", DEFAULT_REGISTERED_MODEL)
+    return RetrainSettings(
+        feedback_inbox=env.required("FEEDBACK_INBOX"),
+        feedback_store=env.required("FEEDBACK_STORE"),
+        output_uri=env.required("OUTPUT_URI"),
+        retro_uri=env.required("RETRO_URI"),
+        reports_uri=env.required("REPORTS_URI"),
+        champion_uri=env.get("MODEL_URI", DEFAULT_MODEL_URI),
+        challenger_uri=env.get("CHALLENGER_URI", f"models:/{model_name}@{CHALLENGER_ALIAS}"),
+        txcat=env.get("CLI", f"{bin_dir}/txcat" if bin_dir else "txcat"),
+        python=python,
+        spark_submit=env.get("SPARK_SUBMIT", "spark-submit"),
+        retro_script=env.get("RETRO_SCRIPT", "jobs/retro_score.py"),
+        retro_days=env.integer("RETRO_DAYS", 7, minimum=1),
+        job_env=env.get("JOB_ENV", "local"),
+        job_overrides=env.string_list("JOB_SET"),
+        job_conf_dir=env.get("JOB_CONF_DIR", ""),
+        notify_target=_notify_target(env),
+        aws_conn_id=env.get("AWS_CONN_ID", "aws_default"),
+        retries=env.integer("RETRIES", 2, minimum=0),
+        retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
+    )

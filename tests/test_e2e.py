@@ -259,11 +259,11 @@ spark = build_session("killed-run", cfg.spark)
 write_partitioned = write.write_partitioned
 
 
-def paused(df, path, schema):
+def paused(df, path, schema, **kwargs):
     if path == write.predictions_path(str(out)):
         marker.write_text("writing predictions")
         time.sleep(600)
-    return write_partitioned(df, path, schema)
+    return write_partitioned(df, path, schema, **kwargs)
 
 
 write.write_partitioned = paused

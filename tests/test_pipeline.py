@@ -588,10 +588,10 @@ def test_a_run_that_dies_while_writing_never_leaves_the_previous_success(spark, 
     assert good.summary["status"] == "succeeded"
     write_partitioned = write.write_partitioned
 
-    def failing_predictions(df, path, schema, *, error):
+    def failing_predictions(df, path, schema, *, error, **kwargs):
         if path == write.predictions_path(str(out)):
             raise error
-        return write_partitioned(df, path, schema)
+        return write_partitioned(df, path, schema, **kwargs)
 
     # Killed (nothing can run after the quarantine write): the summary says the day is in
     # progress, never the previous run's success next to this run's quarantine.

@@ -2,14 +2,16 @@
 
 `run` is what `jobs/score_daily.py` calls and what the tests call directly. Every data line
 that is read ends either in the predictions or in the quarantine, and the summary proves it:
-rows_read = rows_scored + rows_quarantined, counted from what was actually written.
+rows_read = rows_scored + rows_quarantined, counted by the writes of what they wrote.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -17,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from txcat import exits, reasons, storage, write
@@ -155,10 +157,24 @@ def _mark_failed(spark: SparkSession, params: RunParams, error: Exception) -> No
         log.exception("could not mark the summary of run %s failed", params.run_id)
 
 
+#: The validation stage's module: importing Great Expectations costs the driver about 2.3 s
+#: of CPU (docs/performance.md), paid while the executors read and score rather than after.
+VALIDATION_MODULE = "txcat.validate.stage"
+
+
+def _import_in_background(module: str) -> None:
+    """Starts importing `module` in a daemon thread; a later `import` waits for it to finish."""
+    threading.Thread(
+        target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True
+    ).start()
+
+
 def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
+    if cfg.validation.enabled:
+        _import_in_background(VALIDATION_MODULE)
 
     artifact, source = load_model(spark, params.model, cfg)
     log.info(
@@ -200,8 +216,11 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             params.run_date,
             _running(cfg, params, artifact, source, started_at),
         )
-        write.write_partitioned(
-            quarantine, write.quarantine_path(params.output), S.QUARANTINE_SCHEMA
+        quarantined = write.write_partitioned(
+            quarantine,
+            write.quarantine_path(params.output),
+            S.QUARANTINE_SCHEMA,
+            counts=_quarantine_counts(),
         )
         predictions = (
             prepared.features.transform(
@@ -216,8 +235,11 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             .withColumn(S.SCORED_AT, F.lit(started_at.replace(tzinfo=None)).cast("timestamp"))
             .withColumn(S.RUN_DATE, F.lit(params.run_date))
         )
-        write.write_partitioned(
-            predictions, predictions_root, S.prediction_schema(cfg.scoring.explain)
+        scored = write.write_partitioned(
+            predictions,
+            predictions_root,
+            S.prediction_schema(cfg.scoring.explain),
+            counts=_prediction_counts(),
         )
         monitor_profile.write_day_histogram(
             spark,
@@ -233,7 +255,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             input_check = _validate_input(spark, cfg, params, stamped, counts)
     finally:
         stamped.unpersist()
-    written = _count_written(spark, params, predictions_root)
+    written = _count_written(spark, params, predictions_root, scored, quarantined)
 
     summary = _summary(cfg, params, artifact, source, inputs, counts, written)
     summary["warnings"] = list(prepared.refs.warnings)
@@ -243,7 +265,14 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         _store_manifest(spark, cfg, params, summary, manifest)
     if cfg.validation.enabled:
         _validate_output(
-            spark, params, summary, input_check, predictions_root, counts["to_score"], written
+            spark,
+            cfg,
+            params,
+            summary,
+            input_check,
+            predictions_root,
+            counts["to_score"],
+            written,
         )
     summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}
     exit_code = verdict(summary)
@@ -341,50 +370,69 @@ def _skipped_files(
     return frame, len(missing)
 
 
-def _count_written(
-    spark: SparkSession, params: RunParams, predictions_root: str | None = None
-) -> dict[str, int]:
-    """Counts what landed in this run's partitions: the numbers the summary must reconcile."""
-    root = predictions_root or write.predictions_path(params.output)
-    predictions_day = _this_run_partition(spark, root, params)
-    quarantine_day = _this_run_partition(spark, write.quarantine_path(params.output), params)
-    rows, row_ids, repeated = 0, 0, 0
-    if predictions_day is not None:
-        scored = predictions_day.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.countDistinct(S.ROW_ID).alias("row_ids"),
-            F.count(F.when(F.col(S.IS_REPEATED_LINE), 1)).alias("repeated"),
-        ).collect()[0]
-        rows, row_ids, repeated = scored["rows"], scored["row_ids"], scored["repeated"]
-    by_level: dict[str, int] = {}
-    if quarantine_day is not None:
-        quarantined = quarantine_day.groupBy(S.LEVEL).count().collect()
-        by_level = {r[S.LEVEL]: r["count"] for r in quarantined}
+def _prediction_counts() -> dict[str, Column]:
+    """What the predictions write counts of the rows it writes (`write.write_partitioned`)."""
     return {
-        "rows_scored": rows,
-        "distinct_row_ids": row_ids,
-        "repeated_lines": repeated,
-        "rows_quarantined": by_level.get(S.LEVEL_ROW, 0),
-        "files_quarantined": by_level.get(S.LEVEL_FILE, 0),
+        "rows_scored": F.count(F.lit(1)),
+        "repeated_lines": F.count(F.when(F.col(S.IS_REPEATED_LINE), 1)),
     }
 
 
-def _this_run_partition(spark: SparkSession, root: str, params: RunParams) -> DataFrame | None:
-    """The run date's partition as this run wrote it; None when this run wrote no row there.
+def _quarantine_counts() -> dict[str, Column]:
+    """What the quarantine write counts of the rows it writes."""
+    level = F.col(S.LEVEL)
+    return {
+        "rows_quarantined": F.count(F.when(level == S.LEVEL_ROW, 1)),
+        "files_quarantined": F.count(F.when(level == S.LEVEL_FILE, 1)),
+    }
+
+
+def _count_written(
+    spark: SparkSession,
+    params: RunParams,
+    predictions_root: str,
+    scored: dict[str, int],
+    quarantined: dict[str, int],
+) -> dict[str, int]:
+    """The numbers the summary must reconcile, counted by the writes themselves.
+
+    `scored` and `quarantined` are what the two writes counted of the rows they wrote
+    (`_prediction_counts`, `_quarantine_counts`). Only the distinctness of the row ids is read
+    back, from the `row_id` column alone: no aggregate of a single pass can prove it.
+    """
+    _drop_stale_partition(spark, predictions_root, params, scored["rows_scored"])
+    _drop_stale_partition(
+        spark,
+        write.quarantine_path(params.output),
+        params,
+        quarantined["rows_quarantined"] + quarantined["files_quarantined"],
+    )
+    row_ids = 0
+    if scored["rows_scored"] > 0:
+        day = write.partition_path(predictions_root, params.run_date)
+        row_ids = spark.read.parquet(day).select(S.ROW_ID).distinct().count()
+    return {
+        "rows_scored": scored["rows_scored"],
+        "distinct_row_ids": row_ids,
+        "repeated_lines": scored["repeated_lines"],
+        "rows_quarantined": quarantined["rows_quarantined"],
+        "files_quarantined": quarantined["files_quarantined"],
+    }
+
+
+def _drop_stale_partition(
+    spark: SparkSession, root: str, params: RunParams, rows_written: int
+) -> None:
+    """Removes the run date's partition of `root` when this run wrote no row to it.
 
     Dynamic overwrite replaces only the partitions a write produces, so a rerun with no row
     for a dataset (a clean day: no quarantine) would leave the previous run's partition in
-    place. Such a partition, written by another run, is removed here.
+    place, to be counted and read as this run's.
     """
     day = write.partition_path(root, params.run_date)
-    if not storage.exists(spark, day):
-        return None
-    frame = spark.read.parquet(day)
-    if frame.where(F.col(S.RUN_ID) == params.run_id).limit(1).count() == 0:
+    if rows_written == 0 and storage.exists(spark, day):
         log.info("removing %s: left by an earlier run, this run wrote no row there", day)
         storage.delete(spark, day)
-        return None
-    return frame
 
 
 def with_model_lineage(
@@ -604,6 +652,7 @@ def _store_manifest(
 
 def _validate_output(
     spark: SparkSession,
+    cfg: Config,
     params: RunParams,
     summary: dict[str, Any],
     input_check: Any,
@@ -611,11 +660,17 @@ def _validate_output(
     rows_to_score: int,
     written: dict[str, int],
 ) -> None:
-    """Runs the output suites; records every suite's outcome (with the input's) in the summary."""
+    """Runs the output suites; records every suite's outcome (with the input's) in the summary.
+
+    The output suite reads a sample of the day's written rows (`validation.sample_rows`).
+    """
     from txcat.validate import stage as validation
 
-    predictions = spark.read.parquet(predictions_root).where(
-        F.col(S.RUN_DATE) == F.lit(params.run_date)
+    day = write.partition_path(predictions_root, params.run_date)
+    predictions = (
+        spark.read.parquet(day)
+        if written["rows_scored"] > 0
+        else spark.createDataFrame([], S.prediction_schema(cfg.scoring.explain))
     )
     counts = {
         "rows_read": summary["rows_read"],
@@ -625,7 +680,7 @@ def _validate_output(
     }
     outcomes = [input_check] if input_check is not None else []
     outcomes += validation.validate_output(
-        spark, predictions, counts, params.run_date, params.output
+        spark, predictions, counts, params.run_date, params.output, cfg.validation.sample_rows
     )
     summary["validation"] = validation.summarise(outcomes)
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from txcat import exits, storage
@@ -84,15 +84,29 @@ def record_refusal(
     return path
 
 
-def write_partitioned(df: DataFrame, path: str, schema: Any) -> None:
-    """Writes `df` (projected onto `schema`'s columns) replacing only its run_date partitions."""
+def write_partitioned(
+    df: DataFrame, path: str, schema: Any, counts: Mapping[str, Column] | None = None
+) -> dict[str, Any]:
+    """Writes `df` (projected onto `schema`'s columns) replacing only its run_date partitions.
+
+    `counts` are aggregates over the rows written (named by their keys), computed by the write
+    itself (a Spark `Observation`: no second pass over the data, no read back). They run in the
+    write's last stage, whose tasks' updates count once each even when a task is retried.
+    Returns their values ({} without `counts`).
+    """
+    projected = df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+    observation = Observation("written") if counts else None
+    if observation is not None and counts:
+        projected = projected.observe(
+            observation, *[aggregate.alias(name) for name, aggregate in counts.items()]
+        )
     (
-        df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
-        .write.mode("overwrite")
+        projected.write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
         .partitionBy(S.RUN_DATE)
         .parquet(path)
     )
+    return dict(observation.get) if observation is not None else {}
 
 
 def write_summary(

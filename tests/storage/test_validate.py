@@ -195,6 +195,16 @@ def test_input_frame_samples_to_the_limit(spark):
     assert suites.input_frame(records, 500, 200).count() == 200
 
 
+def test_output_frame_samples_the_written_rows_to_the_limit(spark):
+    predictions = spark.createDataFrame(
+        [_prediction(f"r{i}") for i in range(200)], S.PREDICTION_SCHEMA
+    )
+    sampled = suites.output_frame(predictions, 50, 200)
+    assert 0 < sampled.count() <= 50
+    assert sampled.columns == suites.output_frame(predictions).columns
+    assert suites.output_frame(predictions, 500, 200).count() == 200
+
+
 def test_results_are_saved_as_json_and_html(spark, tmp_path):
     outcome = runner.run_suite(
         _output(spark, [_prediction("r1"), _prediction("r1")]), suites.output_suite()

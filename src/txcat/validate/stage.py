@@ -52,16 +52,21 @@ def validate_output(
     counts: dict[str, int],
     run_date: dt.date,
     output: str,
+    sample_rows: int | None = None,
 ) -> list[SuiteOutcome]:
     """Runs the output and reconciliation suites on what was written, and saves both.
 
     Args:
         predictions: The run date's predictions as written.
         counts: rows_read, rows_to_score (parsed rows), rows_scored and rows_quarantined
-            (the last two counted from the written data).
+            (the last two counted by the writes).
+        sample_rows: The output suite checks a uniform sample of at most this many written
+            rows (`validation.sample_rows`); None checks every row. The counts stay exact.
     """
     folder = results_folder(output, run_date)
-    frame = suites.output_frame(predictions).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = suites.output_frame(predictions, sample_rows, counts["rows_scored"]).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     try:
         out = run_suite(frame, suites.output_suite())
     finally:

@@ -169,6 +169,7 @@ def evaluate_dataset(
         "per_class_recall": Q.per_class_recall(metrics),
         "training_holdout": {name: Q.headline(m) for name, m in trained.get("holdout", {}).items()},
         "chosen_params": trained.get("chosen_params", {}),
+        "selection": trained.get("selection", {}),
         "commands": [c.replace(str(work), "$WORK") for c in commands],
     }
 

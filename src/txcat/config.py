@@ -312,8 +312,13 @@ class LifecycleConfig:
     search_max_rows: int
     latency_repeats: int
     train_threads: int
+    #: Among the XGBoost configurations whose cross-validated macro-F1 is within this of the
+    #: best, the cheapest to predict (trees x depth) is chosen; 0 keeps the best.
+    selection_macro_f1_tolerance: float = 0.005
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.selection_macro_f1_tolerance < 1.0:
+            raise ConfigError("lifecycle.selection_macro_f1_tolerance must be in [0, 1)")
         if not 0.0 < self.holdout_account_share < 1.0:
             raise ConfigError("lifecycle.holdout_account_share must be between 0 and 1")
         if not 0.0 < self.holdout_days_share < 1.0:

@@ -86,3 +86,42 @@ def test_latency_is_timed_on_ten_thousand_rows():
     assert calls == [10_000, 10_000, 10_000]
     with pytest.raises(ValueError):
         C.latency_ms_per_10k(predict, np.zeros((0, 2)), repeats=1)
+
+
+def _trial(number, macro_f1, rounds, depth, latency=10.0):
+    params = {"num_boost_round": rounds, "max_depth": depth}
+    return {
+        "trial": number,
+        "params": params,
+        "cost": C.model_cost(params, 22),
+        "summary": {"macro_f1": {"mean": macro_f1}, "latency_ms_per_10k": {"mean": latency}},
+    }
+
+
+def test_model_cost_is_trees_times_depth():
+    assert C.model_cost({"num_boost_round": 40, "max_depth": 3}, 22) == {
+        "trees": 880,
+        "max_depth": 3,
+        "tree_levels": 2640,
+    }
+
+
+def test_selection_takes_the_cheapest_model_within_the_tolerance():
+    trials = [
+        _trial(0, 0.700, rounds=40, depth=4),  # the best macro-F1
+        _trial(1, 0.697, rounds=30, depth=3),  # within 0.005, 2,640 fewer tree levels
+        _trial(2, 0.699, rounds=40, depth=3),
+        _trial(3, 0.690, rounds=10, depth=2),  # cheapest, but 0.010 below the best
+    ]
+    assert C.choose_trial(trials, 0.005)["trial"] == 1
+    assert C.choose_trial(trials, 0.0)["trial"] == 0
+    assert C.choose_trial(trials, 0.02)["trial"] == 3
+
+
+def test_selection_breaks_equal_cost_by_measured_latency_then_quality():
+    trials = [
+        _trial(0, 0.70, rounds=20, depth=3, latency=12.0),
+        _trial(1, 0.70, rounds=20, depth=3, latency=9.0),
+        _trial(2, 0.71, rounds=20, depth=3, latency=9.0),
+    ]
+    assert C.choose_trial(trials, 0.05)["trial"] == 2

@@ -99,10 +99,36 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
         "split": {"cutoff": "2019-12-01"},
         "models": {"txcat model": {"accuracy": 0.5, "macro_f1": 0.25}, "public": {"accuracy": 0.4}},
         "per_class_recall": {"SERVICO": {"recall": 0.9, "support": 10}},
+        "selection": {
+            "macro_f1_tolerance": 0.005,
+            "chosen_trial": 1,
+            "best_macro_f1_trial": 0,
+            "trials": [
+                {
+                    "trial": 0,
+                    "macro_f1": 0.3,
+                    "latency_ms_per_10k": 20.0,
+                    "trees": 880,
+                    "max_depth": 4,
+                    "tree_levels": 3520,
+                },
+                {
+                    "trial": 1,
+                    "macro_f1": 0.298,
+                    "latency_ms_per_10k": 12.5,
+                    "trees": 660,
+                    "max_depth": 3,
+                    "tree_levels": 1980,
+                },
+            ],
+        },
         "commands": ["make quality"],
     }
     json_path, md_path = Q.write_docs({"Real data": section}, tmp_path)
     page = md_path.read_text(encoding="utf-8")
+    assert "| 1 | 0.2980 | 660 | 3 | 1,980 | 12.5 | chosen |" in page
+    assert "| 0 | 0.3000 | 880 | 4 | 3,520 | 20.0 | best macro-F1 |" in page
+    assert page.index("| 1 | 0.2980") < page.index("| 0 | 0.3000")
     assert "| txcat model | 0.500 | 0.250 | – | – |" in page
     assert "| public | 0.400 | – | – | – |" in page
     assert "| SERVICO | 10 | 0.900 |" in page

@@ -214,3 +214,36 @@ def latency_ms_per_10k(
         predict(rows)
         timings.append(time.perf_counter() - start)
     return statistics.median(timings) * 1000.0
+
+
+def model_cost(params: Mapping[str, Any], n_classes: int) -> dict[str, int]:
+    """What a multi-class XGBoost configuration costs to predict, in tree work.
+
+    A softprob booster grows one tree per class per round, and every row walks each tree from
+    its root to a leaf: at most `max_depth` comparisons. `tree_levels` = trees x depth is
+    therefore proportional to the prediction's CPU per row, whatever the machine.
+    """
+    trees = int(params["num_boost_round"]) * n_classes
+    depth = int(params["max_depth"])
+    return {"trees": trees, "max_depth": depth, "tree_levels": trees * depth}
+
+
+def choose_trial(trials: Sequence[Mapping[str, Any]], tolerance: float) -> Mapping[str, Any]:
+    """The cheapest trial whose mean CV macro-F1 is within `tolerance` of the best.
+
+    Each trial holds `summary.macro_f1.mean`, `summary.latency_ms_per_10k.mean` and `cost`
+    (`model_cost`). Cheapest: fewest `tree_levels`, then the lower measured latency, then the
+    higher macro-F1. With tolerance 0 the best macro-F1 wins (ties: the cheapest).
+    """
+    if not trials:
+        raise ValueError("no trial to choose from")
+    best = max(t["summary"]["macro_f1"]["mean"] for t in trials)
+    eligible = [t for t in trials if t["summary"]["macro_f1"]["mean"] >= best - tolerance]
+    return min(
+        eligible,
+        key=lambda t: (
+            t["cost"]["tree_levels"],
+            t["summary"]["latency_ms_per_10k"]["mean"],
+            -t["summary"]["macro_f1"]["mean"],
+        ),
+    )

@@ -209,6 +209,32 @@ def _table(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
     return out
 
 
+def _selection(selection: Mapping[str, Any]) -> list[str]:
+    """The training search's trials: quality against model size and prediction cost."""
+    trials = selection.get("trials", [])
+    if not trials:
+        return []
+    lines = [
+        f"Model size against quality (training's cross-validation; the cheapest trial within "
+        f"{selection['macro_f1_tolerance']} of the best macro-F1 is chosen, "
+        "`lifecycle.selection_macro_f1_tolerance`):",
+        "",
+        "| trial | CV macro-F1 | trees | depth | trees x depth | ms per 10k rows | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in sorted(trials, key=lambda t: t["tree_levels"]):
+        mark = []
+        if t["trial"] == selection.get("chosen_trial"):
+            mark.append("chosen")
+        if t["trial"] == selection.get("best_macro_f1_trial"):
+            mark.append("best macro-F1")
+        lines.append(
+            f"| {t['trial']} | {t['macro_f1']:.4f} | {t['trees']} | {t['max_depth']} | "
+            f"{t['tree_levels']:,} | {t['latency_ms_per_10k']:.1f} | {', '.join(mark)} |"
+        )
+    return [*lines, ""]
+
+
 def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Path, Path]:
     """Writes `quality.json` (everything) and `quality.md` (the tables) into `docs`.
 
@@ -239,6 +265,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
             for category, r in sorted(recall.items(), key=lambda kv: -kv[1]["support"]):
                 lines.append(f"| {category} | {r['support']} | {r['recall']:.3f} |")
             lines.append("")
+        lines += _selection(section.get("selection", {}))
         for note in section.get("notes", []):
             lines.append(f"- {note}")
         if section.get("notes"):

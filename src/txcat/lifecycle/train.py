@@ -333,16 +333,26 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
     for i, config in enumerate(configs):
         s = summary(f"{C.XGBOOST}#{i}")
         rounds = round(float(np.mean(best_rounds[i])))
-        trials.append({"trial": i, "params": config | {"num_boost_round": rounds}} | s)
-    best = max(
+        params = config | {"num_boost_round": rounds}
+        trials.append({"trial": i, "params": params, "cost": C.model_cost(params, n_classes)} | s)
+    top = max(
         trials,
         key=lambda t: (t["summary"]["macro_f1"]["mean"], -t["summary"]["log_loss"]["mean"]),
     )
+    best = C.choose_trial(trials, lc.selection_macro_f1_tolerance)
     log.info(
-        "best XGBoost trial %d: CV macro-F1 %.4f +- %.4f",
+        "XGBoost trial %d chosen: CV macro-F1 %.4f +- %.4f, %d trees x depth %d; best trial %d: "
+        "%.4f, %d trees x depth %d (tolerance %.4f)",
         best["trial"],
         best["summary"]["macro_f1"]["mean"],
         best["summary"]["macro_f1"]["std"],
+        best["cost"]["trees"],
+        best["cost"]["max_depth"],
+        top["trial"],
+        top["summary"]["macro_f1"]["mean"],
+        top["cost"]["trees"],
+        top["cost"]["max_depth"],
+        lc.selection_macro_f1_tolerance,
     )
 
     final = {
@@ -368,6 +378,21 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
     evaluation = {
         "chosen": C.XGBOOST,
         "chosen_params": best["params"],
+        "selection": {
+            "rule": "cheapest (trees x depth) within the tolerance of the best CV macro-F1",
+            "macro_f1_tolerance": lc.selection_macro_f1_tolerance,
+            "chosen_trial": best["trial"],
+            "best_macro_f1_trial": top["trial"],
+            "trials": [
+                {
+                    "trial": t["trial"],
+                    "macro_f1": t["summary"]["macro_f1"]["mean"],
+                    "latency_ms_per_10k": t["summary"]["latency_ms_per_10k"]["mean"],
+                    **t["cost"],
+                }
+                for t in trials
+            ],
+        },
         "split": {
             "holdout": lc.holdout,
             "cutoff_date": cutoff.isoformat() if cutoff else None,

@@ -44,6 +44,20 @@ def main(argv: list[str]) -> int:
         "--large-file-only", action="store_true", help="run only the one-large-file case"
     )
     parser.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated tuning variants to run (default: all, with --tuning)",
+    )
+    parser.add_argument(
+        "--no-s3", action="store_true", help="skip the whole job on S3 at 0 and 20 ms"
+    )
+    parser.add_argument(
+        "--api-requests",
+        type=int,
+        default=200,
+        help="requests per case timing the real-time API (0 = skip)",
+    )
+    parser.add_argument(
         "--versions-base",
         default="",
         metavar="REF",
@@ -72,6 +86,9 @@ def main(argv: list[str]) -> int:
         args.row_udf_limit,
         args.tuning_repeats,
         args.large_file_lines,
+        tuple(v for v in args.variants.split(",") if v),
+        not args.no_s3,
+        args.api_requests,
     )
     keys = [
         "files",
@@ -80,11 +97,16 @@ def main(argv: list[str]) -> int:
         "io_floor_s",
         "job_s",
         "job_over_io_floor",
+        "explain_over_job",
+        "monitor_over_job",
+        "inner_rows_per_s_per_core",
         "udf_rows_per_s",
         "xgboost_spark_rows_per_s",
         "row_udf_rows_per_s",
         "pandas_rows_per_s",
         "files_per_s_per_core",
+        "s3_job",
+        "api",
     ]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
     return exits.OK

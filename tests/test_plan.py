@@ -97,3 +97,29 @@ def test_command_line_prints_the_plan_from_both_benchmark_files(tmp_path, capsys
     out = capsys.readouterr().out
     # 30,000 core-s of compute + 3e6 files x 150 ms = 480,000 core-s, over 1,125 s per core.
     assert "needed: 427 vCPUs" in out and "measured for the spark reader" in out
+
+
+def test_the_whole_job_s_figures_win_when_the_benchmark_measured_them():
+    bench = BENCH | {
+        "inner_rows_per_s_per_core": 20_000.0,
+        "s3_job": {
+            "latency_ms": {
+                "0": {"files_per_s_per_core": 200.0},
+                "20": {"files_per_s_per_core": 100.0},
+            }
+        },
+    }
+    at_0 = make_plan(PlanInput(files=3_000_000, rows_per_file=100, window_min=30), bench)
+    # 3e8 rows / 2e4 rows/s (in run) = 15,000 core-s, no wait at 0 ms.
+    assert at_0.core_seconds == pytest.approx(15_000)
+    assert "in run; spark-submit start-up counted in the fixed overhead" in render(
+        PlanInput(files=3_000_000, rows_per_file=100, window_min=30), at_0
+    )
+    spec = PlanInput(files=1_000_000, rows_per_file=100, window_min=30, s3_latency_ms=20)
+    at_20 = make_plan(spec, bench, S3_BENCH)
+    # The job itself: 1/100 - 1/200 = 5 ms per file, not the reader benchmark's 2.5 ms.
+    assert at_20.core_seconds - 5_000 == pytest.approx(5_000)
+    assert "the whole job measured on S3" in render(spec, at_20)
+    # The spark reader keeps its reader figures: the job was measured with boto3.
+    spark = make_plan(PlanInput(**{**vars(spec), "reader": "spark"}), bench, S3_BENCH)
+    assert spark.core_seconds - 5_000 == pytest.approx(150_000)

@@ -100,23 +100,61 @@ def measured_wait_per_file(
     return max(0.0, 1.0 / slow_rate - 1.0 / fast_rate)
 
 
+def job_wait_per_file(bench: dict[str, Any], latency_ms: float) -> tuple[float, str] | None:
+    """Core-seconds a file costs the whole job at `latency_ms` beyond 0 ms, as `make bench`
+    measured the job on S3 (its configured reader); None when it did not measure both."""
+    figures = (bench.get("s3_job") or {}).get("latency_ms", {})
+    slow, fast = figures.get(f"{latency_ms:g}"), figures.get("0")
+    if not slow or not fast:
+        return None
+    wait = max(0.0, 1.0 / slow["files_per_s_per_core"] - 1.0 / fast["files_per_s_per_core"])
+    text = (
+        f"storage wait {wait * 1000:.2f} ms of core time per file at {latency_ms:g} ms per "
+        f"request: the whole job measured on S3 ({fast['files_per_s_per_core']:,.1f} files/s per "
+        f"core at 0 ms, {slow['files_per_s_per_core']:,.1f} at {latency_ms:g} ms; `make bench`, "
+        f"{bench.get('date', '?')})"
+    )
+    return wait, text
+
+
+def job_rate(bench: dict[str, Any]) -> tuple[float, str]:
+    """The job's rows/s per core and what it includes.
+
+    The in-run rate (spark-submit start-up and shutdown excluded: a cluster pays them once a
+    day, inside the fixed overhead) when the benchmark measured it, else the wall-clock rate.
+    """
+    if bench.get("inner_rows_per_s_per_core"):
+        return float(bench["inner_rows_per_s_per_core"]), (
+            "in run; spark-submit start-up counted in the fixed overhead"
+        )
+    return float(bench["rows_per_s_per_core"]), "wall clock, spark-submit start-up included"
+
+
 def make_plan(
     spec: PlanInput, bench: dict[str, Any], s3_bench: dict[str, Any] | None = None
 ) -> Plan:
     """Core-seconds needed (compute + waiting on storage) over the usable part of the window.
 
-    The storage wait per file is the S3 benchmark's measurement for the reader at the given
-    latency when there is one, else latency / reads in flight.
+    The storage wait per file is, in order of preference: the whole job's measurement on S3 at
+    the given latency (`make bench`, the configured reader), the S3 reader benchmark's for the
+    reader (`make bench-s3`), else latency / reads in flight.
     """
-    rate = float(bench["rows_per_s_per_core"])
+    rate, rate_note = job_rate(bench)
     rows = spec.files * spec.rows_per_file
     compute = rows / rate
+    whole_job = (
+        job_wait_per_file(bench, spec.s3_latency_ms)
+        if spec.s3_latency_ms > 0 and spec.reader == "boto3"
+        else None
+    )
     measured = (
         measured_wait_per_file(s3_bench, spec.s3_latency_ms, spec.reader)
         if spec.s3_latency_ms > 0
         else None
     )
-    if measured is not None and s3_bench is not None:
+    if whole_job is not None:
+        latency, storage = whole_job
+    elif measured is not None and s3_bench is not None:
         latency = measured
         rates = {
             k: v["files_per_s_per_core"][spec.reader] for k, v in s3_bench["latency_ms"].items()
@@ -148,9 +186,9 @@ def make_plan(
     instances = math.ceil(vcpus / per_instance)
     bench_rows_per_file = bench["rows"] / bench["files"]
     assumptions = [
-        f"throughput {rate:,.0f} rows/s per core: the end-to-end job in the benchmark "
-        f"({bench['files']:,} files x {bench_rows_per_file:.0f} rows on {bench['cores']} cores, "
-        f"measured {bench.get('date', '?')}), assumed linear in rows",
+        f"throughput {rate:,.0f} rows/s per core ({rate_note}): the end-to-end job in the "
+        f"benchmark ({bench['files']:,} files x {bench_rows_per_file:.0f} rows on "
+        f"{bench['cores']} cores, measured {bench.get('date', '?')}), assumed linear in rows",
         storage,
         f"fixed overhead {spec.fixed_overhead_s:g} s (cluster step start, listing or manifest, "
         "driver work, summary) taken off the window",

@@ -267,16 +267,17 @@ class Bench:
         conf: dict[str, str] | None = None,
         settings: list[str] | None = None,
         repeats: int | None = None,
+        manifest: Path | None = None,
     ) -> Measurement:
         overrides = [arg for item in settings or [] for arg in ("--set", item)]
+        source = ["--manifest", str(manifest)] if manifest else ["--input", str(self.landing)]
         return self.measure(
             name,
             self.spark_submit(
                 "jobs/score_daily.py",
                 "--run-date",
                 RUN_DATE,
-                "--input",
-                str(self.landing),
+                *source,
                 "--output",
                 str(self.work / f"{name}-out"),
                 "--model",
@@ -362,6 +363,152 @@ class Bench:
         else:
             command = self.spark_submit("scripts/benchmark_stage.py", *args)
         return self.measure(f"score_{variant}", command)
+
+
+#: Waits per S3 request at which the whole job is timed on a manifest (`job_on_s3`).
+S3_LATENCIES_MS = (0, 20)
+S3_BUCKET = "bench"
+
+
+def _s3a_conf(endpoint: str) -> dict[str, str]:
+    """s3a against the local S3-protocol server (the settings `make bench-s3` gives)."""
+    jars = Path(sys.executable).parents[1] / "jars"
+    return {
+        "spark.jars": ",".join(
+            str(jars / j) for j in ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")
+        ),
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.change.detection.mode": "none",
+    }
+
+
+def _wait_for(endpoint: str, server: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError(f"the S3 server exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the S3 server did not answer on {endpoint}")
+
+
+def _upload_day(bench: Bench, endpoint: str) -> Path:
+    """Uploads the benchmark day to the S3 server; returns the manifest (a local JSON file)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    client = boto3.client("s3", endpoint_url=endpoint, config=BotoConfig(max_pool_connections=16))
+    client.create_bucket(Bucket=S3_BUCKET)
+    paths = sorted(p for p in bench.landing.rglob("*.csv") if not p.name.startswith(("_", ".")))
+
+    def upload(path: Path) -> dict[str, Any]:
+        key = f"landing/{path.relative_to(bench.landing).as_posix()}"
+        body = path.read_bytes()
+        put = client.put_object(Bucket=S3_BUCKET, Key=key, Body=body)
+        return {"uri": f"s3://{S3_BUCKET}/{key}", "size": len(body), "etag": put["ETag"]}
+
+    with ThreadPoolExecutor(16) as pool:
+        entries = list(pool.map(upload, paths))
+    manifest = bench.work / "s3-manifest.json"
+    manifest.write_text(json.dumps({"files": entries}) + "\n")
+    return manifest
+
+
+def job_on_s3(bench: Bench, latencies: tuple[int, ...] = S3_LATENCIES_MS) -> dict[str, Any]:
+    """The whole job on the day's files in S3, at each wait per request: files/s per core.
+
+    A local S3-protocol server (`txcat.benchmark.slow_s3`) holds the day; the job reads it
+    through a manifest with its configured reader (`storage.manifest_reader`) and writes to
+    local disk. Every figure includes spark-submit start-up, like the `job` line.
+    """
+    import urllib.request
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved_env = dict(bench.env)
+    bench.env.update(credentials)
+    server = subprocess.Popen(
+        [bench.python, "-m", "txcat.benchmark.slow_s3", "--port", str(port)],
+        env=bench.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(endpoint, server)
+        manifest = _upload_day(bench, endpoint)
+        measurements = {}
+        for latency in latencies:
+            urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
+            measurements[latency] = bench.job(
+                f"job_s3_{latency}ms",
+                conf=_s3a_conf(endpoint),
+                manifest=manifest,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        bench.env.clear()
+        bench.env.update(saved_env)
+    return {
+        "files": bench.files,
+        "reader": "the job's configured manifest reader (storage.manifest_reader)",
+        "latency_ms": {
+            f"{latency:g}": {
+                "median_s": m.median_s,
+                "wall_s": m.wall_s,
+                "files_per_s_per_core": round(bench.files / m.median_s / bench.cores, 2),
+                "command": m.command,
+            }
+            for latency, m in measurements.items()
+        },
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api_cost(work: Path, requests: int) -> dict[str, Any]:
+    """The real-time API's cost per row, from `txcat.benchmark.serve` (its own world and model
+    of the configured shape), written under `work` (docs/benchmarks-serve.json is
+    `make bench-serve`'s)."""
+    from txcat.benchmark import serve
+
+    figures = serve.run(work / "serve", work / "serve.json", requests=requests)
+    cases = figures["cases"]
+    result: dict[str, Any] = {"requests_per_case": requests, "load": figures["machine"]}
+    for case in ("file_c1", "file_c8", "one_transaction_c1", "file_explain_c1"):
+        if case not in cases:
+            continue
+        c = cases[case]
+        rows = serve.FILE_ROWS if case.startswith("file") else 1
+        result[case] = {
+            "p50_ms": c["p50_ms"],
+            "p99_ms": c["p99_ms"],
+            "server_cpu_us_per_row": round(c["server_cpu_s"] * 1e6 / (c["requests"] * rows), 1),
+            "rows_per_cpu_s": c["transactions_per_cpu_s"],
+        }
+    return result
 
 
 def prepare_large_file(folder: Path, lines: int, env: dict[str, str]) -> int:
@@ -483,21 +630,35 @@ def run(
     row_udf_limit: int,
     tuning_repeats: int = 1,
     large_file_lines: int = LARGE_FILE_LINES,
+    variants: tuple[str, ...] = (),
+    s3: bool = True,
+    api_requests: int = 200,
 ) -> dict[str, Any]:
+    """Every measurement of `make bench`, side by side on one generated day.
+
+    `variants` limits the tuning variants run (all when empty); `s3` times the whole job on
+    S3 at `S3_LATENCIES_MS`; `api_requests` per case time the real-time API (0: skipped).
+    """
     cores = os.cpu_count() or 1
     bench = Bench(work, files, rows_per_file, repeats, cores)
     bench.prepare()
     manifest = json.loads((bench.landing / "_generation.json").read_text())
     rows = manifest["counts"]["rows"]
+    load_before = os.getloadavg()
     floor = bench.io_floor()
     job = bench.job()
+    job_explain = bench.job("job_explain", settings=["scoring.explain=true"])
     monitor = bench.monitor()
     bench.features()
     scorers = {v: bench.scorer(v, row_udf_limit if v == "row_udf" else None) for v in SCORERS}
     explain = measure_explain_cost(work / "features", work / "model")
+    on_s3 = job_on_s3(bench) if s3 else None
+    api = api_cost(work, api_requests) if api_requests > 0 else None
     tuning_rows = []
     if tuning:
         for label, conf, settings in TUNING_VARIANTS:
+            if variants and label not in variants:
+                continue
             m = bench.job(f"job_{label}", conf, settings, repeats=tuning_repeats)
             tuning_rows.append(
                 {
@@ -512,8 +673,13 @@ def run(
     large = large_file(bench, large_file_lines, out_dir) if large_file_lines > 0 else None
     summary_path = work / "job-out" / "runs" / f"run_date={RUN_DATE}" / "summary.json"
     job_summary = json.loads(summary_path.read_text())
+    inner = job_summary["duration_s"]
     result = {
         "date": dt.date.today().isoformat(),
+        "load_average": {
+            "before": [round(x, 1) for x in load_before],
+            "after": [round(x, 1) for x in os.getloadavg()],
+        },
         "files": files,
         "rows": rows,
         "rows_scored": job_summary["rows_scored"],
@@ -522,22 +688,32 @@ def run(
         "io_floor_s": floor.median_s,
         "job_s": job.median_s,
         "job_over_io_floor": round(job.median_s / floor.median_s, 3),
-        "job_inner_duration_s": job_summary["duration_s"],
+        "job_inner_duration_s": inner,
+        "job_startup_and_shutdown_s": round(job.median_s - inner, 2),
+        "job_explain_s": job_explain.median_s,
+        "explain_over_job": round(job_explain.median_s / job.median_s, 3),
         "monitor_s": monitor.median_s,
         "monitor_over_job": round(monitor.median_s / job.median_s, 3),
         "files_per_s_per_core": round(files / job.median_s / cores, 2),
         "rows_per_s_per_core": round(rows / job.median_s / cores, 1),
+        # The job without spark-submit's start-up and shutdown, which a cluster pays once per
+        # day (the capacity plan counts it in its fixed overhead).
+        "inner_rows_per_s_per_core": round(rows / inner / cores, 1),
+        "s3_job": on_s3,
+        "api": api,
         "io_floor_files_per_s_per_core": round(files / floor.median_s / cores, 2),
         "udf_rows_per_s": round(rows_per_s(scorers["txcat_udf"]), 1),
         "xgboost_spark_rows_per_s": round(rows_per_s(scorers["xgboost_spark"]), 1),
         "row_udf_rows_per_s": round(rows_per_s(scorers["row_udf"]), 1),
         "pandas_rows_per_s": round(rows_per_s(scorers["pandas"]), 1),
         "peak_rss_mb": {
-            m.name: max(m.peak_rss_mb) for m in [floor, job, monitor, *scorers.values()]
+            m.name: max(m.peak_rss_mb)
+            for m in [floor, job, job_explain, monitor, *scorers.values()]
         },
         "model": json.loads((work / "model" / "model.json").read_text())["version"],
         "measurements": [
-            vars(m) | {"median_s": m.median_s} for m in [floor, job, monitor, *scorers.values()]
+            vars(m) | {"median_s": m.median_s}
+            for m in [floor, job, job_explain, monitor, *scorers.values()]
         ],
         "tuning": tuning_rows,
         "explain_cost": explain,
@@ -571,8 +747,7 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
     ("codegen_huge_method_65535", {"spark.sql.codegen.hugeMethodLimit": "65535"}, []),
     # What the Great Expectations suites and their reads cost.
     ("no_validation", {}, ["validation.enabled=false"]),
-    # What explanations in the predictions cost (approximate contributions, top 5).
-    ("explain", {}, ["scoring.explain=true"]),
+    # (explanations on: the `job_explain` measurement, every run, with the job's repeats)
     # The per-file aggregates as windows: one shuffle by file.
     ("aggregates_window", {}, ["features.aggregates=window"]),
     (
@@ -584,13 +759,16 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
 
 
 def render_markdown(r: dict[str, Any]) -> str:
+    load = r.get("load_average", {})
     lines = [
         "# Benchmarks",
         "",
         f"Measured {r['date']} by `make bench` on {r['cores']} cores (`local[*]`): "
         f"{r['files']:,} files, {r['rows']:,} rows, median of {r['repeats']} runs. "
         "Wall times include spark-submit start-up; throughputs of the scorers time only the "
-        "scoring action. These machines are shared: read the ratios, taken within one run.",
+        "scoring action. These machines are shared: read the ratios, taken within one run. "
+        f"Load average (1, 5, 15 min) before: {load.get('before', '?')}, after: "
+        f"{load.get('after', '?')}.",
         "",
         "| measurement | median wall (s) | runs (s) | peak memory (MB) |",
         "|---|---|---|---|",
@@ -604,23 +782,56 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "| figure | value |",
         "|---|---|",
-        f"| job / I/O floor | **{r['job_over_io_floor']}** (target ≤ 1.5) |",
+        f"| job / I/O floor | **{r['job_over_io_floor']}** (target ≤ 2.5) |",
         f"| job files/s per core | {r['files_per_s_per_core']} |",
+        f"| job start-up and shutdown (wall minus in-run duration) | "
+        f"{r.get('job_startup_and_shutdown_s', '-')} s |",
+        f"| job rows/s per core, in run (start-up excluded) | "
+        f"{r.get('inner_rows_per_s_per_core', '-')} |",
+        f"| job with `scoring.explain` / job | **{r.get('explain_over_job', '-')}** |",
         f"| monitor / job | **{r.get('monitor_over_job', '-')}** (target ≤ 0.25) |",
         f"| I/O floor files/s per core | {r['io_floor_files_per_s_per_core']} |",
         f"| txcat UDF rows/s | {r['udf_rows_per_s']:,} |",
         f"| xgboost.spark transform rows/s | {r['xgboost_spark_rows_per_s']:,} |",
         f"| row-at-a-time UDF rows/s | {r['row_udf_rows_per_s']:,} |",
         f"| pandas + Booster.predict, one core, rows/s | {r['pandas_rows_per_s']:,} |",
-        f"| txcat UDF / xgboost.spark | **{r['udf_over_xgboost_spark']}** (target ≥ 1) |",
+        f"| txcat UDF / xgboost.spark | **{r['udf_over_xgboost_spark']}** (target ≥ 1.5) |",
         f"| txcat UDF / row UDF | **{r['udf_over_row_udf']}** (target ≥ 10) |",
         f"| txcat UDF per core / pandas floor | {r['udf_over_pandas_per_core']} |",
         "",
-        "## Commands",
-        "",
     ]
+    if r.get("s3_job"):
+        lines += [
+            "",
+            "## The whole job on S3 (manifest, local S3-protocol server with a wait per request)",
+            "",
+            "| wait per request | median wall (s) | runs (s) | files/s per core |",
+            "|---|---|---|---|",
+        ]
+        for latency, f in r["s3_job"]["latency_ms"].items():
+            lines.append(
+                f"| {latency} ms | {f['median_s']:.1f} | "
+                f"{', '.join(f'{w:.1f}' for w in f['wall_s'])} | {f['files_per_s_per_core']} |"
+            )
+    if r.get("api"):
+        lines += [
+            "",
+            "## The real-time API (`txcat.benchmark.serve`, one uvicorn worker)",
+            "",
+            "| case | p50 (ms) | p99 (ms) | server CPU µs per row | rows per CPU-second |",
+            "|---|---|---|---|---|",
+        ]
+        for case, f in r["api"].items():
+            if isinstance(f, dict) and "p50_ms" in f:
+                lines.append(
+                    f"| {case} | {f['p50_ms']} | {f['p99_ms']} | {f['server_cpu_us_per_row']} | "
+                    f"{f['rows_per_cpu_s']} |"
+                )
+    lines += ["", "## Commands", ""]
     for m in r["measurements"]:
         lines += [f"- {m['name']}: `{m['command']}`"]
+    for latency, f in (r.get("s3_job") or {}).get("latency_ms", {}).items():
+        lines += [f"- job_s3_{latency}ms: `{f['command']}`"]
     if r.get("large_file"):
         large = r["large_file"]
         lines += [

@@ -53,6 +53,49 @@ def register(sub: Any) -> None:
     add_train_arguments(p, register_default=True)
     p.set_defaults(handler=run_train)
 
+    p = sub.add_parser(
+        "retrain",
+        help="train on the labelled history plus users' corrections; register a challenger",
+        description="Build the training set from the labelled history and the latest "
+        "correction of every corrected row (each read again from its original file, as of its "
+        "run date), select and refit as `train` does, and with --register register a new "
+        "version: when it passes the quality gate it gets the alias 'challenger' (never the "
+        "serving alias; `txcat promote` serves it).",
+    )
+    p.add_argument("--feedback", required=True, help="feedback store (txcat feedback import)")
+    p.add_argument(
+        "--predictions", required=True, help="the job's output root (predictions/, runs/)"
+    )
+    p.add_argument(
+        "--since",
+        type=_date,
+        default=None,
+        help="only rows whose latest correction was received on or after this day",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        help="labelled history (default: the input the serving version was trained on)",
+    )
+    p.add_argument(
+        "--model-out", default=None, help="artifact folder to write (default: a new temp folder)"
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=dt.date.today(),
+        help="date the history is as of (its reference snapshots)",
+    )
+    p.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log the run to MLflow, register a new version, run the quality gate and set the "
+        "alias 'challenger' when it passes (default: no)",
+    )
+    add_config_options(p)
+    p.set_defaults(handler=run_retrain)
+
     p = sub.add_parser("evaluate", help="score labelled files and write a report folder")
     p.add_argument(
         "--model",
@@ -173,6 +216,80 @@ def run_train(args: argparse.Namespace) -> int:
             f"(run {outcome.run_id}) in {cfg.lifecycle.tracking_uri}"
         )
     return exits.OK
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    from txcat import sources
+    from txcat.features.enrich import ReferenceDataError
+    from txcat.lifecycle import retrain, train, workflow
+    from txcat.model_uri import RegistryError
+
+    cfg = config_from(args)
+    model_out = args.model_out or tempfile.mkdtemp(prefix="txcat-retrain-")
+    print_locations(
+        cfg,
+        ("feedback store", args.feedback),
+        ("predictions", args.predictions),
+        ("model folder", model_out),
+    )
+    spark = _spark(cfg, "txcat-retrain")
+    try:
+        outcome = workflow.retrain(
+            spark,
+            cfg,
+            args.feedback,
+            args.predictions,
+            model_out,
+            args.as_of,
+            history=args.input,
+            since=args.since,
+            register=args.register,
+        )
+    except (
+        sources.InputError,
+        ReferenceDataError,
+        train.TrainingDataError,
+        FileNotFoundError,
+    ) as exc:
+        log.error("%s", exc)
+        return exits.BAD_INPUT
+    except (RegistryError, MlflowException) as exc:
+        return _registry_failed(cfg, exc)
+    finally:
+        _release(spark)
+    feedback = outcome.manifest["feedback"]
+    not_used = ", ".join(f"{n} {r}" for r, n in feedback["not_used"].items() if n) or "none"
+    print(
+        f"corrections: {feedback['latest_corrections']} latest, {feedback['used']} used "
+        f"({feedback['in_history']} in the history, {feedback['from_runs']} read again from "
+        f"{len(outcome.manifest['corrected_files'])} source files); not used: {not_used}"
+    )
+    print(
+        f"training set: {outcome.manifest['rows']} rows from {len(outcome.manifest['files'])} "
+        f"history files + the corrected rows; manifest "
+        f"{outcome.trained.model_dir / train.MANIFEST_FILE}"
+    )
+    print(f"model {outcome.trained.artifact.version} written to {model_out}")
+    print(f"hold-out report: {outcome.trained.report_dir / 'report.html'}")
+    if outcome.gate is None:
+        return exits.OK
+    name, version = cfg.lifecycle.registered_model, outcome.trained.version
+    print(
+        f"registered {name} version {version} (run {outcome.trained.run_id}, training set "
+        f"{retrain.TRAINING_SET_FILE}) in {cfg.lifecycle.tracking_uri}"
+    )
+    for line in outcome.gate.lines():
+        print(line)
+    if outcome.challenger:
+        print(f"CHALLENGER {name} version {version}: {name}@{retrain.CHALLENGER} points at it")
+        return exits.OK
+    failed = ", ".join(c.name for c in outcome.gate.failed)
+    print(f"NOT A CHALLENGER {name} version {version}: quality gate failed ({failed})")
+    return exits.GATE_REFUSED
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from pyspark.sql import functions as F
 from txcat import read, sources
 from txcat import schema as S
 from txcat.config import HOLDOUT_TIME, Config
-from txcat.features import FEATURE_COLUMNS
+from txcat.features import FEATURE_COLUMNS, LabelMemory
 from txcat.features import memory as MEM
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import metrics as M
@@ -73,6 +74,25 @@ MANIFEST_FILE = "manifest.json"
 
 class TrainingDataError(RuntimeError):
     """There is nothing (or not enough) to train on."""
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Scorable rows (labels in `label`) and the features of any selection of them.
+
+    `featured(selection, memory)` adds the feature columns to a selection of `rows` (a split
+    side, the labelled rows) with the given label memory: `Prepared.featured` for the files of
+    one source, or a union over several sources (`txcat.lifecycle.retrain`).
+    """
+
+    rows: DataFrame
+    featured: Callable[[DataFrame, LabelMemory], DataFrame]
+
+
+def folder_rows(spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date) -> LabelledRows:
+    """The rows of the labelled files under `input_path`, through `txcat.sources.prepare`."""
+    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
+    return LabelledRows(prepared.scorable, prepared.featured)
 
 
 @dataclass(frozen=True)
@@ -104,12 +124,21 @@ class Selection:
 
 
 def collect_training_set(
-    spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
+    spark: SparkSession,
+    cfg: Config,
+    input_path: str,
+    as_of: dt.date,
+    labelled_rows: LabelledRows | None = None,
 ) -> TrainingSet:
-    """Reads labelled files, splits them by date (and account), builds features, collects."""
+    """Reads labelled files, splits them by date (and account), builds features, collects.
+
+    Args:
+        labelled_rows: The rows to train on; default: the files under `input_path`
+            (`folder_rows`).
+    """
     lc, fc = cfg.lifecycle, cfg.features
-    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
-    transactions = prepared.scorable.persist(StorageLevel.MEMORY_AND_DISK)
+    source = labelled_rows or folder_rows(spark, cfg, input_path, as_of)
+    transactions = source.rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         known = F.col(S.LABEL).isin(*S.CATEGORIES)
         counts = transactions.groupBy(known.alias("known")).count().collect()
@@ -150,7 +179,7 @@ def collect_training_set(
         )
         # The monitor's categorical columns ride along for the reference profile only.
         extra = [c for c in cfg.monitoring.categorical_columns if c not in columns]
-        features = prepared.featured(split, memory).select(
+        features = source.featured(split, memory).select(
             *columns, splits.SIDE, *FEATURE_COLUMNS, *extra
         )
         fraction = min(1.0, cfg.training.max_driver_rows / rows)
@@ -169,7 +198,7 @@ def collect_training_set(
             memory = MEM.collected(
                 MEM.training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
             )
-            whole = prepared.featured(labelled, memory).select(*columns, *FEATURE_COLUMNS, *extra)
+            whole = source.featured(labelled, memory).select(*columns, *FEATURE_COLUMNS, *extra)
             if fraction < 1.0:
                 whole = whole.sample(fraction=fraction, seed=cfg.training.seed)
             full, profile = _collect_profiled(whole, whole, extra, cfg)
@@ -501,13 +530,17 @@ def run(
     model_out: str,
     as_of: dt.date,
     champion: Champion | None = None,
+    labelled_rows: LabelledRows | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> ModelArtifact:
     """Selects a model on the labelled files under `input_path` and writes its artifact.
 
     With `champion`, the serving model is also scored on the hold-out rows (`evaluation.json`
-    key `champion`), for the quality gate's comparison.
+    key `champion`), for the quality gate's comparison. `labelled_rows` replaces the files
+    under `input_path` as the rows to train on, and `manifest` (JSON-ready) then says what
+    they are (default: `input_path` and its files' sizes and hashes).
     """
-    data = collect_training_set(spark, cfg, input_path, as_of)
+    data = collect_training_set(spark, cfg, input_path, as_of, labelled_rows)
     log.info(
         "collected %d rows (%d with unknown labels skipped, %d outside both split sides)",
         len(data.frame),
@@ -515,7 +548,8 @@ def run(
         data.rows_outside_split,
     )
     selection = select_model(data.frame, cfg, data.cutoff)
-    manifest = dataset_manifest(spark, input_path)
+    if manifest is None:
+        manifest = {"input": input_path, "files": dataset_manifest(spark, input_path)}
     chosen = selection.evaluation["holdout"][C.XGBOOST]
     split = selection.evaluation["split"] | {"cutoff_derived": data.cutoff_derived}
     selection.evaluation["split"] = split
@@ -571,9 +605,7 @@ def run(
     (out / EVALUATION_FILE).write_text(
         json.dumps(M.json_ready(selection.evaluation), indent=2) + "\n", encoding="utf-8"
     )
-    (out / MANIFEST_FILE).write_text(
-        json.dumps({"input": input_path, "files": manifest}, indent=2) + "\n", encoding="utf-8"
-    )
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log.info(
         "model %s: hold-out macro-F1 %.4f, accuracy %.4f (majority %.4f, logistic %.4f); "
         "fitted on %d rows",

@@ -30,6 +30,7 @@ from txcat.lifecycle import metrics as M
 from txcat.lifecycle import publish as P
 from txcat.lifecycle import registry as R
 from txcat.lifecycle import report as RP
+from txcat.lifecycle import retrain as RT
 from txcat.lifecycle import train as training
 from txcat.model import ModelArtifact, check_compatible, load_artifact
 from txcat.score import predict_proba
@@ -104,14 +105,18 @@ def train(
     model_out: str,
     as_of: dt.date,
     register: bool,
+    labelled_rows: training.LabelledRows | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Selects and writes the model with its hold-out report; optionally tracks and registers.
 
     When registering and the serving alias points at a version, that champion is scored on the
-    same hold-out rows, for the gate.
+    same hold-out rows, for the gate. `labelled_rows` and `manifest`: see `training.run`.
     """
     champion = current_champion(cfg) if register else None
-    artifact = training.run(spark, cfg, input_path, model_out, as_of, champion)
+    artifact = training.run(
+        spark, cfg, input_path, model_out, as_of, champion, labelled_rows, manifest
+    )
     folder = Path(model_out)
     evaluation = json.loads((folder / training.EVALUATION_FILE).read_text(encoding="utf-8"))
     holdout = evaluation["holdout"]
@@ -348,3 +353,69 @@ def rollback(cfg: Config, to: str | None = None) -> RollbackOutcome:
         )
     publication = serve(cfg, name, to, folder, artifact)
     return RollbackOutcome(name, alias, current, to, publication)
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    trained: TrainOutcome
+    manifest: dict[str, Any]
+    #: The quality gate's verdict (None when not registered: the gate runs on a version).
+    gate: G.GateResult | None
+    #: Whether the `challenger` alias now points at the new version.
+    challenger: bool
+
+
+def history_input(cfg: Config) -> str:
+    """The labelled history the champion was trained on (its recorded `input`).
+
+    Raises:
+        RegistryError: there is no champion, or it does not record its input.
+    """
+    champion = current_champion(cfg)
+    if champion is None:
+        raise MU.RegistryError(
+            f"no {cfg.lifecycle.registered_model}@{cfg.lifecycle.serving_alias} to take the "
+            "labelled history from: give --input"
+        )
+    recorded = champion.artifact.metadata.get("params", {}).get("input")
+    if not recorded:
+        raise MU.RegistryError(f"{champion.label} does not record its input: give --input")
+    return str(recorded)
+
+
+def retrain(
+    spark: SparkSession,
+    cfg: Config,
+    store: str,
+    predictions: str,
+    model_out: str,
+    as_of: dt.date,
+    history: str | None = None,
+    since: dt.date | None = None,
+    register: bool = False,
+) -> RetrainOutcome:
+    """Trains on the labelled history plus the store's corrections (`lifecycle.retrain`).
+
+    The usual selection, refit and hold-out report; the artifact's `manifest.json` says what
+    data made it. Registered, the version gets the quality gate's verdict (against the
+    baselines and the champion) and, when it passes, the alias `challenger`,
+    never the serving alias: `txcat promote` serves it.
+    """
+    history = history or history_input(cfg)
+    data = RT.build(spark, cfg, history, as_of, store, predictions, since)
+    trained = train(spark, cfg, history, model_out, as_of, register, data.rows, data.manifest)
+    if trained.version is None or trained.run_id is None:
+        return RetrainOutcome(trained, data.manifest, None, False)
+    name = cfg.lifecycle.registered_model
+    MU.client(cfg).log_dict(trained.run_id, data.manifest, RT.TRAINING_SET_FILE)
+    evaluation = json.loads(
+        (trained.model_dir / training.EVALUATION_FILE).read_text(encoding="utf-8")
+    )
+    result = G.evaluate_gate(
+        evaluation, cfg.quality_gate, serving_version=current_champion_version(cfg)
+    )
+    R.set_gate_tags(cfg, name, trained.version, result.passed, result.lines())
+    if result.passed:
+        R.set_alias(cfg, name, RT.CHALLENGER, trained.version)
+        log.info("%s@%s -> version %s", name, RT.CHALLENGER, trained.version)
+    return RetrainOutcome(trained, data.manifest, result, result.passed)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from txcat import schema as S
 from txcat.generate import feedback as fb
 from txcat.generate import generate
 from txcat.generate.data import true_categories
@@ -22,19 +23,11 @@ def day(tmp_path_factory) -> Path:
     return folder
 
 
-def _labelled_twin(day: Path, tmp_path: Path) -> dict[tuple[str, int], str]:
-    """The same folder generated with labels: (file, line) -> category as written."""
+def _labelled_twin(tmp_path: Path) -> Path:
+    """The `day` folder generated again with labels written."""
     twin = tmp_path / "twin"
     generate(twin, 6, "2026-10-01", "2026-10-10", seed=3, labels=True, rows_per_account=20)
-    labels = {}
-    for path in twin.glob("*.csv"):
-        lines = path.read_bytes().decode("latin-1").split("\r\n")
-        column = lines[0].split(";").index("grupo_estabelecimento")
-        for number, line in enumerate(lines[1:], start=2):
-            if line:
-                written = line.split(";")[column]
-                labels[(path.name, number)] = written.replace(chr(0x82), "C")
-    return labels
+    return twin
 
 
 def _predictions(day: Path, wrong_files: set[str]) -> pd.DataFrame:
@@ -47,8 +40,19 @@ def _predictions(day: Path, wrong_files: set[str]) -> pd.DataFrame:
 
 
 def test_true_categories_are_the_labels_a_labelled_generation_writes(day, tmp_path):
-    truth = {(name, line): category for name, line, category in true_categories(day)}
-    assert truth == _labelled_twin(day, tmp_path)
+    written = fb.written_categories(_labelled_twin(tmp_path))
+    assert len(written) > 50 and set(written["category"]) <= set(S.CATEGORIES)
+    assert list(written.itertuples(index=False, name=None)) == true_categories(day)
+
+
+def test_feedback_drawn_from_written_labels_equals_feedback_drawn_from_the_generation(
+    day, tmp_path
+):
+    predictions = _predictions(day, {min(p.name for p in day.glob("*.csv"))})
+    written = fb.written_categories(_labelled_twin(tmp_path))
+    assert fb.draw_feedback(day, predictions, 0.3, seed=4, corrected_at=AT, truth=written).equals(
+        fb.draw_feedback(day, predictions, 0.3, seed=4, corrected_at=AT)
+    )
 
 
 def test_feedback_gives_true_categories_mostly_of_wrong_predictions(day):

@@ -93,6 +93,11 @@ def file_label(category: str) -> str:
     )
 
 
+def canonical_label(label: str) -> str:
+    """The canonical category of a label as written in the file (`file_label` reversed)."""
+    return label.replace(chr(schema.CEDILLA_BYTE), "C")
+
+
 def pad_city(city: str) -> str:
     """Customer city as the fixed-width export writes it (right-padded to 22)."""
     return city.ljust(22)[:22]

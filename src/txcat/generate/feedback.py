@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
+from txcat import schema
+from txcat.generate import bankformat as bf
 from txcat.generate.data import true_categories
 
 #: A row the model got wrong is this many times as likely to be corrected as a right one.
@@ -24,6 +26,8 @@ WRONG_WEIGHT = 10.0
 SOURCE = "generated"
 COLUMNS = ("row_id", "category", "corrected_at", "account_id", "source")
 _STREAM_FEEDBACK = 11
+_LABEL_COLUMN = "grupo_estabelecimento"
+_TRUTH = ("file", "line_number", "category")
 _PREDICTED = ["row_id", "account_id", "source_file", "line_number", "predicted_category"]
 
 
@@ -35,6 +39,20 @@ def day_predictions(predictions_output: str | os.PathLike[str], run_date: dt.dat
     return ds.dataset(folder, format="parquet").to_table(columns=_PREDICTED).to_pandas()
 
 
+def written_categories(folder: str | os.PathLike[str]) -> pd.DataFrame:
+    """file, line_number, category of every labelled data line of the folder's bank files, as
+    their label column holds it (line 1 is the header)."""
+    rows: list[tuple[str, int, str]] = []
+    for path in sorted(Path(folder).glob("*.csv")):
+        lines = path.read_bytes().decode(bf.ENCODING).split("\r\n")
+        column = lines[0].split(schema.RAW_SEPARATOR).index(_LABEL_COLUMN)
+        for number, line in enumerate(lines[1:], start=2):
+            fields = line.split(schema.RAW_SEPARATOR)
+            if len(fields) > column and fields[column]:
+                rows.append((path.name, number, bf.canonical_label(fields[column])))
+    return pd.DataFrame(rows, columns=list(_TRUTH))
+
+
 def draw_feedback(
     generated: str | os.PathLike[str],
     predictions: pd.DataFrame,
@@ -42,6 +60,7 @@ def draw_feedback(
     seed: int,
     corrected_at: dt.datetime,
     wrong_weight: float = WRONG_WEIGHT,
+    truth: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Corrections for `share` of the predicted rows of the generated folder.
 
@@ -52,13 +71,17 @@ def draw_feedback(
         seed: Seed of the draw.
         corrected_at: The corrections' time (UTC).
         wrong_weight: How much likelier a wrongly predicted row is to be corrected.
+        truth: file, line_number, category of the folder's rows; default: drawn again from
+            the folder's generation record (`data.true_categories`). `written_categories`
+            gives it for labelled files cut out of a larger generated folder.
 
     Returns:
         COLUMNS, one row per drawn row, ordered by row_id; `category` is the true category.
     """
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"feedback share must be within [0, 1], got {share}")
-    truth = pd.DataFrame(true_categories(generated), columns=["file", "line_number", "category"])
+    if truth is None:
+        truth = pd.DataFrame(true_categories(generated), columns=list(_TRUTH))
     rows = predictions.assign(file=predictions["source_file"].map(lambda p: p.rsplit("/", 1)[-1]))
     rows = rows.merge(truth, on=["file", "line_number"], how="inner").sort_values("row_id")
     rows = rows.reset_index(drop=True)

@@ -15,7 +15,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock demo demo-data demo-train demo-score test test-fast lint clean
+.PHONY: help venv lock demo demo-data demo-train demo-score test test-job test-fast lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -72,9 +72,17 @@ demo-score: demo-train ## Minimal path, no registry: score the demo day with tha
 	$(SPARK_SUBMIT) jobs/score_daily.py --run-date $(DEMO_DATE) --input $(DEMO)/landing \
 		--output $(DEMO)/output --model $(DEMO)/model --env local
 
+# The job's suite on two pytest workers (pytest-xdist; each module on one worker, so its module
+# fixtures are built once; tests/conftest.py starts the longest modules first), then the DAG
+# suite. TEST_WORKERS= runs the job's suite in one process; `make test-job` runs it alone.
+TEST_WORKERS ?= -n 2 --dist loadfile
+
 test: venv storage-deps airflow-venv ## Run the whole suite: job, storage (starts its servers), lifecycle, DAG
-	$(BIN)/python -m pytest -q tests --ignore=tests/dags
-	$(MAKE) dag-test
+	$(MAKE) --no-print-directory test-job
+	$(MAKE) --no-print-directory dag-test
+
+test-job: venv storage-deps ## Run the job's suite (everything but the DAG tests)
+	$(BIN)/python -m pytest -q $(TEST_WORKERS) tests --ignore=tests/dags
 
 # The inner loop: no servers, no spark-submit, no Airflow, no whole-pipeline or training runs
 # (markers integration, e2e, slow in pyproject.toml).

@@ -13,6 +13,20 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 from pyspark.sql import SparkSession
 
+#: The longest modules (`pytest --durations`), started first: with `make test`'s two workers
+#: (`--dist loadfile`, one module per worker) none of them is left to run alone at the end.
+LONGEST_FIRST = (
+    "tests/test_e2e.py",
+    "tests/test_pipeline.py",
+    "tests/monitor/test_monitor_run.py",
+    "tests/storage/test_s3_job.py",
+    "tests/lifecycle/test_retrain.py",
+    "tests/lifecycle/test_workflow.py",
+    "tests/features/test_memory.py",
+    "tests/storage/test_registry_s3.py",
+    "tests/deploy/test_executor_archive.py",
+)
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
@@ -31,3 +45,9 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.nodeid.split("::")[0], len(rank)), order[id(item)]))

@@ -93,9 +93,8 @@ def file_label(category: str) -> str:
     )
 
 
-def canonical_label(label: str) -> str:
-    """The canonical category of a label as written in the file (`file_label` reversed)."""
-    return label.replace(chr(schema.CEDILLA_BYTE), "C")
+#: The canonical category of each label as written in the file (`file_label` reversed).
+LABEL_CATEGORIES: dict[str, str] = {file_label(c): c for c in schema.CATEGORIES}
 
 
 def pad_city(city: str) -> str:

@@ -54,7 +54,6 @@ EMPTIED_FEATURE = "age_years"
 KEPT_FILE_SHARE = 0.3
 
 _HEADER = [t.strip().lower() for t in schema.RAW_HEADER.split(";")]
-_LABELS = {bf.file_label(c): c for c in schema.CATEGORIES}
 
 
 def apply_drift(folder: str | Path, kind: str, seed: int, labels: bool = True) -> dict[str, Any]:
@@ -115,7 +114,7 @@ def _drift_rows(
         if kind == AMOUNT_SHIFT:
             fields[col["valor"]] = _scaled(fields[col["valor"]], AMOUNT_FACTOR)
         elif kind == CATEGORY_MIX:
-            label = _LABELS.get(fields[col["grupo_estabelecimento"]].strip())
+            label = bf.LABEL_CATEGORIES.get(fields[col["grupo_estabelecimento"]].strip())
             if label not in KEPT_CATEGORIES and rng.random() < DROPPED_SHARE:
                 changed += 1
                 continue

@@ -49,7 +49,7 @@ def written_categories(folder: str | os.PathLike[str]) -> pd.DataFrame:
         for number, line in enumerate(lines[1:], start=2):
             fields = line.split(schema.RAW_SEPARATOR)
             if len(fields) > column and fields[column]:
-                rows.append((path.name, number, bf.canonical_label(fields[column])))
+                rows.append((path.name, number, bf.LABEL_CATEGORIES[fields[column]]))
     return pd.DataFrame(rows, columns=list(_TRUTH))
 
 

@@ -52,6 +52,12 @@ def main(argv: list[str]) -> int:
         "--no-s3", action="store_true", help="skip the whole job on S3 at 0 and 20 ms"
     )
     parser.add_argument(
+        "--s3-files",
+        type=int,
+        default=runner.S3_FILES,
+        help="files of the day the whole job reads from S3 at each latency",
+    )
+    parser.add_argument(
         "--api-requests",
         type=int,
         default=200,
@@ -89,6 +95,7 @@ def main(argv: list[str]) -> int:
         tuple(v for v in args.variants.split(",") if v),
         not args.no_s3,
         args.api_requests,
+        args.s3_files,
     )
     keys = [
         "files",

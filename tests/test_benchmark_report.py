@@ -37,6 +37,7 @@ def _result():
         "udf_over_row_udf": 20.0,
         "udf_over_pandas_per_core": 0.5,
         "s3_job": {
+            "files": 2500,
             "latency_ms": {
                 "0": {
                     "median_s": 60.0,
@@ -50,7 +51,7 @@ def _result():
                     "files_per_s_per_core": 35.71,
                     "command": "s20",
                 },
-            }
+            },
         },
         "api": {
             "requests_per_case": 100,
@@ -68,9 +69,31 @@ def _result():
 
 def test_the_page_shows_the_job_on_s3_the_api_and_the_machine_load():
     page = render_markdown(_result())
+    assert "The day's first 2,500 files" in page
     assert "| 0 ms | 60.0 | 60.0 | 41.67 |" in page
     assert "| 20 ms | 70.0 | 70.0 | 35.71 |" in page
     assert "| file_c1 | 30.0 | 60.0 | 120.5 | 8298.8 |" in page
     assert "before: [3.0, 2.0, 1.0]" in page
     assert "| job with `scoring.explain` / job | **1.8** |" in page
     assert "- job_s3_20ms: `s20`" in page
+
+
+def test_the_api_figures_cover_every_case_serve_measures_with_its_rows_per_request():
+    from txcat.benchmark import serve
+    from txcat.benchmark.runner import api_figures
+
+    cases = {
+        "one_transaction_50_history_c1": serve._figures([0.01] * 10, [200] * 10, 1.0, 0.5, 1),
+        "file_100_rows_explain_c8": serve._figures(
+            [0.02] * 10, [200] * 10, 1.0, 2.0, serve.FILE_ROWS
+        ),
+    }
+    figures = {"requests_per_case": 10, "machine": {"cores": 2}, "cases": cases}
+    api = api_figures(figures)
+    assert set(api) == {"requests_per_case", "load", *cases}
+    one = api["one_transaction_50_history_c1"]
+    assert one["server_cpu_us_per_row"] == 50_000.0  # 0.5 CPU-s over 10 rows
+    assert one["rows_per_cpu_s"] == 20.0
+    file = api["file_100_rows_explain_c8"]
+    assert file["server_cpu_us_per_row"] == 2_000.0  # 2 CPU-s over 10 x 100 rows
+    assert file["p99_ms"] == 20.0

@@ -367,6 +367,8 @@ class Bench:
 
 #: Waits per S3 request at which the whole job is timed on a manifest (`job_on_s3`).
 S3_LATENCIES_MS = (0, 20)
+#: Files of the day the job reads from S3 at each latency (`job_on_s3`).
+S3_FILES = 5000
 S3_BUCKET = "bench"
 
 
@@ -401,16 +403,29 @@ def _wait_for(endpoint: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"the S3 server did not answer on {endpoint}")
 
 
-def _upload_day(bench: Bench, endpoint: str) -> Path:
-    """Uploads the benchmark day to the S3 server; returns the manifest (a local JSON file)."""
+def _upload_day(bench: Bench, endpoint: str, credentials: dict[str, str], files: int) -> Path:
+    """Uploads the first `files` files of the benchmark day to the S3 server; returns the
+    manifest (a local JSON file).
+
+    The client takes the server's `credentials` explicitly: they are set in the environment of
+    the benchmark's subprocesses, not in this process's.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     import boto3
     from botocore.config import Config as BotoConfig
 
-    client = boto3.client("s3", endpoint_url=endpoint, config=BotoConfig(max_pool_connections=16))
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name=credentials["AWS_DEFAULT_REGION"],
+        config=BotoConfig(max_pool_connections=16),
+    )
     client.create_bucket(Bucket=S3_BUCKET)
     paths = sorted(p for p in bench.landing.rglob("*.csv") if not p.name.startswith(("_", ".")))
+    paths = paths[:files]
 
     def upload(path: Path) -> dict[str, Any]:
         key = f"landing/{path.relative_to(bench.landing).as_posix()}"
@@ -425,15 +440,22 @@ def _upload_day(bench: Bench, endpoint: str) -> Path:
     return manifest
 
 
-def job_on_s3(bench: Bench, latencies: tuple[int, ...] = S3_LATENCIES_MS) -> dict[str, Any]:
-    """The whole job on the day's files in S3, at each wait per request: files/s per core.
+def job_on_s3(
+    bench: Bench, files: int, latencies: tuple[int, ...] = S3_LATENCIES_MS
+) -> dict[str, Any]:
+    """The whole job on the day's first `files` files in S3, at each wait per request:
+    files/s per core.
 
-    A local S3-protocol server (`txcat.benchmark.slow_s3`) holds the day; the job reads it
+    A local S3-protocol server (`txcat.benchmark.slow_s3`) holds them; the job reads them
     through a manifest with its configured reader (`storage.manifest_reader`) and writes to
-    local disk. Every figure includes spark-submit start-up, like the `job` line.
+    local disk. Every figure includes spark-submit start-up, like the `job` line; `txcat plan`
+    takes the difference of the cost per file between two latencies, where it cancels out.
+    The server is one Python process on the same cores, so fewer files than the day keep
+    the measurement short without changing that difference.
     """
     import urllib.request
 
+    files = min(files, bench.files)
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
     credentials = {
@@ -451,7 +473,7 @@ def job_on_s3(bench: Bench, latencies: tuple[int, ...] = S3_LATENCIES_MS) -> dic
     )
     try:
         _wait_for(endpoint, server)
-        manifest = _upload_day(bench, endpoint)
+        manifest = _upload_day(bench, endpoint, credentials, files)
         measurements = {}
         for latency in latencies:
             urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
@@ -466,13 +488,13 @@ def job_on_s3(bench: Bench, latencies: tuple[int, ...] = S3_LATENCIES_MS) -> dic
         bench.env.clear()
         bench.env.update(saved_env)
     return {
-        "files": bench.files,
+        "files": files,
         "reader": "the job's configured manifest reader (storage.manifest_reader)",
         "latency_ms": {
             f"{latency:g}": {
                 "median_s": m.median_s,
                 "wall_s": m.wall_s,
-                "files_per_s_per_core": round(bench.files / m.median_s / bench.cores, 2),
+                "files_per_s_per_core": round(files / m.median_s / bench.cores, 2),
                 "command": m.command,
             }
             for latency, m in measurements.items()
@@ -495,13 +517,22 @@ def api_cost(work: Path, requests: int) -> dict[str, Any]:
     from txcat.benchmark import serve
 
     figures = serve.run(work / "serve", work / "serve.json", requests=requests)
-    cases = figures["cases"]
-    result: dict[str, Any] = {"requests_per_case": requests, "load": figures["machine"]}
-    for case in ("file_c1", "file_c8", "one_transaction_c1", "file_explain_c1"):
-        if case not in cases:
-            continue
-        c = cases[case]
-        rows = serve.FILE_ROWS if case.startswith("file") else 1
+    return api_figures(figures)
+
+
+def api_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """Latency and server CPU per row of every case `txcat.benchmark.serve` measured.
+
+    A case of one transaction scores one row per request; a file case `serve.FILE_ROWS`.
+    """
+    from txcat.benchmark import serve
+
+    result: dict[str, Any] = {
+        "requests_per_case": figures["requests_per_case"],
+        "load": figures["machine"],
+    }
+    for case, c in figures["cases"].items():
+        rows = 1 if case.startswith("one_transaction") else serve.FILE_ROWS
         result[case] = {
             "p50_ms": c["p50_ms"],
             "p99_ms": c["p99_ms"],
@@ -633,11 +664,14 @@ def run(
     variants: tuple[str, ...] = (),
     s3: bool = True,
     api_requests: int = 200,
+    s3_files: int = S3_FILES,
 ) -> dict[str, Any]:
     """Every measurement of `make bench`, side by side on one generated day.
 
     `variants` limits the tuning variants run (all when empty); `s3` times the whole job on
-    S3 at `S3_LATENCIES_MS`; `api_requests` per case time the real-time API (0: skipped).
+    S3 at `S3_LATENCIES_MS` on the day's first `s3_files` files; `api_requests` per case time
+    the real-time API (0: skipped). The job with `scoring.explain` runs once: it costs several
+    times the job on a large day.
     """
     cores = os.cpu_count() or 1
     bench = Bench(work, files, rows_per_file, repeats, cores)
@@ -647,12 +681,12 @@ def run(
     load_before = os.getloadavg()
     floor = bench.io_floor()
     job = bench.job()
-    job_explain = bench.job("job_explain", settings=["scoring.explain=true"])
+    job_explain = bench.job("job_explain", settings=["scoring.explain=true"], repeats=1)
     monitor = bench.monitor()
     bench.features()
     scorers = {v: bench.scorer(v, row_udf_limit if v == "row_udf" else None) for v in SCORERS}
     explain = measure_explain_cost(work / "features", work / "model")
-    on_s3 = job_on_s3(bench) if s3 else None
+    on_s3 = job_on_s3(bench, s3_files) if s3 else None
     api = api_cost(work, api_requests) if api_requests > 0 else None
     tuning_rows = []
     if tuning:
@@ -804,6 +838,10 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines += [
             "",
             "## The whole job on S3 (manifest, local S3-protocol server with a wait per request)",
+            "",
+            f"The day's first {r['s3_job'].get('files', r['files']):,} files; spark-submit "
+            "start-up included. `txcat plan` uses the difference of core time per file between "
+            "the two waits.",
             "",
             "| wait per request | median wall (s) | runs (s) | files/s per core |",
             "|---|---|---|---|",

@@ -3,7 +3,7 @@
     benchmark_stage.py io-floor --input DIR --output DIR --run-date D
     benchmark_stage.py read --input DIR --run-date D
     benchmark_stage.py features --input DIR --output DIR --run-date D --model DIR [--set k=v ...]
-    benchmark_stage.py score --variant txcat_udf|xgboost_spark|row_udf|pandas \
+    benchmark_stage.py score --variant txcat_udf|txcat_udf_onedal|xgboost_spark|row_udf|pandas \
         --features DIR --model DIR [--limit N]
 
 Prints one JSON line: {"stage", "rows", "seconds"} timing only the work, not start-up.
@@ -16,10 +16,12 @@ import datetime as dt
 import json
 import sys
 import time
+from dataclasses import replace
 
 from txcat import exits
 from txcat.benchmark import stages
 from txcat.config import load_config
+from txcat.engine import ONEDAL
 from txcat.model import load_artifact
 from txcat.session import build_session, configure_logging, release_session
 
@@ -31,7 +33,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--input")
     parser.add_argument("--output")
     parser.add_argument("--run-date", type=dt.date.fromisoformat)
-    parser.add_argument("--variant", choices=["txcat_udf", "xgboost_spark", "row_udf", "pandas"])
+    parser.add_argument(
+        "--variant",
+        choices=["txcat_udf", "txcat_udf_onedal", "xgboost_spark", "row_udf", "pandas"],
+    )
     parser.add_argument("--features")
     parser.add_argument("--model")
     parser.add_argument("--limit", type=int)
@@ -64,12 +69,15 @@ def main(argv: list[str]) -> int:
             )
             return _report("features", rows, start)
         artifact = load_artifact(args.model)
+        if args.variant == "txcat_udf_onedal":  # the same model, recorded with the other engine
+            artifact = replace(artifact, metadata={**artifact.metadata, "engine": ONEDAL})
         features = spark.read.parquet(args.features)
         if args.limit:
             features = features.limit(args.limit).cache()
         rows = features.count()
         scorer = {
             "txcat_udf": stages.score_txcat_udf,
+            "txcat_udf_onedal": stages.score_txcat_udf,
             "xgboost_spark": stages.score_xgboost_spark,
             "row_udf": stages.score_row_udf,
         }[args.variant]

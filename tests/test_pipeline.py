@@ -141,6 +141,19 @@ def test_summary_reconciles(first_run, world):
         "duration_s",
     ):
         assert key in on_disk
+    # Where the run's time went, stage by stage.
+    assert set(on_disk["stage_seconds"]) == {
+        "load_model",
+        "read_clean_count",
+        "write_quarantine",
+        "features_score_write",
+        "feature_histogram",
+        "validate_input",
+        "count_written",
+        "validate_output",
+    }
+    assert all(seconds >= 0 for seconds in on_disk["stage_seconds"].values())
+    assert sum(on_disk["stage_seconds"].values()) >= s["duration_s"] - 1.0
 
 
 def test_every_injected_defect_gets_its_verdict(spark, first_run, world):

@@ -142,6 +142,15 @@ class TrainingConfig:
     class_weight_power: float
     seed: int
     max_driver_rows: int
+    #: The prediction engine the model artifact records (`txcat.engine`): every scorer of the
+    #: model uses it.
+    engine: str = "xgboost"
+
+    def __post_init__(self) -> None:
+        from txcat.engine import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError(f"training.engine must be one of {', '.join(ENGINES)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,8 @@ from typing import Any
 
 import xgboost as xgb
 
+from txcat.engine import ENGINES, XGBOOST, Predictor, predictor
+
 MODEL_FILE = "model.ubj"
 METADATA_FILE = "model.json"
 TRAINING_FILES = "training_files.txt"
@@ -64,8 +66,21 @@ class ModelArtifact:
         """The smoothing constant of each memory level the model was trained with."""
         return tuple(float(m) for m in self.metadata["memory"]["smoothing"])
 
+    @property
+    def engine(self) -> str:
+        """The prediction engine every scorer of this model uses (`txcat.engine`)."""
+        return str(self.metadata.get("engine", XGBOOST))
+
     def booster(self, nthread: int = 1) -> xgb.Booster:
         return booster_from_bytes(self.model_bytes, nthread)
+
+    def predictor(self, nthread: int = 1) -> Predictor:
+        """The model's booster behind its recorded engine.
+
+        Raises:
+            EngineError: the engine cannot run here (oneDAL not installed).
+        """
+        return predictor(self.booster(nthread), self.engine, nthread)
 
 
 def booster_from_bytes(model_bytes: bytes, nthread: int = 1) -> xgb.Booster:
@@ -98,13 +113,15 @@ def save_artifact(
     extra: Mapping[str, Any] | None = None,
     memory: tuple[bytes, Sequence[float]] | None = None,
     profile: bytes | None = None,
+    engine: str = XGBOOST,
 ) -> ModelArtifact:
     """Writes a new artifact folder and returns it as loaded.
 
     `extra` adds top-level metadata entries (e.g. `fitted_on`, `evaluation`); it cannot replace
     the contract's own keys. `memory` is the label memory table (Parquet bytes) and its
     smoothing constants, required when a feature name starts with `MEMORY_FEATURE_PREFIX`.
-    `profile` is the monitoring reference profile (JSON bytes).
+    `profile` is the monitoring reference profile (JSON bytes). `engine` is the prediction
+    engine every scorer of the model uses (`txcat.engine`).
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,6 +138,7 @@ def save_artifact(
         "categories": list(categories),
         "created_at": created.isoformat(),
         "xgboost_version": xgb.__version__,
+        "engine": engine,
         "params": dict(params),
         "metrics": dict(metrics),
         "training_files_count": len(files),
@@ -216,6 +234,11 @@ def _check_metadata(metadata: Any) -> None:
             raise ModelArtifactError(
                 f"model metadata {key!r} must be a non-empty string, got {metadata[key]!r}"
             )
+    if metadata.get("engine", XGBOOST) not in ENGINES:
+        raise ModelArtifactError(
+            f"model metadata 'engine' must be one of {', '.join(ENGINES)}, "
+            f"got {metadata['engine']!r}"
+        )
     for key in ("feature_names", "categories"):
         values = metadata[key]
         if (

@@ -25,11 +25,12 @@ from pyspark.sql import functions as F
 from txcat import exits, reasons, storage, write
 from txcat import schema as S
 from txcat.config import Config
+from txcat.engine import EngineError, check_engine
 from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.inputs import Manifest, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing
-from txcat.model import ModelArtifact, check_compatible
+from txcat.model import ModelArtifact, ModelArtifactError, check_compatible
 from txcat.model_uri import ModelSource, load_verified
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
@@ -128,6 +129,10 @@ def load_model(
         exists=lambda u: storage.exists(spark, u),
     )
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
+    try:
+        check_engine(artifact.engine)
+    except EngineError as exc:  # refused before any input is read, as a bad artifact is
+        raise ModelArtifactError(f"model {artifact.version}: {exc}") from exc
     return artifact, source
 
 
@@ -169,14 +174,32 @@ def _import_in_background(module: str) -> None:
     ).start()
 
 
+class _Stages:
+    """Wall seconds of each stage of the run (the summary's `stage_seconds`).
+
+    Spark is lazy: a stage's figure holds the work of every plan its action first ran.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, stage: str) -> None:
+        now = time.monotonic()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     started = time.monotonic()
+    stages = _Stages()
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     log.info("run %s for %s: input %s", params.run_id, params.run_date, params.input)
     if cfg.validation.enabled:
         _import_in_background(VALIDATION_MODULE)
 
     artifact, source = load_model(spark, params.model, cfg)
+    stages.done("load_model")
     log.info(
         "model %s: %s, registry %s version %s alias %s, sha256 %s",
         params.model,
@@ -207,6 +230,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         skipped, counts["files_empty"] = _skipped_files(
             spark, stamped, inputs, counts["files_seen"], params
         )
+        stages.done("read_clean_count")
         quarantine = prepared.quarantine
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
@@ -222,6 +246,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             S.QUARANTINE_SCHEMA,
             counts=_quarantine_counts(),
         )
+        stages.done("write_quarantine")
         predictions = (
             prepared.features.transform(
                 with_predictions,
@@ -241,6 +266,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             S.prediction_schema(cfg.scoring.explain),
             counts=_prediction_counts(),
         )
+        stages.done("features_score_write")
         monitor_profile.write_day_histogram(
             spark,
             cfg,
@@ -251,11 +277,14 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             params.run_date,
             counts["to_score"],
         )
+        stages.done("feature_histogram")
         if cfg.validation.enabled:
             input_check = _validate_input(spark, cfg, params, stamped, counts)
+            stages.done("validate_input")
     finally:
         stamped.unpersist()
     written = _count_written(spark, params, predictions_root, scored, quarantined)
+    stages.done("count_written")
 
     summary = _summary(cfg, params, artifact, source, inputs, counts, written)
     summary["warnings"] = list(prepared.refs.warnings)
@@ -274,6 +303,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             counts["to_score"],
             written,
         )
+        stages.done("validate_output")
+    summary["stage_seconds"] = stages.seconds
     summary["sinks"] = {"parquet": {"path": predictions_root}} if "parquet" in params.sinks else {}
     exit_code = verdict(summary)
     if "redshift" in params.sinks:
@@ -282,6 +313,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         summary["sinks"]["redshift"] = _load_redshift(
             spark, cfg, params, predictions_root, exit_code
         )
+        stages.done("load_redshift")  # the same dict as the summary's stage_seconds
         exit_code = verdict(summary)
     path = write.write_summary(spark, params.output, params.run_date, summary)
     log.info(

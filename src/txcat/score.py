@@ -1,8 +1,8 @@
 """Score stage: an iterator pandas UDF around the broadcast XGBoost booster.
 
-The model bytes are broadcast once; each Python worker task deserializes the booster once and
-reuses it for every Arrow batch. `predict_frame` is plain pandas/numpy so it is tested, and used,
-without Spark.
+The model bytes are broadcast once; each Python worker task deserializes the booster once,
+behind the model's recorded engine (`txcat.engine`), and reuses it for every Arrow batch.
+`predict_frame` is plain pandas/numpy so it is tested, and used, without Spark.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import schema as S
+from txcat.engine import Predictor, XGBoostPredictor, predictor
 from txcat.model import ModelArtifact, booster_from_bytes
 
 TOP_K = 3
@@ -36,14 +37,20 @@ EXPLAINED_SCORE_TYPE = T.StructType(
 )
 
 
-def predict_proba(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
+def as_predictor(model: xgb.Booster | Predictor) -> Predictor:
+    """A predictor: `model` itself, or a bare booster behind the XGBoost engine."""
+    return XGBoostPredictor(model) if isinstance(model, xgb.Booster) else model
+
+
+def predict_proba(model: xgb.Booster | Predictor, features: pd.DataFrame) -> np.ndarray:
     """Class probabilities, shape (rows, classes); nulls become NaN (XGBoost's missing)."""
     matrix = np.ascontiguousarray(features.to_numpy(dtype=np.float32, na_value=np.nan))
-    return np.asarray(booster.inplace_predict(matrix), dtype=np.float64).reshape(len(features), -1)
+    proba = as_predictor(model).proba(matrix)
+    return np.asarray(proba, dtype=np.float64).reshape(len(features), -1)
 
 
 def predict_frame(
-    booster: xgb.Booster,
+    model: xgb.Booster | Predictor,
     features: pd.DataFrame,
     categories: Sequence[str],
     explain: bool = False,
@@ -51,9 +58,11 @@ def predict_frame(
     """Top category, its probability, and the top 3 categories with probabilities.
 
     With `explain`, also `explanation`: the `EXPLAIN_TOP` largest approximate contributions
-    (`approximate_contributions`) to the predicted category's margin.
+    (`approximate_contributions`) to the predicted category's margin, from the XGBoost booster
+    whatever the engine.
     """
-    proba = predict_proba(booster, features)
+    scorer = as_predictor(model)
+    proba = predict_proba(scorer, features)
     labels = np.asarray(categories, dtype=object)
     top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
     top_proba = np.take_along_axis(proba, top, axis=1)
@@ -66,7 +75,7 @@ def predict_frame(
         }
     )
     if explain:
-        frame[S.EXPLANATION] = approximate_contributions(booster, features, top[:, 0])
+        frame[S.EXPLANATION] = approximate_contributions(scorer.booster, features, top[:, 0])
     return frame
 
 
@@ -110,12 +119,13 @@ def with_predictions(
     (`scoring.explain`) also `explanation` (`approximate_contributions`)."""
     model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
     categories = list(artifact.categories)
+    engine = artifact.engine
 
     @F.pandas_udf(EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        booster = booster_from_bytes(model_bytes.value, nthread)
+        scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread)
         for batch in batches:
-            yield predict_frame(booster, batch, categories, explain)
+            yield predict_frame(scorer, batch, categories, explain)
 
     scores = F.col(_SCORES)
     top3 = F.array(

@@ -27,7 +27,7 @@ from txcat.generate.reference import reference_overrides
 log = logging.getLogger(__name__)
 
 RUN_DATE = "2026-11-25"
-SCORERS = ("txcat_udf", "xgboost_spark", "row_udf", "pandas")
+SCORERS = ("txcat_udf", "txcat_udf_onedal", "xgboost_spark", "row_udf", "pandas")
 #: Lines of the one large account file of the large-file case.
 LARGE_FILE_LINES = 1_000_000
 #: Lines per file when the same lines are spread over many files.
@@ -737,6 +737,7 @@ def run(
         "api": api,
         "io_floor_files_per_s_per_core": round(files / floor.median_s / cores, 2),
         "udf_rows_per_s": round(rows_per_s(scorers["txcat_udf"]), 1),
+        "udf_onedal_rows_per_s": round(rows_per_s(scorers["txcat_udf_onedal"]), 1),
         "xgboost_spark_rows_per_s": round(rows_per_s(scorers["xgboost_spark"]), 1),
         "row_udf_rows_per_s": round(rows_per_s(scorers["row_udf"]), 1),
         "pandas_rows_per_s": round(rows_per_s(scorers["pandas"]), 1),
@@ -755,6 +756,9 @@ def run(
     }
     result["udf_over_xgboost_spark"] = round(
         result["udf_rows_per_s"] / max(result["xgboost_spark_rows_per_s"], 1e-9), 3
+    )
+    result["udf_onedal_over_xgboost_spark"] = round(
+        result["udf_onedal_rows_per_s"] / max(result["xgboost_spark_rows_per_s"], 1e-9), 3
     )
     result["udf_over_row_udf"] = round(
         result["udf_rows_per_s"] / max(result["row_udf_rows_per_s"], 1e-9), 2
@@ -826,10 +830,13 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"| monitor / job | **{r.get('monitor_over_job', '-')}** (target ≤ 0.25) |",
         f"| I/O floor files/s per core | {r['io_floor_files_per_s_per_core']} |",
         f"| txcat UDF rows/s | {r['udf_rows_per_s']:,} |",
+        f"| txcat UDF, `training.engine: onedal`, rows/s | {r.get('udf_onedal_rows_per_s', '-')} |",
         f"| xgboost.spark transform rows/s | {r['xgboost_spark_rows_per_s']:,} |",
         f"| row-at-a-time UDF rows/s | {r['row_udf_rows_per_s']:,} |",
         f"| pandas + Booster.predict, one core, rows/s | {r['pandas_rows_per_s']:,} |",
         f"| txcat UDF / xgboost.spark | **{r['udf_over_xgboost_spark']}** (target ≥ 1.5) |",
+        f"| txcat UDF with oneDAL / xgboost.spark | "
+        f"**{r.get('udf_onedal_over_xgboost_spark', '-')}** |",
         f"| txcat UDF / row UDF | **{r['udf_over_row_udf']}** (target ≥ 10) |",
         f"| txcat UDF per core / pandas floor | {r['udf_over_pandas_per_core']} |",
         "",

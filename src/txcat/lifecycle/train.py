@@ -51,6 +51,9 @@ from pyspark.sql import functions as F
 from txcat import read, sources
 from txcat import schema as S
 from txcat.config import HOLDOUT_TIME, Config
+from txcat.engine import XGBOOST as XGBOOST_ENGINE
+from txcat.engine import check_engine
+from txcat.engine import parity as engine_parity
 from txcat.features import FEATURE_COLUMNS, LabelMemory
 from txcat.features import memory as MEM
 from txcat.lifecycle import candidates as C
@@ -540,6 +543,7 @@ def run(
     under `input_path` as the rows to train on, and `manifest` (JSON-ready) then says what
     they are (default: `input_path` and its files' sizes and hashes).
     """
+    check_engine(cfg.training.engine)  # before the long part: oneDAL must be installed
     data = collect_training_set(spark, cfg, input_path, as_of, labelled_rows)
     log.info(
         "collected %d rows (%d with unknown labels skipped, %d outside both split sides)",
@@ -561,6 +565,12 @@ def run(
         hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
         chosen |= _costs(shipped, hold_x, cfg.lifecycle.latency_repeats)
     assert shipped.booster is not None
+    if cfg.training.engine != XGBOOST_ENGINE:
+        hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
+        selection.evaluation["engine_parity"] = engine_parity(
+            shipped.booster, np.ascontiguousarray(hold_x, dtype=np.float32), cfg.training.engine
+        )
+        log.info("engine parity on the hold-out: %s", selection.evaluation["engine_parity"])
     metrics = {f"holdout_{k}": v for k, v in _scalars(chosen).items()} | {
         "sample_fraction": data.sample_fraction,
         "unknown_label_rows": data.unknown_labels,
@@ -576,6 +586,8 @@ def run(
         "metrics": dict(_scalars(chosen)),
         "file": EVALUATION_FILE,
     }
+    if "engine_parity" in selection.evaluation:
+        evaluation_record["engine_parity"] = selection.evaluation["engine_parity"]
     selection.evaluation["fitted_on"] = fit_record
     if champion is not None:
         hold = data.frame[data.frame[splits.SIDE] == splits.HOLDOUT]
@@ -599,6 +611,7 @@ def run(
         extra={"fitted_on": fit_record, "evaluation": evaluation_record},
         memory=(MEM.table_to_parquet(data.memory_table), cfg.features.memory_smoothing),
         profile=_reference_profile(data, selection, cfg),
+        engine=cfg.training.engine,
     )
     out = Path(model_out)
     MLM.write(out, artifact, MLM.input_example(shipped_on, artifact.feature_names))

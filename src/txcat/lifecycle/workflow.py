@@ -218,7 +218,8 @@ def evaluate(
     y = frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
     features = frame[list(artifact.feature_names)]
     booster = artifact.booster()
-    metrics = M.evaluate(y, predict_proba(booster, features), artifact.categories)
+    # Scored as every scorer of the model scores it: through its recorded engine.
+    metrics = M.evaluate(y, predict_proba(artifact.predictor(), features), artifact.categories)
     fitted = C.booster_candidate(booster, {})
     x = features.to_numpy(dtype=np.float32, na_value=np.nan)
     metrics["latency_ms_per_10k"] = C.latency_ms_per_10k(

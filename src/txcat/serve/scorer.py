@@ -23,6 +23,7 @@ import xgboost as xgb
 
 from txcat import schema as S
 from txcat.config import Config
+from txcat.engine import EngineError, Predictor
 from txcat.features import FEATURE_COLUMNS
 from txcat.features.memory import table_from_parquet
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
@@ -86,13 +87,19 @@ def cleaning_rules(cfg: Config, run_date: dt.date) -> CleaningRules:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified artifact with its booster and label memory, ready to score."""
+    """A verified artifact with its predictor (booster and engine) and label memory, ready to
+    score."""
 
     artifact: ModelArtifact
-    booster: xgb.Booster = field(repr=False)
+    predictor: Predictor = field(repr=False)
     memory: MemoryLookup = field(repr=False)
     #: What identifies this version where it came from (registry version, or sha256).
     source_version: str = ""
+
+    @property
+    def booster(self) -> xgb.Booster:
+        """The XGBoost booster: its contributions explain the predictions, whatever the engine."""
+        return self.predictor.booster
 
     @property
     def version(self) -> str:
@@ -116,7 +123,8 @@ def loaded_model(
     """A loaded artifact (`txcat.model_uri.load_verified`) checked and made ready to serve.
 
     Raises:
-        ModelArtifactError: the artifact is refused (booster, features, categories, memory).
+        ModelArtifactError: the artifact is refused (booster, features, categories, memory, an
+            engine that cannot run here).
     """
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
     if artifact.memory_table is None:
@@ -126,9 +134,11 @@ def loaded_model(
     except (ValueError, OSError) as exc:
         raise ModelArtifactError(f"model {artifact.version}: bad memory table: {exc}") from exc
     memory = MemoryLookup.from_table(table, artifact.memory_smoothing)
-    return LoadedModel(
-        artifact, artifact.booster(nthread), memory, source_version or artifact.sha256
-    )
+    try:
+        scorer = artifact.predictor(nthread)
+    except EngineError as exc:
+        raise ModelArtifactError(f"model {artifact.version}: {exc}") from exc
+    return LoadedModel(artifact, scorer, memory, source_version or artifact.sha256)
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ class Scorer:
         predictions: list[dict[str, Any]] = []
         if scorable:
             matrix = frame[list(self.model.artifact.feature_names)]
-            scores = predict_frame(self.model.booster, matrix, self.model.artifact.categories)
+            scores = predict_frame(self.model.predictor, matrix, self.model.artifact.categories)
             explained = [
                 i
                 for i, r in enumerate(scorable)

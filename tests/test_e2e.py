@@ -180,12 +180,11 @@ def test_generate_train_score_and_rerun(spark, trained):
 
 
 def test_exit_codes_tell_what_went_wrong(trained, tmp_path):
-    strict = _score(trained, "strict", "--set", "quality.max_file_quarantine_share=0")
-    assert strict.returncode == 4, strict.stderr[-2000:]
+    """Through spark-submit: exit 2 for an unreadable input, 3 for a refused model. Exit 4 (a
+    quarantine share above its threshold, everything written) is asserted in process
+    (tests/test_pipeline.py) and through spark-submit by the DAG's local run
+    (tests/dags/test_dag_run.py), which reads the summary the failed run wrote."""
     # spark-submit merges the Python driver's stderr into its stdout.
-    assert "file quarantine share" in strict.stdout + strict.stderr
-    assert (trained / "strict" / "runs" / f"run_date={RUN_DATE}" / "summary.json").is_file()
-
     missing = _submit(
         "score_daily.py",
         "--run-date",

@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+#: Libraries whose INFO lines are their own bookkeeping, not the run's: kept to warnings
+#: (Great Expectations logs about 80 "Skipping registering function" lines as it imports).
+QUIET_LOGGERS = ("great_expectations",)
+
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
@@ -17,6 +21,8 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 #: Sessions an entry point found already running (a test's, a notebook's): not theirs to stop.

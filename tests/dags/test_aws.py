@@ -174,7 +174,7 @@ def test_transient_cluster_past_the_deadline_fails_loudly_and_is_terminated(
         "TXCAT_NOTIFY_TARGET": url,
         "TXCAT_RETRIES": "2",
         "TXCAT_RETRY_DELAY_MINUTES": "0",
-        "TXCAT_SCORING_TIMEOUT_MINUTES": "1",
+        "TXCAT_SCORING_TIMEOUT_MINUTES": "0.25",  # 15 s
         "TXCAT_POKE_SECONDS": "5",
         "TXCAT_EMR_JOB_FLOW_OVERRIDES": json.dumps(request),
     }

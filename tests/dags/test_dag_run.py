@@ -111,6 +111,7 @@ def world(tmp_path_factory, moto_endpoint):
         "lifecycle.search_budget=1",
         "lifecycle.latency_repeats=1",
         "training.early_stopping_rounds=0",
+        "lifecycle.refit_all_rows=false",
         *LOOSE_GATE,
     ]
     # The day has defects, as the bank's files do: some files and rows end in quarantine.

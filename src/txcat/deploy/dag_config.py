@@ -79,7 +79,8 @@ class DagSettings:
         notify_target: Webhook URL (`http(s)://...`) or SNS topic ARN.
         aws_conn_id: Airflow connection for S3, SNS and EMR.
         min_input_files: Fewer files than this in the day's manifest fails the run.
-        scoring_timeout_minutes: Deadline of the scoring part; past it the task fails.
+        scoring_timeout_minutes: Deadline of the scoring part, in minutes (fractions allowed);
+            past it the task fails.
         retries: Retries of every task.
         retry_delay_minutes: First retry delay; later ones back off exponentially.
         sensor_timeout_minutes: How long to wait for the landing marker.
@@ -107,7 +108,7 @@ class DagSettings:
     notify_target: str
     aws_conn_id: str
     min_input_files: int
-    scoring_timeout_minutes: int
+    scoring_timeout_minutes: float
     job_conf_dir: str
     retries: int
     retry_delay_minutes: int
@@ -276,7 +277,7 @@ def load_settings(environ: Mapping[str, str]) -> DagSettings:
         notify_target=notify,
         aws_conn_id=env.get("AWS_CONN_ID", "aws_default"),
         min_input_files=env.integer("MIN_INPUT_FILES", 1, minimum=1),
-        scoring_timeout_minutes=env.integer("SCORING_TIMEOUT_MINUTES", 30, minimum=1),
+        scoring_timeout_minutes=env.positive_number("SCORING_TIMEOUT_MINUTES", 30.0),
         retries=env.integer("RETRIES", 2, minimum=0),
         retry_delay_minutes=env.integer("RETRY_DELAY_MINUTES", 2, minimum=0),
         sensor_timeout_minutes=env.integer("SENSOR_TIMEOUT_MINUTES", 180, minimum=1),
@@ -380,6 +381,16 @@ class _Env:
             raise DagConfigError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from exc
         if value < minimum:
             raise DagConfigError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+        return value
+
+    def positive_number(self, name: str, default: float) -> float:
+        raw = self.get(name, str(default))
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise DagConfigError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
+        if not value > 0 or value == float("inf"):
+            raise DagConfigError(f"{PREFIX}{name} must be a positive number, got {raw!r}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:

@@ -202,4 +202,4 @@ def test_transient_cluster_past_the_deadline_fails_loudly_and_is_terminated(
     assert [(m["task_id"], m["try_number"]) for m in messages] == [("score.run_step", 1)]
     assert messages[0]["error"].startswith("AirflowFailException: EMR step")
     # moto has no CancelSteps (HTTP 500): the message says so (test_retries.py: a cancel).
-    assert "at the scoring deadline (0:01:00): cancel refused" in messages[0]["error"]
+    assert "at the scoring deadline (0:00:15): cancel refused" in messages[0]["error"]

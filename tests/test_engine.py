@@ -6,6 +6,7 @@ it, so they agree exactly with each other and within `ENGINE_TOLERANCE` of XGBoo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 
@@ -164,3 +165,36 @@ def test_the_batch_udf_and_the_api_give_identical_answers_through_onedal(
     onedal = predict_proba(artifact.predictor(), features)
     assert not np.array_equal(xgboost, onedal)
     np.testing.assert_allclose(onedal, xgboost, rtol=0, atol=ENGINE_TOLERANCE)
+
+
+def test_training_with_onedal_records_the_engine_and_its_parity_on_the_hold_out(spark, tmp_path):
+    from tests.helpers import local_config
+    from txcat.generate import generate
+    from txcat.lifecycle import train
+
+    generate(
+        tmp_path / "training",
+        30,
+        "2026-06-01",
+        "2026-10-31",
+        seed=4,
+        reference_out=tmp_path / "ref",
+        rows_per_account=30,
+    )
+    cfg = local_config(
+        tmp_path / "ref",
+        "training.engine=onedal",
+        "training.num_boost_round=10",
+        "lifecycle.search_budget=1",
+        "lifecycle.cv_folds=2",
+        "lifecycle.refit_all_rows=false",
+    )
+    artifact = train.run(
+        spark, cfg, str(tmp_path / "training"), str(tmp_path / "model"), dt.date(2026, 11, 1)
+    )
+    assert artifact.engine == E.ONEDAL
+    parity = json.loads((tmp_path / "model" / train.EVALUATION_FILE).read_text())["engine_parity"]
+    assert parity["engine"] == E.ONEDAL and parity["rows"] > 0
+    assert parity["max_abs_difference"] <= ENGINE_TOLERANCE
+    assert parity["flipped_categories"] <= MAX_FLIPPED_SHARE * parity["rows"] + 1
+    assert artifact.metadata["evaluation"]["engine_parity"] == parity

@@ -558,15 +558,14 @@ def run(
     split = selection.evaluation["split"] | {"cutoff_derived": data.cutoff_derived}
     selection.evaluation["split"] = split
     shipped, shipped_on = selection.chosen, data.frame[data.frame[splits.SIDE] == splits.TRAIN]
+    hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
     if data.full is not None:
         shipped, shipped_on = refit(selection, data.full, cfg), data.full
         log.info("refitted the chosen configuration on all %d labelled rows", len(data.full))
         # Quality is the candidate's (on rows it never saw); cost is the shipped model's.
-        hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
         chosen |= _costs(shipped, hold_x, cfg.lifecycle.latency_repeats)
     assert shipped.booster is not None
     if cfg.training.engine != XGBOOST_ENGINE:
-        hold_x, _ = _matrix(data.frame[data.frame[splits.SIDE] == splits.HOLDOUT])
         selection.evaluation["engine_parity"] = engine_parity(
             shipped.booster, np.ascontiguousarray(hold_x, dtype=np.float32), cfg.training.engine
         )

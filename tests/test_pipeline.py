@@ -155,6 +155,11 @@ def test_summary_reconciles(first_run, world):
     }
     assert all(seconds >= 0 for seconds in on_disk["stage_seconds"].values())
     assert sum(on_disk["stage_seconds"].values()) >= s["duration_s"] - 1.0
+    # The feature histogram was counted while scoring: every scored row, once.
+    histogram = json.loads(
+        (Path(first_run.summary_path).parent / "feature_histogram.json").read_text()
+    )
+    assert histogram["rows"] == s["rows_scored"] and histogram["file_share"] == 1.0
 
 
 def test_every_injected_defect_gets_its_verdict(spark, first_run, world):

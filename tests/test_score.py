@@ -9,11 +9,15 @@ import xgboost as xgb
 from pyspark.sql import types as T
 
 from txcat import schema as S
+from txcat.config import load_config
 from txcat.model import ModelArtifact, sha256_hex
 from txcat.score import predict_frame, with_predictions
 
 FEATURES = ("f0", "f1", "f2", "f3")
 CATEGORIES = ("A", "B", "C", "D")
+MC_COUNTRY = load_config(
+    "local", overrides=["monitoring.categorical_columns=[merchant_country]"]
+).monitoring
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +133,29 @@ def test_spark_udf_explanations_match_predict_frame(spark, booster):
             [e["contribution"] for e in got], [e["contribution"] for e in want], rtol=1e-6
         )
     assert S.EXPLANATION not in with_predictions(df, spark, artifact).columns
+
+
+def test_a_tap_sees_every_scored_row_and_the_predictions_do_not_change(spark, booster):
+    """The day's feature histogram is counted by the scoring UDF: every row once, with the
+    categorical column passed in beside the features, and the same predictions as without."""
+    from txcat.monitor import profile as P
+
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    artifact = ModelArtifact("v", sha256_hex(model_bytes), FEATURES, CATEGORIES, model_bytes)
+    frame = _rows(2000, 3)
+    frame["row"] = range(len(frame))
+    frame[S.MERCHANT_COUNTRY] = ["BR", "US", None, "BR"] * 500
+    df = spark.createDataFrame(frame).repartition(4)
+    edges = {c: [-1.0, 0.0, 0.5] for c in FEATURES}
+    profile = {"features": {"numeric": {c: {"edges": e} for c, e in edges.items()}}}
+    tap = P.BatchHistogram.start(spark, profile, MC_COUNTRY)
+    tapped = with_predictions(df, spark, artifact, tap=tap).toPandas()  # one action: one pass
+    assert tap.rows == len(frame)
+    assert tap.document() == {"format_version": P.FORMAT_VERSION, "file_share": 1.0} | (
+        P.histograms(df, edges, [S.MERCHANT_COUNTRY])
+    )
+    plain = with_predictions(df, spark, artifact).toPandas()
+    pd.testing.assert_frame_equal(
+        tapped.sort_values("row", ignore_index=True), plain.sort_values("row", ignore_index=True)
+    )
+    assert S.MERCHANT_COUNTRY in tapped.columns  # the input columns are kept as they were

@@ -247,6 +247,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             counts=_quarantine_counts(),
         )
         stages.done("write_quarantine")
+        # The day's feature histogram is counted by the scoring UDF as it scores.
+        histogram = monitor_profile.batch_histogram(spark, cfg, artifact)
         predictions = (
             prepared.features.transform(
                 with_predictions,
@@ -254,6 +256,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
                 artifact,
                 cfg.scoring.predict_threads,
                 cfg.scoring.explain,
+                histogram,
             )
             .transform(with_model_lineage, artifact, source)
             .withColumn(S.RUN_ID, F.lit(params.run_id))
@@ -276,6 +279,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             params.output,
             params.run_date,
             counts["to_score"],
+            counted=histogram,
+            rows_scored=scored["rows_scored"],
         )
         stages.done("feature_histogram")
         if cfg.validation.enabled:

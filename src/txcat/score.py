@@ -8,6 +8,7 @@ behind the model's recorded engine (`txcat.engine`), and reuses it for every Arr
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,18 @@ SCORE_TYPE = T.StructType(
 EXPLAINED_SCORE_TYPE = T.StructType(
     [*SCORE_TYPE.fields, T.StructField(S.EXPLANATION, S.EXPLANATION_TYPE)]
 )
+
+
+class BatchTap(Protocol):
+    """Sees every Arrow batch the scoring UDF scores (e.g. `monitor.profile.BatchHistogram`).
+
+    `columns` are the input columns it reads: the UDF passes them in beside the features.
+    """
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    def add(self, batch: pd.DataFrame) -> None: ...
 
 
 def as_predictor(model: xgb.Booster | Predictor) -> Predictor:
@@ -114,18 +127,24 @@ def with_predictions(
     artifact: ModelArtifact,
     nthread: int = 1,
     explain: bool = False,
+    tap: BatchTap | None = None,
 ) -> DataFrame:
     """Adds predicted_category, predicted_probability, top3 and model_version; with `explain`
-    (`scoring.explain`) also `explanation` (`approximate_contributions`)."""
+    (`scoring.explain`) also `explanation` (`approximate_contributions`). `tap` sees each batch
+    (the features and its `columns`) before it is scored."""
     model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
     categories = list(artifact.categories)
     engine = artifact.engine
+    names = list(artifact.feature_names)
+    extra = [c for c in tap.columns if c not in names] if tap is not None else []
 
     @F.pandas_udf(EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread)
         for batch in batches:
-            yield predict_frame(scorer, batch, categories, explain)
+            if tap is not None:
+                tap.add(batch)
+            yield predict_frame(scorer, batch[names] if extra else batch, categories, explain)
 
     scores = F.col(_SCORES)
     top3 = F.array(
@@ -137,7 +156,7 @@ def with_predictions(
             for i in range(TOP_K)
         ]
     )
-    feature_struct = F.struct(*[F.col(c) for c in artifact.feature_names])
+    feature_struct = F.struct(*[F.col(c) for c in [*names, *extra]])
     scored = (
         features.withColumn(_SCORES, score(feature_struct))
         .withColumn(S.PREDICTED_CATEGORY, scores[S.PREDICTED_CATEGORY])

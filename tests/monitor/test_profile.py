@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from txcat import schema as S
 from txcat.config import load_config
+from txcat.model import ModelArtifact
 from txcat.monitor import profile as P
 
 MC = load_config("local").monitoring
@@ -63,3 +68,58 @@ def test_sample_share_covers_small_days_whole() -> None:
     assert P.sample_share(MC, 10 * MC.feature_sample_min_rows) == pytest.approx(
         max(MC.feature_sample_share, 0.1)
     )
+
+
+def test_count_batch_bins_and_counts_as_the_spark_aggregation(spark) -> None:
+    """The scoring UDF's numpy counts equal the Spark aggregation's on the same rows: values
+    on an edge, nulls and NaN, integers, booleans and missing categories included."""
+    rng = np.random.default_rng(8)
+    n = 600
+    x = rng.normal(size=n).round(1)
+    x[::50] = 0.5  # on an edge
+    rows = [
+        (
+            None if i % 31 == 0 else float("nan") if i % 37 == 0 else float(x[i]),
+            int(rng.integers(0, 5)),
+            bool(i % 3),
+            ["BR", "US", None, "AR"][i % 4],
+            None if i % 5 == 0 else bool(i % 2),
+        )
+        for i in range(n)
+    ]
+    frame = spark.createDataFrame(
+        rows, "x double, k int, flag boolean, merchant_country string, sex boolean"
+    )
+    edges = {"x": [-1.0, 0.0, 0.5, 1.5], "k": [1.0, 3.0], "flag": [0.0]}
+    categorical = ["merchant_country", "sex"]
+    batch = frame.toPandas()
+    assert P.count_batch(batch, edges, categorical) == P.histograms(frame, edges, categorical)
+    halves = [P.count_batch(batch.iloc[:250], edges, categorical)]
+    halves.append(P.count_batch(batch.iloc[250:], edges, categorical))
+    merged = P.merge_histograms(P.empty_histogram(edges, categorical), halves[0])
+    assert P.merge_histograms(merged, halves[1]) == P.histograms(frame, edges, categorical)
+
+
+def test_counts_the_udf_gathered_twice_are_not_written_but_recounted(spark, tmp_path) -> None:
+    """A stage re-run can add a task's batches twice: the job then counts the rows again."""
+    cfg = load_config("local", overrides=["monitoring.categorical_columns=[]"])
+    profile = {"format_version": P.FORMAT_VERSION, "features": {"numeric": {"x": {"edges": [0.0]}}}}
+    rows = [(float(v), f"f{v % 2}.csv") for v in range(-5, 5)]
+    frame = spark.createDataFrame(rows, f"x double, {S.SOURCE_FILE} string")
+    counted = P.BatchHistogram.start(spark, profile, cfg.monitoring)
+    for _ in range(2):  # the same batch twice
+        counted.accumulator.add(P.count_batch(frame.toPandas(), counted.edges, ()))
+    assert counted.rows == 20
+    artifact = ModelArtifact("v", "sha", ("x",), ("A",), b"", profile=P.to_bytes(profile))
+
+    def written(rows_scored: int) -> dict:
+        path = P.write_day_histogram(
+            spark, cfg, artifact, frame, lambda df: df, str(tmp_path), dt.date(2026, 1, 2), 10,
+            counted=counted, rows_scored=rows_scored,
+        )  # fmt: skip
+        assert path is not None
+        return json.loads(Path(path).read_text())
+
+    recounted = written(10)
+    assert recounted["rows"] == 10 and recounted["numeric"]["x"]["counts"] == [6, 4]
+    assert written(20)["numeric"]["x"]["counts"] == [12, 8]  # they matched: written as counted

@@ -12,21 +12,29 @@ listed with its sha256 in `model.json`) records:
   top-probability distribution, and the hold-out figures (accuracy, macro-F1, per-category
   recall and support) that feedback is compared with.
 
-The scoring job bins the day's features on the same edges (`day_histogram`) and writes the
-counts beside the run summary (`runs/run_date=D/feature_histogram.json`), so the monitor never
-recomputes features. Every count here is one Spark aggregation: each row contributes one
-(feature, bin) pair per feature, grouped and counted.
+The scoring job bins the day's features on the same edges and writes the counts beside the run
+summary (`runs/run_date=D/feature_histogram.json`), so the monitor never recomputes features.
+The job counts them in its scoring UDF (`BatchHistogram`): every scored row, binned batch by
+batch with numpy while it is scored, the counts added up on the driver by a Spark accumulator,
+so the features are computed once. Should those counts not match the rows written (a stage
+re-run), the job recounts a sample of whole files in one Spark aggregation (`day_histogram`):
+each row contributes one (feature, bin) pair per feature, grouped and counted; the profile at
+training time is counted the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from pyspark.accumulators import Accumulator, AccumulatorParam
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -132,6 +140,126 @@ def histograms(
         else:
             values[name]["counts"][value] = values[name]["counts"].get(value, 0) + n
     return {"rows": total, "numeric": numeric, "categorical": values}
+
+
+def empty_histogram(
+    edges: Mapping[str, Sequence[float]], categorical: Sequence[str]
+) -> dict[str, Any]:
+    """`histograms`' result for no row."""
+    return {
+        "rows": 0,
+        "numeric": {
+            name: {"edges": list(cuts), "counts": [0] * (len(cuts) + 1), "missing": 0}
+            for name, cuts in edges.items()
+        },
+        "categorical": {name: {"counts": {}, "missing": 0} for name in categorical},
+    }
+
+
+def count_batch(
+    batch: pd.DataFrame, edges: Mapping[str, Sequence[float]], categorical: Sequence[str]
+) -> dict[str, Any]:
+    """`histograms` of a pandas batch, by the same rules (numpy's `searchsorted` is
+    `bin_index`'s rule; a value is counted as Spark's string cast writes it)."""
+    counted = empty_histogram(edges, categorical)
+    counted["rows"] = len(batch)
+    for name, cuts in edges.items():
+        values = pd.to_numeric(batch[name], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        missing = np.isnan(values)
+        index = np.searchsorted(np.asarray(cuts, dtype=np.float64), values[~missing], "left")
+        record = counted["numeric"][name]
+        record["counts"] = [int(n) for n in np.bincount(index, minlength=len(cuts) + 1)]
+        record["missing"] = int(missing.sum())
+    for name in categorical:
+        column = batch[name]
+        present = column.notna()
+        record = counted["categorical"][name]
+        record["missing"] = int((~present).sum())
+        record["counts"] = {
+            _as_spark_string(value): int(n)
+            for value, n in column[present].value_counts(sort=False).items()
+        }
+    return counted
+
+
+def _as_spark_string(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    return str(value)
+
+
+def merge_histograms(into: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    """Adds the counts of `other` to `into` (same edges and columns) and returns `into`."""
+    into["rows"] += other["rows"]
+    for name, record in other["numeric"].items():
+        target = into["numeric"][name]
+        target["counts"] = [a + b for a, b in zip(target["counts"], record["counts"], strict=True)]
+        target["missing"] += record["missing"]
+    for name, record in other["categorical"].items():
+        target = into["categorical"][name]
+        for value, n in record["counts"].items():
+            target["counts"][value] = target["counts"].get(value, 0) + n
+        target["missing"] += record["missing"]
+    return into
+
+
+class _HistogramSum(AccumulatorParam[dict[str, Any]]):
+    """Spark accumulator arithmetic of `histograms` results."""
+
+    def zero(self, value: dict[str, Any]) -> dict[str, Any]:
+        edges = {name: record["edges"] for name, record in value["numeric"].items()}
+        return empty_histogram(edges, list(value["categorical"]))
+
+    def addInPlace(  # noqa: N802 (Spark's name)
+        self, value1: dict[str, Any], value2: dict[str, Any]
+    ) -> dict[str, Any]:
+        return merge_histograms(value1, value2)
+
+
+@dataclass(frozen=True)
+class BatchHistogram:
+    """The day's histogram counted inside the scoring UDF (`score.with_predictions`'s `tap`).
+
+    Each Arrow batch is binned with `count_batch` on the executor; a Spark accumulator adds the
+    batches' counts on the driver. The write is the action: a task's update counts once, but a
+    re-run of the stage could count its rows again, so the caller compares `rows` with the rows
+    written before trusting the counts.
+
+    Attributes:
+        columns: The input columns the UDF must pass in (features and categorical columns).
+    """
+
+    edges: dict[str, list[float]]
+    categorical: tuple[str, ...]
+    accumulator: Accumulator[dict[str, Any]]
+
+    @classmethod
+    def start(
+        cls, spark: SparkSession, profile: Mapping[str, Any], mc: MonitoringConfig
+    ) -> BatchHistogram:
+        edges, categorical = edges_of(profile), tuple(mc.categorical_columns)
+        empty = empty_histogram(edges, categorical)
+        return cls(edges, categorical, spark.sparkContext.accumulator(empty, _HistogramSum()))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.edges, *self.categorical)
+
+    def add(self, batch: pd.DataFrame) -> None:
+        """Counts one batch (on the executor)."""
+        self.accumulator.add(count_batch(batch, self.edges, self.categorical))
+
+    @property
+    def rows(self) -> int:
+        return int(self.accumulator.value["rows"])
+
+    def document(self) -> dict[str, Any]:
+        """The day histogram document of every row counted (on the driver, after the write)."""
+        return {"format_version": FORMAT_VERSION, "file_share": 1.0} | copy.deepcopy(
+            self.accumulator.value
+        )
 
 
 def keep_top(categorical: Mapping[str, Any], top: int) -> dict[str, Any]:
@@ -285,6 +413,15 @@ def day_histogram_path(output: str, run_date: dt.date) -> str:
     )
 
 
+def batch_histogram(
+    spark: SparkSession, cfg: Config, artifact: ModelArtifact
+) -> BatchHistogram | None:
+    """The counter the scoring UDF fills; None for a model without a reference profile."""
+    if artifact.profile is None:
+        return None
+    return BatchHistogram.start(spark, from_bytes(artifact.profile), cfg.monitoring)
+
+
 def write_day_histogram(
     spark: SparkSession,
     cfg: Config,
@@ -294,15 +431,31 @@ def write_day_histogram(
     output: str,
     run_date: dt.date,
     rows_to_score: int,
+    counted: BatchHistogram | None = None,
+    rows_scored: int | None = None,
 ) -> str | None:
     """Writes the day's feature histogram beside the run summary; None for a model without a
-    reference profile (nothing to bin against)."""
+    reference profile (nothing to bin against).
+
+    `counted` holds what the scoring UDF counted: its counts are written when they cover the
+    `rows_scored` rows written, exactly. Otherwise (none given, or a re-run stage counted some
+    rows twice) a sample of whole files is featurized again and counted (`day_histogram`).
+    """
     if artifact.profile is None:
         log.info("model %s has no reference profile: no feature histogram", artifact.version)
         return None
-    document = day_histogram(
-        scorable, featurize, from_bytes(artifact.profile), cfg.monitoring, rows_to_score
-    )
+    if counted is not None and counted.rows == rows_scored:
+        document = counted.document()
+    else:
+        if counted is not None:
+            log.warning(
+                "the scoring UDF binned %d rows for %s written: counting a sample again",
+                counted.rows,
+                rows_scored,
+            )
+        document = day_histogram(
+            scorable, featurize, from_bytes(artifact.profile), cfg.monitoring, rows_to_score
+        )
     document["model_version"] = artifact.version
     path = day_histogram_path(output, run_date)
     storage.write_bytes(spark, path, to_bytes(document))

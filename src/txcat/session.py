@@ -13,6 +13,11 @@ from pyspark.sql import SparkSession
 #: Libraries whose INFO lines are their own bookkeeping, not the run's: kept to warnings
 #: (Great Expectations logs about 80 "Skipping registering function" lines as it imports).
 QUIET_LOGGERS = ("great_expectations",)
+#: JVM loggers turned off in a session txcat starts in process (`txcat evaluate`, `txcat
+#: dashboard`, tests), as `conf/log4j2.properties` does for spark-submit: the code generator's
+#: "grows beyond 64 KB" error prints a stack trace of thousands of lines, then Spark runs the
+#: plan without whole-stage codegen and says so in one WARN line.
+QUIET_JVM_LOGGERS = ("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator",)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -50,7 +55,17 @@ def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
         _BORROWED.add(id(spark))
         return spark
     spark.sparkContext.setLogLevel("WARN")
+    quiet_jvm_loggers(spark)
     return spark
+
+
+def quiet_jvm_loggers(spark: SparkSession) -> None:
+    """Turns the `QUIET_JVM_LOGGERS` off in the driver's log4j."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    log4j = jvm.org.apache.logging.log4j
+    for name in QUIET_JVM_LOGGERS:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.OFF)
 
 
 def release_session(spark: SparkSession) -> None:

@@ -75,8 +75,11 @@ def parsed_amount(col: Column) -> Column:
     """Decimal comma / thousands dot text -> double; null when missing, malformed or beyond a
     double (a 400-digit number would be ±inf, never a usable value)."""
     text = F.trim(col)
-    number = _amount_number(text)
-    return F.when(text.rlike(AMOUNT_PATTERN) & (F.abs(number) <= F.lit(DOUBLE_MAX)), number)
+    return _amount_value(text.rlike(AMOUNT_PATTERN), _amount_number(text))
+
+
+def _amount_value(well_formed: Column, number: Column) -> Column:
+    return F.when(well_formed & (F.abs(number) <= F.lit(DOUBLE_MAX)), number)
 
 
 def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Column:
@@ -86,13 +89,18 @@ def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Co
     since the double itself is ±inf). Malformed or missing text is not this helper's case.
     """
     text = F.trim(col)
-    number = _amount_number(text)
+    return _range_detail(text, text.rlike(AMOUNT_PATTERN), _amount_number(text), name, max_abs)
+
+
+def _range_detail(
+    text: Column, well_formed: Column, number: Column, name: str, max_abs: float
+) -> Column:
     shown = F.when(F.abs(number) <= F.lit(DOUBLE_MAX), number.cast("string")).otherwise(
         _magnitude(text)
     )
     bound = min(max_abs, DOUBLE_MAX)
     return F.when(
-        text.rlike(AMOUNT_PATTERN) & ~(F.abs(number) <= F.lit(bound)),
+        well_formed & ~(F.abs(number) <= F.lit(bound)),
         F.concat(F.lit(f"{name} "), shown, F.lit(f" outside ±{bound:.15g}")),
     )
 
@@ -169,12 +177,68 @@ PARSERS: dict[str, Callable[[Column], Column]] = {
 _RAW_OF = {parsed: raw for raw, parsed in S.RAW_TO_PARSED.items()}
 
 
+#: The amount fields: the parser and up to three reasons read each one's trimmed text, format
+#: check and number, so `with_amount_parts` computes those once per row.
+AMOUNT_FIELDS: tuple[str, ...] = tuple(
+    raw for raw, parsed in S.RAW_TO_PARSED.items() if PARSERS[parsed] is parsed_amount
+)
+_PARTS = ("text", "well_formed", "number")
+
+
+def _part(raw: str, part: str) -> str:
+    return f"_{raw}_{part}"
+
+
+def with_amount_parts(lines: DataFrame) -> DataFrame:
+    """Adds each amount field's trimmed text, then its format check and its number, as columns.
+
+    Spark keeps a projection whose columns are read more than once (`CollapseProject`), so the
+    parsers and the reasons that read these columns share one evaluation per row instead of
+    inlining the same regular expressions over and over: the clean stage's generated code then
+    stays within the JVM's 64 KB method limit.
+    """
+    texts = lines.select(
+        "*", *[F.trim(F.col(raw)).alias(_part(raw, "text")) for raw in AMOUNT_FIELDS]
+    )
+    parts = []
+    for raw in AMOUNT_FIELDS:
+        text = F.col(_part(raw, "text"))
+        parts += [
+            text.rlike(AMOUNT_PATTERN).alias(_part(raw, "well_formed")),
+            _amount_number(text).alias(_part(raw, "number")),
+        ]
+    return texts.select("*", *parts)
+
+
+def _parsed(raw: str, parsed: str, columns: list[str]) -> Column:
+    """`PARSERS[parsed]` of the raw field, read from `with_amount_parts`' columns if present."""
+    if raw in AMOUNT_FIELDS and _part(raw, "number") in columns:
+        return _amount_value(F.col(_part(raw, "well_formed")), F.col(_part(raw, "number")))
+    return PARSERS[parsed](F.col(raw))
+
+
 def with_parsed_fields(lines: DataFrame) -> DataFrame:
     """Adds the typed transaction columns (`schema.TRANSACTION_SCHEMA`) from the raw fields."""
     return lines.select(
         "*",
-        *[PARSERS[parsed](F.col(raw)).alias(parsed) for raw, parsed in S.RAW_TO_PARSED.items()],
+        *[
+            _parsed(raw, parsed, lines.columns).alias(parsed)
+            for raw, parsed in S.RAW_TO_PARSED.items()
+        ],
     )
+
+
+def _range_detail_of(records: DataFrame, parsed: str, max_abs: float) -> Column:
+    """`amount_range_detail` of a parsed amount's raw field (from its parts when present)."""
+    raw = _RAW_OF[parsed]
+    if _part(raw, "number") not in records.columns:
+        return amount_range_detail(F.col(raw), parsed, max_abs)
+    text, well_formed, number = (F.col(_part(raw, p)) for p in _PARTS)
+    return _range_detail(text, well_formed, number, parsed, max_abs)
+
+
+_RANGE_DETAIL = "_range_detail_"
+_ROW_REASON, _ROW_DETAIL = "_row_reason", "_row_detail"
 
 
 def with_reasons(
@@ -193,6 +257,16 @@ def with_reasons(
     """
     tx_date = F.col(S.TRANSACTION_DATE)
     amount_text = F.col(_RAW_OF[S.AMOUNT])
+    amounts = (S.AMOUNT, S.CREDIT_LIMIT_TOTAL, S.CREDIT_LIMIT_AVAILABLE)
+    # Intermediate columns, each read more than once below, so each is one projection computed
+    # once per row (see `with_amount_parts`): the range details, then the row verdict.
+    staged = records.select(
+        "*",
+        *[
+            _range_detail_of(records, parsed, max_abs_amount).alias(_RANGE_DETAIL + parsed)
+            for parsed in amounts
+        ],
+    )
     row_cases: list[tuple[Column, str | Column, Column]] = [
         (F.col(read.ROW_REASON).isNotNull(), F.col(read.ROW_REASON), F.col(read.ROW_DETAIL)),
         (tx_date.isNull(), reasons.BAD_DATE, F.lit(BAD_DATE_DETAIL)),
@@ -208,17 +282,7 @@ def with_reasons(
         ),
         *[
             (detail.isNotNull(), reasons.BAD_AMOUNT, detail)
-            for detail in (
-                amount_range_detail(amount_text, S.AMOUNT, max_abs_amount),
-                amount_range_detail(
-                    F.col(_RAW_OF[S.CREDIT_LIMIT_TOTAL]), S.CREDIT_LIMIT_TOTAL, max_abs_amount
-                ),
-                amount_range_detail(
-                    F.col(_RAW_OF[S.CREDIT_LIMIT_AVAILABLE]),
-                    S.CREDIT_LIMIT_AVAILABLE,
-                    max_abs_amount,
-                ),
-            )
+            for detail in (F.col(_RANGE_DETAIL + parsed) for parsed in amounts)
         ],
         (
             F.col(S.AMOUNT).isNull() & ~is_missing_amount(amount_text),
@@ -230,10 +294,12 @@ def with_reasons(
         row_cases.append(
             (F.col(S.IS_REPEATED_LINE), reasons.DUPLICATE_ROW, F.lit(DUPLICATE_ROW_DETAIL))
         )
-    row_reason, row_detail = read.first_match(row_cases)
+    reason_of_row, detail_of_row = read.first_match(row_cases)
+    staged = staged.select("*", reason_of_row.alias(_ROW_REASON), detail_of_row.alias(_ROW_DETAIL))
+    row_reason, row_detail = F.col(_ROW_REASON), F.col(_ROW_DETAIL)
     file_rejected = F.col(read.FILE_REASON).isNotNull()
     return (
-        records.withColumn(
+        staged.withColumn(
             LEVEL,
             F.when(file_rejected, F.lit(S.LEVEL_FILE)).when(
                 row_reason.isNotNull(), F.lit(S.LEVEL_ROW)
@@ -241,6 +307,7 @@ def with_reasons(
         )
         .withColumn(REASON, F.when(file_rejected, F.col(read.FILE_REASON)).otherwise(row_reason))
         .withColumn(DETAIL, F.when(file_rejected, F.col(read.FILE_DETAIL)).otherwise(row_detail))
+        .drop(_ROW_REASON, _ROW_DETAIL, *[_RANGE_DETAIL + parsed for parsed in amounts])
     )
 
 
@@ -256,6 +323,10 @@ def clean(
     A line repeating an earlier line of its file is scored and keeps `is_repeated_line` true;
     with `quarantine_duplicates` it is quarantined as `duplicate_row` instead.
     """
-    return lines.transform(with_parsed_fields).transform(
-        with_reasons, run_date, earliest_date, quarantine_duplicates, max_abs_amount
+    parts = [_part(raw, p) for raw in AMOUNT_FIELDS for p in _PARTS]
+    return (
+        lines.transform(with_amount_parts)
+        .transform(with_parsed_fields)
+        .transform(with_reasons, run_date, earliest_date, quarantine_duplicates, max_abs_amount)
+        .drop(*parts)
     )

@@ -13,10 +13,11 @@ from pyspark.sql import SparkSession
 #: Libraries whose INFO lines are their own bookkeeping, not the run's: kept to warnings
 #: (Great Expectations logs about 80 "Skipping registering function" lines as it imports).
 QUIET_LOGGERS = ("great_expectations",)
-#: JVM loggers turned off in a session txcat starts in process (`txcat evaluate`, `txcat
-#: dashboard`, tests), as `conf/log4j2.properties` does for spark-submit: the code generator's
-#: "grows beyond 64 KB" error prints a stack trace of thousands of lines, then Spark runs the
-#: plan without whole-stage codegen and says so in one WARN line.
+#: JVM loggers turned off in every session txcat starts. spark-submit runs have it from
+#: `conf/log4j2.properties` too; sessions started in process (`txcat evaluate`, `txcat
+#: dashboard`, tests) only from here. The code generator's "grows beyond 64 KB" error prints a
+#: stack trace of thousands of lines, then Spark runs the plan without whole-stage codegen and
+#: says so in one WARN line.
 QUIET_JVM_LOGGERS = ("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator",)
 
 

@@ -119,11 +119,8 @@ def histograms(
     ]
     rows = frame.select(F.explode(F.array(*triples)).alias("t")).select("t.*")
     counted = rows.groupBy(_NAME, _BIN, _VALUE).count().collect()
-    numeric: dict[str, dict[str, Any]] = {
-        name: {"edges": list(cuts), "counts": [0] * (len(cuts) + 1), "missing": 0}
-        for name, cuts in edges.items()
-    }
-    values: dict[str, dict[str, Any]] = {name: {"counts": {}, "missing": 0} for name in categorical}
+    result = empty_histogram(edges, categorical)
+    numeric, values = result["numeric"], result["categorical"]
     total = 0
     first = next(iter(edges), None) or (categorical[0] if categorical else None)
     for row in counted:
@@ -139,7 +136,8 @@ def histograms(
             values[name]["missing"] += n
         else:
             values[name]["counts"][value] = values[name]["counts"].get(value, 0) + n
-    return {"rows": total, "numeric": numeric, "categorical": values}
+    result["rows"] = total
+    return result
 
 
 def empty_histogram(

@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 from txcat import schema as S
 from txcat.config import load_config
 from txcat.model import ModelArtifact, sha256_hex
-from txcat.score import predict_frame, with_predictions
+from txcat.score import TOP_K, predict_frame, predict_top, with_predictions
 
 FEATURES = ("f0", "f1", "f2", "f3")
 CATEGORIES = ("A", "B", "C", "D")
@@ -52,6 +52,46 @@ def test_predict_frame_returns_top_category_and_sorted_top3(booster):
         assert len(cats) == 3 and probs == sorted(probs, reverse=True)
         np.testing.assert_allclose(probs, np.sort(row)[::-1][:3], rtol=1e-6)
         assert cats[0] == CATEGORIES[int(row.argmax())]
+
+
+class _FixedProbabilities:
+    """A predictor answering the same probabilities for every row (ties on purpose)."""
+
+    engine = "fixed"
+    booster = None
+
+    def __init__(self, row: list[float]) -> None:
+        self.row = np.asarray(row)
+
+    def proba(self, matrix: np.ndarray) -> np.ndarray:
+        return np.tile(self.row, (len(matrix), 1))
+
+
+def test_predict_top_returns_flat_numeric_columns_best_first_ties_in_category_order():
+    scorer = _FixedProbabilities([0.1, 0.3, 0.3, 0.3])
+    out = predict_top(scorer, _rows(5, 3))
+    assert list(out.columns) == [f"top_class_{i}" for i in range(TOP_K)] + [
+        f"top_probability_{i}" for i in range(TOP_K)
+    ]
+    assert all(out[f"top_class_{i}"].dtype == np.int32 for i in range(TOP_K))
+    assert all(out[f"top_probability_{i}"].dtype == np.float64 for i in range(TOP_K))
+    # Three classes tie: the categories' order decides, as in the real-time API's answer.
+    assert out.iloc[0][[f"top_class_{i}" for i in range(TOP_K)]].tolist() == [1, 2, 3]
+    frame = predict_frame(scorer, _rows(5, 3), CATEGORIES)
+    assert frame["top_categories"].tolist() == [["B", "C", "D"]] * 5
+
+
+def test_predict_frame_is_predict_top_with_the_categories_names(booster):
+    features = _rows(200, 4)
+    top = predict_top(booster, features)
+    frame = predict_frame(booster, features, CATEGORIES)
+    for i in range(TOP_K):
+        names = [cats[i] for cats in frame["top_categories"]]
+        assert names == [CATEGORIES[c] for c in top[f"top_class_{i}"]]
+        np.testing.assert_array_equal(
+            [p[i] for p in frame["top_probabilities"]], top[f"top_probability_{i}"]
+        )
+    assert frame[S.PREDICTED_CATEGORY].tolist() == [CATEGORIES[c] for c in top["top_class_0"]]
 
 
 def test_predict_frame_treats_nulls_as_missing(booster):

@@ -2,18 +2,20 @@
 
 The model bytes are broadcast once; each Python worker task deserializes the booster once,
 behind the model's recorded engine (`txcat.engine`), and reuses it for every Arrow batch.
-`predict_frame` is plain pandas/numpy so it is tested, and used, without Spark.
+`predict_top` (what the UDF returns: class indexes and probabilities) and `predict_frame` (the
+same answer with the categories' names, as the real-time API returns it) are plain
+pandas/numpy, so they are tested, and used, without Spark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -25,13 +27,14 @@ TOP_K = 3
 #: Contributions kept per prediction when `scoring.explain` is on.
 EXPLAIN_TOP = 5
 _SCORES = "_scores"
+#: What the scoring UDF returns: the k best classes (indexes into the model's categories) and
+#: their probabilities, as flat numeric columns. Arrow moves them without a Python object per
+#: cell; the categories' names and the `top3` array are built by Spark (`with_predictions`).
+TOP_CLASS = "top_class_"
+TOP_PROBABILITY = "top_probability_"
 SCORE_TYPE = T.StructType(
-    [
-        T.StructField(S.PREDICTED_CATEGORY, T.StringType()),
-        T.StructField(S.PREDICTED_PROBABILITY, T.DoubleType()),
-        T.StructField("top_categories", T.ArrayType(T.StringType())),
-        T.StructField("top_probabilities", T.ArrayType(T.DoubleType())),
-    ]
+    [T.StructField(f"{TOP_CLASS}{i}", T.IntegerType()) for i in range(TOP_K)]
+    + [T.StructField(f"{TOP_PROBABILITY}{i}", T.DoubleType()) for i in range(TOP_K)]
 )
 EXPLAINED_SCORE_TYPE = T.StructType(
     [*SCORE_TYPE.fields, T.StructField(S.EXPLANATION, S.EXPLANATION_TYPE)]
@@ -62,33 +65,51 @@ def predict_proba(model: xgb.Booster | Predictor, features: pd.DataFrame) -> np.
     return np.asarray(proba, dtype=np.float64).reshape(len(features), -1)
 
 
+def predict_top(
+    model: xgb.Booster | Predictor, features: pd.DataFrame, explain: bool = False
+) -> pd.DataFrame:
+    """The `TOP_K` most probable classes of each row, best first, as `SCORE_TYPE`'s columns:
+    `top_class_<i>` (an index into the model's categories) and `top_probability_<i>`.
+
+    Ties keep the categories' order (a stable sort). With `explain`, also `explanation`: the
+    `EXPLAIN_TOP` largest approximate contributions (`approximate_contributions`) to the best
+    class's margin, from the XGBoost booster whatever the engine.
+    """
+    scorer = as_predictor(model)
+    proba = predict_proba(scorer, features)
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
+    top_proba = np.take_along_axis(proba, top, axis=1)
+    columns: dict[str, Any] = {f"{TOP_CLASS}{i}": top[:, i].astype(np.int32) for i in range(TOP_K)}
+    columns |= {f"{TOP_PROBABILITY}{i}": top_proba[:, i] for i in range(TOP_K)}
+    frame = pd.DataFrame(columns)
+    if explain:
+        frame[S.EXPLANATION] = approximate_contributions(scorer.booster, features, top[:, 0])
+    return frame
+
+
 def predict_frame(
     model: xgb.Booster | Predictor,
     features: pd.DataFrame,
     categories: Sequence[str],
     explain: bool = False,
 ) -> pd.DataFrame:
-    """Top category, its probability, and the top 3 categories with probabilities.
-
-    With `explain`, also `explanation`: the `EXPLAIN_TOP` largest approximate contributions
-    (`approximate_contributions`) to the predicted category's margin, from the XGBoost booster
-    whatever the engine.
+    """Top category, its probability, and the top 3 categories with probabilities (lists per
+    row): `predict_top`'s answer with the categories' names, as the real-time API returns it.
     """
-    scorer = as_predictor(model)
-    proba = predict_proba(scorer, features)
+    top = predict_top(model, features, explain)
     labels = np.asarray(categories, dtype=object)
-    top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
-    top_proba = np.take_along_axis(proba, top, axis=1)
+    classes = np.column_stack([top[f"{TOP_CLASS}{i}"].to_numpy() for i in range(TOP_K)])
+    probabilities = np.column_stack([top[f"{TOP_PROBABILITY}{i}"].to_numpy() for i in range(TOP_K)])
     frame = pd.DataFrame(
         {
-            S.PREDICTED_CATEGORY: labels[top[:, 0]],
-            S.PREDICTED_PROBABILITY: top_proba[:, 0],
-            "top_categories": list(labels[top].tolist()),
-            "top_probabilities": list(top_proba.tolist()),
+            S.PREDICTED_CATEGORY: labels[classes[:, 0]],
+            S.PREDICTED_PROBABILITY: probabilities[:, 0],
+            "top_categories": list(labels[classes].tolist()),
+            "top_probabilities": list(probabilities.tolist()),
         }
     )
     if explain:
-        frame[S.EXPLANATION] = approximate_contributions(scorer.booster, features, top[:, 0])
+        frame[S.EXPLANATION] = top[S.EXPLANATION].to_numpy()
     return frame
 
 
@@ -144,14 +165,19 @@ def with_predictions(
         for batch in batches:
             if tap is not None:
                 tap.add(batch)
-            yield predict_frame(scorer, batch[names] if extra else batch, categories, explain)
+            yield predict_top(scorer, batch[names] if extra else batch, explain)
 
     scores = F.col(_SCORES)
+    labels = F.array(*[F.lit(c) for c in categories])
+
+    def category(i: int) -> Column:
+        return F.element_at(labels, scores[f"{TOP_CLASS}{i}"] + 1)
+
     top3 = F.array(
         *[
             F.struct(
-                scores["top_categories"][i].alias("category"),
-                scores["top_probabilities"][i].alias("probability"),
+                category(i).alias("category"),
+                scores[f"{TOP_PROBABILITY}{i}"].alias("probability"),
             )
             for i in range(TOP_K)
         ]
@@ -159,8 +185,8 @@ def with_predictions(
     feature_struct = F.struct(*[F.col(c) for c in [*names, *extra]])
     scored = (
         features.withColumn(_SCORES, score(feature_struct))
-        .withColumn(S.PREDICTED_CATEGORY, scores[S.PREDICTED_CATEGORY])
-        .withColumn(S.PREDICTED_PROBABILITY, scores[S.PREDICTED_PROBABILITY])
+        .withColumn(S.PREDICTED_CATEGORY, category(0))
+        .withColumn(S.PREDICTED_PROBABILITY, scores[f"{TOP_PROBABILITY}0"])
         .withColumn(S.TOP3, top3)
         .withColumn(S.MODEL_VERSION, F.lit(artifact.version))
     )

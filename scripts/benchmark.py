@@ -107,6 +107,7 @@ def main(argv: list[str]) -> int:
         "explain_over_job",
         "monitor_over_job",
         "inner_rows_per_s_per_core",
+        "job_scaling",
         "udf_rows_per_s",
         "xgboost_spark_rows_per_s",
         "row_udf_rows_per_s",

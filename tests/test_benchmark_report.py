@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from txcat.benchmark.runner import render_markdown
 
 
@@ -97,3 +99,38 @@ def test_the_api_figures_cover_every_case_serve_measures_with_its_rows_per_reque
     file = api["file_100_rows_explain_c8"]
     assert file["server_cpu_us_per_row"] == 2_000.0  # 2 CPU-s over 10 x 100 rows
     assert file["p99_ms"] == 20.0
+
+
+def test_two_day_sizes_give_the_marginal_rate_and_what_a_run_pays_whatever_its_size():
+    from txcat.benchmark.runner import job_scaling
+
+    # 10 s fixed + 20 us per row on 2 cores: 100,000 rows -> 12 s, 400,000 rows -> 18 s.
+    scaling = job_scaling(100_000, 12.0, 400_000, 18.0, cores=2)
+    assert scaling["marginal_rows_per_s_per_core"] == 25_000.0  # 1 / (20 us x 2 cores)
+    assert scaling["fixed_in_run_s"] == 10.0
+    assert scaling["rows"] == [100_000, 400_000] and scaling["in_run_s"] == [12.0, 18.0]
+    # The larger day not taking longer gives no rate (the plan then keeps the in-run one).
+    assert (
+        job_scaling(100_000, 12.0, 400_000, 11.0, cores=2)["marginal_rows_per_s_per_core"] is None
+    )
+    with pytest.raises(ValueError, match="two different day sizes"):
+        job_scaling(100, 1.0, 100, 2.0, cores=2)
+
+
+def test_the_page_shows_the_job_on_two_day_sizes():
+    result = _result() | {
+        "job_scaling": {
+            "rows": [125_000, 500_000],
+            "in_run_s": [30.0, 45.0],
+            "marginal_rows_per_s_per_core": 12500.0,
+            "fixed_in_run_s": 25.0,
+        }
+    }
+    page = render_markdown(result)
+    assert (
+        "| job in run on 125,000 and 500,000 rows (the small day and the day) | 30.0 s, 45.0 s |"
+        in page
+    )
+    assert "marginal (slope between the two days; `txcat plan`) | **12500.0** |" in page
+    assert "| job seconds a run pays whatever its size (intercept) | 25.0 s |" in page
+    assert "marginal" not in render_markdown(_result())

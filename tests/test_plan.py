@@ -123,3 +123,31 @@ def test_the_whole_job_s_figures_win_when_the_benchmark_measured_them():
     # The spark reader keeps its reader figures: the job was measured with boto3.
     spark = make_plan(PlanInput(**{**vars(spec), "reader": "spark"}), bench, S3_BENCH)
     assert spark.core_seconds - 5_000 == pytest.approx(150_000)
+
+
+def test_the_marginal_rate_of_two_day_sizes_wins_and_its_fixed_seconds_leave_the_window():
+    bench = BENCH | {
+        "inner_rows_per_s_per_core": 5_000.0,
+        "job_scaling": {
+            "rows": [500_000, 2_000_000],
+            "in_run_s": [50.0, 95.0],
+            "marginal_rows_per_s_per_core": 16_666.7,
+            "fixed_in_run_s": 35.0,
+        },
+    }
+    spec = PlanInput(files=3_000_000, rows_per_file=100, window_min=30, fixed_overhead_s=300)
+    plan = make_plan(spec, bench)
+    # 3e8 rows / 16,666.7 rows/s = 18,000 core-s over (1800 - 300 - 35) s x 0.75 per core.
+    assert plan.core_seconds == pytest.approx(18_000, rel=1e-5)
+    assert plan.usable_seconds == pytest.approx(1_465)
+    assert plan.vcpus == 17  # ceil(18000 / 1098.75)
+    text = render(spec, plan)
+    assert "marginal: the run's own time against its rows at two day sizes" in text
+    assert "35 s of the run independent of its size" in text
+    # A negative intercept keeps the (steeper) marginal rate and takes nothing off the window.
+    steep = bench | {"job_scaling": bench["job_scaling"] | {"fixed_in_run_s": -5.0}}
+    assert make_plan(spec, steep).usable_seconds == pytest.approx(1_500)
+    # No marginal rate measured: the in-run rate, nothing taken off.
+    flat = bench | {"job_scaling": bench["job_scaling"] | {"marginal_rows_per_s_per_core": None}}
+    fallback = make_plan(spec, flat)
+    assert fallback.core_seconds == pytest.approx(60_000) and fallback.usable_seconds == 1_500

@@ -59,6 +59,8 @@ class Plan:
     rows_per_s_per_core: float
     per_file_latency_s: float
     assumptions: list[str]
+    #: Seconds of the run that do not grow with the day, taken off the window.
+    fixed_in_run_s: float = 0.0
 
 
 def load_benchmarks(path: Path) -> dict[str, Any]:
@@ -117,17 +119,50 @@ def job_wait_per_file(bench: dict[str, Any], latency_ms: float) -> tuple[float, 
     return wait, text
 
 
-def job_rate(bench: dict[str, Any]) -> tuple[float, str]:
-    """The job's rows/s per core and what it includes.
+@dataclass(frozen=True)
+class JobRate:
+    """What the job costs: core time per row, and seconds a run pays whatever its size."""
 
-    The in-run rate (spark-submit start-up and shutdown excluded: a cluster pays them once a
-    day, inside the fixed overhead) when the benchmark measured it, else the wall-clock rate.
+    rows_per_s_per_core: float
+    #: Seconds of a run that do not grow with the day (driver work, code generation and JIT
+    #: warm-up, broadcasts, validation suites), paid once per run like the start-up.
+    fixed_in_run_s: float
+    note: str
+
+
+def job_rate(bench: dict[str, Any]) -> JobRate:
+    """The job's cost per row and per run, and what they include.
+
+    Preferred: the marginal rate of two day sizes measured by `make bench` (`job_scaling`: the
+    slope and intercept of the run's own time against its rows), so the work a run pays once
+    is not spread over every row of a far larger day. Else the in-run rate (spark-submit
+    start-up and shutdown excluded: a cluster pays them once a day, inside the fixed overhead),
+    else the wall-clock rate.
     """
-    if bench.get("inner_rows_per_s_per_core"):
-        return float(bench["inner_rows_per_s_per_core"]), (
-            "in run; spark-submit start-up counted in the fixed overhead"
+    scaling = bench.get("job_scaling") or {}
+    marginal, fixed = scaling.get("marginal_rows_per_s_per_core"), scaling.get("fixed_in_run_s")
+    if marginal and marginal > 0 and fixed is not None:
+        small, large = scaling["rows"]
+        # A negative intercept (a day costing more per row as it grows) keeps the steeper
+        # marginal rate and takes nothing off the window.
+        fixed = max(0.0, float(fixed))
+        return JobRate(
+            float(marginal),
+            fixed,
+            f"marginal: the run's own time against its rows at two day sizes ({small:,} and "
+            f"{large:,} rows, {scaling['in_run_s'][0]:g} and {scaling['in_run_s'][1]:g} s); "
+            f"the {fixed:g} s a run pays whatever its size are taken off the window, "
+            "spark-submit start-up counted in the fixed overhead",
         )
-    return float(bench["rows_per_s_per_core"]), "wall clock, spark-submit start-up included"
+    if bench.get("inner_rows_per_s_per_core"):
+        return JobRate(
+            float(bench["inner_rows_per_s_per_core"]),
+            0.0,
+            "in run; spark-submit start-up counted in the fixed overhead",
+        )
+    return JobRate(
+        float(bench["rows_per_s_per_core"]), 0.0, "wall clock, spark-submit start-up included"
+    )
 
 
 def make_plan(
@@ -139,7 +174,8 @@ def make_plan(
     the given latency (`make bench`, the configured reader), the S3 reader benchmark's for the
     reader (`make bench-s3`), else latency / reads in flight.
     """
-    rate, rate_note = job_rate(bench)
+    job = job_rate(bench)
+    rate = job.rows_per_s_per_core
     rows = spec.files * spec.rows_per_file
     compute = rows / rate
     whole_job = (
@@ -178,7 +214,7 @@ def make_plan(
         )
     waiting = spec.files * latency
     core_seconds = compute + waiting
-    usable = spec.window_min * 60.0 - spec.fixed_overhead_s
+    usable = spec.window_min * 60.0 - spec.fixed_overhead_s - job.fixed_in_run_s
     if usable <= 0:
         raise ValueError("the window is shorter than the fixed overhead")
     vcpus = math.ceil(core_seconds / (usable * spec.efficiency))
@@ -186,7 +222,7 @@ def make_plan(
     instances = math.ceil(vcpus / per_instance)
     bench_rows_per_file = bench["rows"] / bench["files"]
     assumptions = [
-        f"throughput {rate:,.0f} rows/s per core ({rate_note}): the end-to-end job in the "
+        f"throughput {rate:,.0f} rows/s per core ({job.note}): the end-to-end job in the "
         f"benchmark ({bench['files']:,} files x {bench_rows_per_file:.0f} rows on "
         f"{bench['cores']} cores, measured {bench.get('date', '?')}), assumed linear in rows",
         storage,
@@ -197,7 +233,9 @@ def make_plan(
         f"{spec.instance_type}: {per_instance} vCPUs per core node, all given to YARN; "
         "the driver runs on the primary node",
     ]
-    return Plan(core_seconds, usable, vcpus, instances, rate, latency, assumptions)
+    return Plan(
+        core_seconds, usable, vcpus, instances, rate, latency, assumptions, job.fixed_in_run_s
+    )
 
 
 def render(spec: PlanInput, plan: Plan) -> str:
@@ -208,7 +246,13 @@ def render(spec: PlanInput, plan: Plan) -> str:
         f"work: {plan.core_seconds:,.0f} core-seconds "
         f"({rows / plan.rows_per_s_per_core:,.0f} compute + "
         f"{spec.files * plan.per_file_latency_s:,.0f} waiting on storage)",
-        f"usable window: {plan.usable_seconds:,.0f} s at efficiency {spec.efficiency:g}",
+        f"usable window: {plan.usable_seconds:,.0f} s at efficiency {spec.efficiency:g}"
+        + (
+            f" ({spec.window_min * 60:g} s - {spec.fixed_overhead_s:g} s fixed overhead - "
+            f"{plan.fixed_in_run_s:g} s of the run independent of its size)"
+            if plan.fixed_in_run_s
+            else ""
+        ),
         f"needed: {plan.vcpus} vCPUs = {plan.instances} x {spec.instance_type}",
         "assumptions:",
         *[f"  - {a}" for a in plan.assumptions],

@@ -30,6 +30,9 @@ RUN_DATE = "2026-11-25"
 SCORERS = ("txcat_udf", "txcat_udf_onedal", "xgboost_spark", "row_udf", "pandas")
 #: Lines of the one large account file of the large-file case.
 LARGE_FILE_LINES = 1_000_000
+#: The job is also timed on a day of files / this many files: two sizes give its cost per row
+#: apart from what a run pays whatever its size (`job_scaling`).
+SMALL_DAY_DIVISOR = 4
 #: Lines per file when the same lines are spread over many files.
 SPREAD_LINES_PER_FILE = 100
 
@@ -49,10 +52,17 @@ class Measurement:
     wall_s: list[float] = field(default_factory=list)
     peak_rss_mb: list[float] = field(default_factory=list)
     inner: list[dict[str, Any]] = field(default_factory=list)
+    #: The job's own `duration_s` of each run (its summary): listing to summary, start-up
+    #: excluded.
+    in_run_s: list[float] = field(default_factory=list)
 
     @property
     def median_s(self) -> float:
         return statistics.median(self.wall_s)
+
+    @property
+    def median_in_run_s(self) -> float:
+        return statistics.median(self.in_run_s)
 
 
 def _tree_rss_bytes(root_pid: int) -> int:
@@ -139,6 +149,15 @@ class Bench:
         return self.work / "landing"
 
     @property
+    def landing_small(self) -> Path:
+        """A day of `small_files()` files from the same generator: the second point of the
+        job's cost against its size."""
+        return self.work / "landing-small"
+
+    def small_files(self) -> int:
+        return max(1, self.files // SMALL_DAY_DIVISOR)
+
+    @property
     def reference(self) -> Path:
         return self.work / "reference"
 
@@ -190,6 +209,27 @@ class Bench:
                 check=True,
                 env=self.env,
             )
+        if not (self.landing_small / "_generation.json").exists():
+            subprocess.run(
+                [
+                    *generate,
+                    "--out",
+                    str(self.landing_small),
+                    "--accounts",
+                    str(self.small_files()),
+                    "--start-date",
+                    "2026-10-26",
+                    "--end-date",
+                    RUN_DATE,
+                    "--seed",
+                    "5",
+                    "--no-labels",
+                    "--rows-per-account",
+                    str(self.rows_per_file),
+                ],
+                check=True,
+                env=self.env,
+            )
         training = self.work / "training"
         if not (training / "_generation.json").exists():
             subprocess.run(
@@ -235,7 +275,10 @@ class Bench:
         command: list[str],
         repeats: int | None = None,
         ok: tuple[int, ...] = (0,),
+        summary: Path | None = None,
     ) -> Measurement:
+        """Runs `command` `repeats` times; `summary` is the job's run summary, read after each
+        run for its own duration."""
         result = Measurement(name, shlex.join(command))
         for i in range(repeats or self.repeats):
             wall, peak, out = run_measured(command, self.env, ok)
@@ -243,6 +286,8 @@ class Bench:
             result.peak_rss_mb.append(round(peak))
             inner = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
             result.inner.extend(inner)
+            if summary is not None:
+                result.in_run_s.append(float(json.loads(summary.read_text())["duration_s"]))
             log.info("%s run %d: %.1f s, peak %.0f MB", name, i + 1, wall, peak)
         return result
 
@@ -268,9 +313,14 @@ class Bench:
         settings: list[str] | None = None,
         repeats: int | None = None,
         manifest: Path | None = None,
+        landing: Path | None = None,
     ) -> Measurement:
+        """The daily job on the day (`landing`, default the benchmark's day, or a manifest)."""
         overrides = [arg for item in settings or [] for arg in ("--set", item)]
-        source = ["--manifest", str(manifest)] if manifest else ["--input", str(self.landing)]
+        source = (
+            ["--manifest", str(manifest)] if manifest else ["--input", str(landing or self.landing)]
+        )
+        out = self.work / f"{name}-out"
         return self.measure(
             name,
             self.spark_submit(
@@ -279,7 +329,7 @@ class Bench:
                 RUN_DATE,
                 *source,
                 "--output",
-                str(self.work / f"{name}-out"),
+                str(out),
                 "--model",
                 str(self.work / "model"),
                 "--env",
@@ -289,6 +339,7 @@ class Bench:
                 conf=conf,
             ),
             repeats=repeats,
+            summary=out / "runs" / f"run_date={RUN_DATE}" / "summary.json",
         )
 
     def monitor(self) -> Measurement:
@@ -651,6 +702,54 @@ def measure_explain_cost(features: Path, model: Path, rows: int = 5_000) -> dict
     return explain_cost(frame, artifact)
 
 
+def _merged(first: Measurement, more: Measurement) -> Measurement:
+    first.wall_s += more.wall_s
+    first.peak_rss_mb += more.peak_rss_mb
+    first.inner += more.inner
+    first.in_run_s += more.in_run_s
+    return first
+
+
+def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
+    """The job on the day and on the small day, taking turns (`repeats` runs each), so both
+    see the same machine."""
+
+    def day() -> Measurement:
+        return bench.job(repeats=1)
+
+    def small_day() -> Measurement:
+        return bench.job("job_small", landing=bench.landing_small, repeats=1)
+
+    job, small = day(), small_day()
+    for _ in range(bench.repeats - 1):
+        job, small = _merged(job, day()), _merged(small, small_day())
+    return job, small
+
+
+def job_scaling(
+    rows_small: int, in_run_small_s: float, rows: int, in_run_s: float, cores: int
+) -> dict[str, Any]:
+    """The job's own time against its rows, as a line through two day sizes.
+
+    The slope is the marginal cost of a row (reported as rows/s per core); the intercept is
+    what a run pays whatever its size (driver work, code generation and JIT warm-up,
+    broadcasts, the validation suites). None for the rate when the larger day did not take
+    longer (the noise of the machine swamped the difference).
+
+    Raises:
+        ValueError: the two days have the same number of rows.
+    """
+    if rows == rows_small:
+        raise ValueError("two different day sizes are needed")
+    slope = (in_run_s - in_run_small_s) / (rows - rows_small)
+    return {
+        "rows": [rows_small, rows],
+        "in_run_s": [round(in_run_small_s, 2), round(in_run_s, 2)],
+        "marginal_rows_per_s_per_core": round(1.0 / (slope * cores), 1) if slope > 0 else None,
+        "fixed_in_run_s": round(in_run_s - slope * rows, 2),
+    }
+
+
 def run(
     work: Path,
     files: int,
@@ -680,7 +779,8 @@ def run(
     rows = manifest["counts"]["rows"]
     load_before = os.getloadavg()
     floor = bench.io_floor()
-    job = bench.job()
+    job, job_small = job_on_two_days(bench)
+    small_manifest = json.loads((bench.landing_small / "_generation.json").read_text())
     job_explain = bench.job("job_explain", settings=["scoring.explain=true"], repeats=1)
     monitor = bench.monitor()
     bench.features()
@@ -707,7 +807,7 @@ def run(
     large = large_file(bench, large_file_lines, out_dir) if large_file_lines > 0 else None
     summary_path = work / "job-out" / "runs" / f"run_date={RUN_DATE}" / "summary.json"
     job_summary = json.loads(summary_path.read_text())
-    inner = job_summary["duration_s"]
+    inner = job.median_in_run_s
     result = {
         "date": dt.date.today().isoformat(),
         "load_average": {
@@ -733,6 +833,14 @@ def run(
         # The job without spark-submit's start-up and shutdown, which a cluster pays once per
         # day (the capacity plan counts it in its fixed overhead).
         "inner_rows_per_s_per_core": round(rows / inner / cores, 1),
+        "job_scaling": job_scaling(
+            small_manifest["counts"]["rows"],
+            job_small.median_in_run_s,
+            rows,
+            inner,
+            cores,
+        )
+        | {"files": [bench.small_files(), files]},
         "s3_job": on_s3,
         "api": api,
         "io_floor_files_per_s_per_core": round(files / floor.median_s / cores, 2),
@@ -743,12 +851,12 @@ def run(
         "pandas_rows_per_s": round(rows_per_s(scorers["pandas"]), 1),
         "peak_rss_mb": {
             m.name: max(m.peak_rss_mb)
-            for m in [floor, job, job_explain, monitor, *scorers.values()]
+            for m in [floor, job, job_small, job_explain, monitor, *scorers.values()]
         },
         "model": json.loads((work / "model" / "model.json").read_text())["version"],
         "measurements": [
             vars(m) | {"median_s": m.median_s}
-            for m in [floor, job, job_explain, monitor, *scorers.values()]
+            for m in [floor, job, job_small, job_explain, monitor, *scorers.values()]
         ],
         "tuning": tuning_rows,
         "explain_cost": explain,
@@ -796,6 +904,19 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
 ]
 
 
+def _scaling_rows(scaling: dict[str, Any] | None) -> list[str]:
+    if not scaling:
+        return []
+    (small, large), (t_small, t_large) = scaling["rows"], scaling["in_run_s"]
+    return [
+        f"| job in run on {small:,} and {large:,} rows (the small day and the day) | "
+        f"{t_small} s, {t_large} s |",
+        f"| job rows/s per core, marginal (slope between the two days; `txcat plan`) | "
+        f"**{scaling.get('marginal_rows_per_s_per_core') or '-'}** |",
+        f"| job seconds a run pays whatever its size (intercept) | {scaling['fixed_in_run_s']} s |",
+    ]
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     load = r.get("load_average", {})
     lines = [
@@ -826,6 +947,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"{r.get('job_startup_and_shutdown_s', '-')} s |",
         f"| job rows/s per core, in run (start-up excluded) | "
         f"{r.get('inner_rows_per_s_per_core', '-')} |",
+        *_scaling_rows(r.get("job_scaling")),
         f"| job with `scoring.explain` / job | **{r.get('explain_over_job', '-')}** |",
         f"| monitor / job | **{r.get('monitor_over_job', '-')}** (target ≤ 0.25) |",
         f"| I/O floor files/s per core | {r['io_floor_files_per_s_per_core']} |",

@@ -734,7 +734,7 @@ def job_scaling(
     The slope is the marginal cost of a row (reported as rows/s per core); the intercept is
     what a run pays whatever its size (driver work, code generation and JIT warm-up,
     broadcasts, the validation suites). None for the rate when the larger day did not take
-    longer (the noise of the machine swamped the difference).
+    longer (the noise of the machine swamped the difference), and then no intercept either.
 
     Raises:
         ValueError: the two days have the same number of rows.
@@ -742,11 +742,12 @@ def job_scaling(
     if rows == rows_small:
         raise ValueError("two different day sizes are needed")
     slope = (in_run_s - in_run_small_s) / (rows - rows_small)
+    measured = slope > 0
     return {
         "rows": [rows_small, rows],
         "in_run_s": [round(in_run_small_s, 2), round(in_run_s, 2)],
-        "marginal_rows_per_s_per_core": round(1.0 / (slope * cores), 1) if slope > 0 else None,
-        "fixed_in_run_s": round(in_run_s - slope * rows, 2),
+        "marginal_rows_per_s_per_core": round(1.0 / (slope * cores), 1) if measured else None,
+        "fixed_in_run_s": round(in_run_s - slope * rows, 2) if measured else None,
     }
 
 
@@ -908,12 +909,14 @@ def _scaling_rows(scaling: dict[str, Any] | None) -> list[str]:
     if not scaling:
         return []
     (small, large), (t_small, t_large) = scaling["rows"], scaling["in_run_s"]
+    fixed = scaling.get("fixed_in_run_s")
     return [
         f"| job in run on {small:,} and {large:,} rows (the small day and the day) | "
         f"{t_small} s, {t_large} s |",
         f"| job rows/s per core, marginal (slope between the two days; `txcat plan`) | "
         f"**{scaling.get('marginal_rows_per_s_per_core') or '-'}** |",
-        f"| job seconds a run pays whatever its size (intercept) | {scaling['fixed_in_run_s']} s |",
+        f"| job seconds a run pays whatever its size (intercept) | "
+        f"{'-' if fixed is None else fixed} s |",
     ]
 
 

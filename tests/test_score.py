@@ -81,6 +81,11 @@ def test_predict_top_returns_flat_numeric_columns_best_first_ties_in_category_or
     assert frame["top_categories"].tolist() == [["B", "C", "D"]] * 5
 
 
+def test_a_model_of_fewer_classes_than_the_top_k_is_refused_clearly():
+    with pytest.raises(ValueError, match="a model of 2 classes has no top 3"):
+        predict_top(_FixedProbabilities([0.4, 0.6]), _rows(3, 5))
+
+
 def test_predict_frame_is_predict_top_with_the_categories_names(booster):
     features = _rows(200, 4)
     top = predict_top(booster, features)

@@ -74,9 +74,14 @@ def predict_top(
     Ties keep the categories' order (a stable sort). With `explain`, also `explanation`: the
     `EXPLAIN_TOP` largest approximate contributions (`approximate_contributions`) to the best
     class's margin, from the XGBoost booster whatever the engine.
+
+    Raises:
+        ValueError: the model predicts fewer than `TOP_K` classes.
     """
     scorer = as_predictor(model)
     proba = predict_proba(scorer, features)
+    if proba.shape[1] < TOP_K:
+        raise ValueError(f"a model of {proba.shape[1]} classes has no top {TOP_K}")
     top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
     top_proba = np.take_along_axis(proba, top, axis=1)
     columns: dict[str, Any] = {f"{TOP_CLASS}{i}": top[:, i].astype(np.int32) for i in range(TOP_K)}

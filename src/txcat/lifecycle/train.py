@@ -68,6 +68,7 @@ from txcat.monitor.profile import (
     reference_profile,
 )
 from txcat.monitor.profile import to_bytes as profile_bytes
+from txcat.serve import features as SF
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,17 @@ def collect_training_set(
             except ValueError as exc:
                 raise TrainingDataError(str(exc)) from exc
             split = splits.with_split_side(labelled, accounts, held, cutoff)
-        columns = [S.ROW_ID, S.ACCOUNT_ID, S.SOURCE_FILE, S.TRANSACTION_DATE, S.LABEL]
+        # The merchant city and amount ride along for the label memory's keys (a champion's own
+        # memory lookups, `champion_features`).
+        columns = [
+            S.ROW_ID,
+            S.ACCOUNT_ID,
+            S.SOURCE_FILE,
+            S.TRANSACTION_DATE,
+            S.LABEL,
+            S.MERCHANT_CITY,
+            S.AMOUNT,
+        ]
         memory = MEM.collected(
             MEM.training_memory(
                 split, F.col(splits.SIDE) == splits.TRAIN, fc.memory_smoothing, fc.memory_folds
@@ -482,7 +493,9 @@ def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date)
 
     A champion fitted on rows of the hold-out period (on/after `cutoff`) has seen them or their
     neighbours: its figures would flatter it, so it is not compared. One trained on other
-    features cannot be scored on this code's feature columns.
+    features cannot be scored on this code's feature columns. A champion with a label memory is
+    scored as it serves: the hold-out rows' memory features are looked up in its own table
+    (`champion_features`), not the candidate's.
     """
     record: dict[str, Any] = {"label": champion.label, "version": champion.version}
     artifact = champion.artifact
@@ -491,22 +504,43 @@ def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date)
         return record | {"comparable": False, "reason": "trained on other feature columns"}
     if tuple(artifact.categories) != tuple(S.CATEGORIES):
         return record | {"comparable": False, "reason": "predicts other categories"}
-    if artifact.memory_table is not None:
-        # The hold-out's memory features were looked up in the candidate's table; the champion
-        # would need its own table's lookups to be scored as it serves.
-        return record | {
-            "comparable": False,
-            "reason": "it looks up its own label memory, not the candidate's hold-out features",
-        }
     if last is not None and dt.date.fromisoformat(last) >= cutoff:
         return record | {
             "comparable": False,
             "reason": f"fitted on rows up to {last}, inside the hold-out period (from {cutoff})",
         }
-    x, y = _matrix(hold)
+    if artifact.memory_table is not None and last is None:
+        # Its table may count the hold-out rows' own labels.
+        return record | {
+            "comparable": False,
+            "reason": "its label memory does not say which days it counts (no fitted_on)",
+        }
+    x, y = _matrix(champion_features(artifact, hold))
     fitted = C.booster_candidate(artifact.booster(), {})
     metrics = M.evaluate(y, fitted.predict_proba(x), S.CATEGORIES)
     return record | {"comparable": True, "metrics": _scalars(metrics)}
+
+
+def champion_features(artifact: ModelArtifact, hold: pd.DataFrame) -> pd.DataFrame:
+    """The hold-out rows as `artifact` sees them: its own label memory's features (the
+    real-time API's lookup of the shipped table, held to the batch job's by its parity tests)
+    in place of the candidate's; the rows unchanged for a model without a memory."""
+    if artifact.memory_table is None:
+        return hold
+    table = MEM.table_from_parquet(artifact.memory_table)
+    lookup = SF.MemoryLookup.from_table(table, artifact.memory_smoothing)
+    keys = [
+        SF.memory_keys(
+            str(account),
+            None if pd.isna(city) else str(city),
+            None if pd.isna(amount) else float(amount),
+        )
+        for account, city, amount in zip(
+            hold[S.ACCOUNT_ID], hold[S.MERCHANT_CITY], hold[S.AMOUNT], strict=True
+        )
+    ]
+    own = pd.DataFrame(SF.memory_features(lookup, keys), index=hold.index)
+    return hold.assign(**{c: own[c] for c in own.columns})
 
 
 def _reference_profile(data: TrainingSet, selection: Selection, cfg: Config) -> bytes | None:

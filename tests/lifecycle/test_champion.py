@@ -41,15 +41,22 @@ def _champion(tmp_path, last_date: str) -> train.Champion:
     data = _frame(300, 1)
     x, y = train._matrix(data)
     fitted = C.fit_xgboost(x, y, np.ones(len(y)), PARAMS, len(S.CATEGORIES), FEATURE_COLUMNS, 1, 5)
+    return _saved_champion(tmp_path, fitted.booster, FEATURE_COLUMNS, {"last_date": last_date})
+
+
+def _saved_champion(tmp_path, booster, features, fitted_on, memory=None) -> train.Champion:
+    """Version 3 of the registered model: `booster` over `features`, with `fitted_on` (None:
+    no record) and `memory` (Parquet bytes, smoothing) when given."""
     artifact = save_artifact(
         tmp_path / "champion",
-        fitted.booster,
-        FEATURE_COLUMNS,
+        booster,
+        features,
         S.CATEGORIES,
         [],
         params={},
         metrics={},
-        extra={"fitted_on": {"last_date": last_date}},
+        extra={"fitted_on": fitted_on} if fitted_on is not None else None,
+        memory=memory,
     )
     return train.Champion("txcat-categoriser version 3", "3", artifact)
 
@@ -126,18 +133,10 @@ def test_a_champion_with_a_label_memory_is_scored_with_its_own_lookups(tmp_path,
     learnt = train.champion_features(plain, _rows_with_keys(400, 1))
     x, y = train._matrix(learnt)
     fitted = C.fit_xgboost(x, y, np.ones(len(y)), PARAMS, len(S.CATEGORIES), ALL_FEATURES, 1, 5)
-    artifact = save_artifact(
-        tmp_path / "champion",
-        fitted.booster,
-        ALL_FEATURES,
-        S.CATEGORIES,
-        [],
-        params={},
-        metrics={},
-        extra={"fitted_on": {"last_date": "2026-09-30"}},
-        memory=memory,
+    champion = _saved_champion(
+        tmp_path, fitted.booster, ALL_FEATURES, {"last_date": "2026-09-30"}, memory
     )
-    champion = train.Champion("txcat-categoriser version 3", "3", artifact)
+    artifact = champion.artifact
     # The hold-out's memory features are the candidate's: noise to this champion.
     hold = _rows_with_keys(100, 2)
     own = train.champion_features(artifact, hold)
@@ -165,19 +164,10 @@ def test_a_champion_with_a_label_memory_is_scored_with_its_own_lookups(tmp_path,
 def test_a_champion_whose_memory_does_not_say_its_days_is_not_compared(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "FEATURE_COLUMNS", ALL_FEATURES)
     table = _memory_table({("a0", "SAO PAULO", 10.0): "SERVICO"})
-    artifact = save_artifact(
-        tmp_path / "champion",
-        _booster(),
-        ALL_FEATURES,
-        S.CATEGORIES,
-        [],
-        params={},
-        metrics={},
-        memory=(M.table_to_parquet(table), (20.0, 5.0, 3.0, 1.0)),
+    champion = _saved_champion(
+        tmp_path, _booster(), ALL_FEATURES, None, (M.table_to_parquet(table), (20.0, 5.0, 3.0, 1.0))
     )
-    record = train.champion_on_holdout(
-        train.Champion("txcat-categoriser version 3", "3", artifact), _rows_with_keys(10, 2), CUTOFF
-    )
+    record = train.champion_on_holdout(champion, _rows_with_keys(10, 2), CUTOFF)
     assert record["comparable"] is False
     assert "does not say which days it counts" in record["reason"]
 

@@ -186,14 +186,19 @@ class Bench:
     def prepare(self, train: bool = True) -> None:
         """Generates the day (and a labelled set), trains the model scored with (`train`)."""
         generate = [self.python, str(repository() / "scripts" / "generate_data.py")]
-        if not (self.landing / "_generation.json").exists():
+        for day, accounts, extra in (
+            (self.landing, self.files, ["--reference-out", str(self.reference)]),
+            (self.landing_small, self.small_files(), []),
+        ):
+            if (day / "_generation.json").exists():
+                continue
             subprocess.run(
                 [
                     *generate,
                     "--out",
-                    str(self.landing),
+                    str(day),
                     "--accounts",
-                    str(self.files),
+                    str(accounts),
                     "--start-date",
                     "2026-10-26",
                     "--end-date",
@@ -203,29 +208,7 @@ class Bench:
                     "--no-labels",
                     "--rows-per-account",
                     str(self.rows_per_file),
-                    "--reference-out",
-                    str(self.reference),
-                ],
-                check=True,
-                env=self.env,
-            )
-        if not (self.landing_small / "_generation.json").exists():
-            subprocess.run(
-                [
-                    *generate,
-                    "--out",
-                    str(self.landing_small),
-                    "--accounts",
-                    str(self.small_files()),
-                    "--start-date",
-                    "2026-10-26",
-                    "--end-date",
-                    RUN_DATE,
-                    "--seed",
-                    "5",
-                    "--no-labels",
-                    "--rows-per-account",
-                    str(self.rows_per_file),
+                    *extra,
                 ],
                 check=True,
                 env=self.env,

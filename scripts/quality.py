@@ -149,7 +149,7 @@ def evaluate_dataset(
             cfg,
             str(work / Q.EVALUATION),
             split.last_date,
-            memory_of(spark, load_artifact(str(model))),
+            memory_of(load_artifact(str(model))),
         )
     finally:
         release_session(spark)

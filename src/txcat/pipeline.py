@@ -216,7 +216,7 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         files,
         params.run_date,
         stamp={S.RUN_ID: F.lit(params.run_id), S.RUN_DATE: F.lit(params.run_date)},
-        memory=memory_of(spark, artifact),
+        memory=memory_of(artifact),
     )
     manifest, inputs = prepared.manifest, prepared.inputs
     if inputs is None:  # a folder or a manifest always lists its files

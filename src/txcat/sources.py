@@ -30,7 +30,7 @@ from pyspark.sql.utils import AnalysisException
 from txcat import clean, read
 from txcat import schema as S
 from txcat.config import Config
-from txcat.features import LabelMemory, References, build_features
+from txcat.features import Memory, References, build_features
 from txcat.features.enrich import load_references
 from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
@@ -95,7 +95,7 @@ class Prepared:
     refs: References
     aggregates: str
     #: The label memory the features read, unless a caller of `featured` passes another.
-    memory: LabelMemory | None = None
+    memory: Memory | None = None
 
     @property
     def listed(self) -> int | None:
@@ -118,7 +118,7 @@ class Prepared:
         """Every scorable row with the model's feature columns."""
         return self.featured(self.scorable)
 
-    def featured(self, rows: DataFrame, memory: LabelMemory | None = None) -> DataFrame:
+    def featured(self, rows: DataFrame, memory: Memory | None = None) -> DataFrame:
         """Feature columns for a selection of `scorable` rows (a training split, labelled rows).
 
         The per-file aggregates see only the selected rows. `memory` (default: the one given to
@@ -139,7 +139,7 @@ def prepare(
     source: Source,
     run_date: dt.date,
     stamp: Mapping[str, Column] | None = None,
-    memory: LabelMemory | None = None,
+    memory: Memory | None = None,
 ) -> Prepared:
     """Reads, cleans and wires the features of a source, as of `run_date`.
 
@@ -149,7 +149,7 @@ def prepare(
             reference snapshot.
         stamp: Columns added to every record before anything is derived from them (the job's
             run id and date), so a cache of `records` serves the features too.
-        memory: The label memory of the features (`features.memory_of(spark, artifact)`).
+        memory: The label memory of the features (`features.memory_of(artifact)`).
 
     Raises:
         InputError: the source cannot be read, or holds no file.

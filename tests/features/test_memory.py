@@ -7,6 +7,7 @@ import math
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from sklearn.metrics import f1_score
@@ -63,9 +64,15 @@ LABELLED = [
 ]
 
 
-def test_back_off_values_by_hand(spark):
+def _shipped(table) -> MEM.ShippedMemory:
+    """A Spark memory table as a model ships it."""
+    return MEM.ShippedMemory(MEM.table_to_parquet(table.toPandas()), SMOOTHING)
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["spark_table", "shipped"])
+def test_back_off_values_by_hand(spark, shipped):
     table = MEM.build_memory(_rows(spark, LABELLED))
-    memory = MEM.LabelMemory(table, SMOOTHING)
+    memory = _shipped(table) if shipped else MEM.LabelMemory(table, SMOOTHING)
     queries = _rows(
         spark,
         [
@@ -184,14 +191,88 @@ def test_hold_out_rows_read_the_shipped_table(spark):
     shipped = MEM.table_from_parquet(
         MEM.table_to_parquet(MEM.build_memory(frame.where(learning)).toPandas())
     )
-    scored = _features(
-        MEM.with_label_memory(
-            frame.where(~learning), MEM.memory_from_table(spark, shipped, SMOOTHING)
-        )
+    scoring = frame.where(~learning)
+    joined = _features(
+        MEM.with_label_memory(scoring, MEM.memory_from_table(spark, shipped, SMOOTHING))
     )
-    assert training.keys() == scored.keys() and len(scored) == 8 * 17
+    # What the daily job does with a model's table: a pandas lookup, no join.
+    scored = _features(
+        MEM.with_label_memory(scoring, MEM.ShippedMemory(MEM.table_to_parquet(shipped), SMOOTHING))
+    )
+    assert training.keys() == scored.keys() == joined.keys() and len(scored) == 8 * 17
     for row_id, values in scored.items():
         assert np.array_equal(values, training[row_id]), row_id
+        assert np.array_equal(values, joined[row_id]), row_id
+
+
+def test_a_shipped_memory_reads_like_its_spark_table_to_the_last_bit(spark):
+    labelled = _rows(
+        spark,
+        [
+            *LABELLED,
+            ("a", 5, D(2020, 1, 5), None, None, "SERVICO"),  # no amount, no city
+            ("b", 3, D(2020, 1, 6), 1e19, "X", "JOALHERIA"),  # beyond decimal(20,2)
+            ("c", 2, D(2020, 1, 7), 0.005, "Z", "RESTAURANTE"),  # rounds to 0.01
+            ("c", 3, D(2020, 1, 8), -54.4, "Z", "SERVICO"),
+        ],
+    )
+    table = MEM.build_memory(labelled)
+    queries = _rows(
+        spark,
+        [
+            ("a", 9, D(2020, 2, 1), 10.0, "X", None),
+            ("a", 10, D(2020, 2, 1), None, None, None),
+            ("b", 9, D(2020, 2, 1), 2e19, "X", None),
+            ("c", 9, D(2020, 2, 1), 0.01, "Z", None),
+            ("c", 10, D(2020, 2, 1), -54.40, "Z", None),
+            ("d", 9, D(2020, 2, 1), 1.0, "NEW CITY", None),
+        ],
+    )
+    joined = _features(MEM.with_label_memory(queries, MEM.LabelMemory(table, SMOOTHING)))
+    looked_up = MEM.with_label_memory(queries, _shipped(table))
+    assert looked_up.columns == [*queries.columns, *MEM.MEMORY_FEATURES]
+    scored = _features(looked_up)
+    assert scored.keys() == joined.keys() and len(scored) == 6
+    for row_id, values in scored.items():
+        assert np.array_equal(values, joined[row_id]), row_id
+    # The keys reached every level: known rows differ from the prior.
+    assert scored["c:10"][2] == math.log1p(2)  # c x Z: the two labelled rows of c
+    assert scored["c:10"][3] == math.log1p(1)  # c x Z x -54.40
+    assert list(scored["d:9"][:4]) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_an_empty_shipped_memory_gives_the_flat_prior(spark):
+    empty = spark.createDataFrame([], MEM.TABLE_SCHEMA)
+    queries = _rows(spark, [("a", 2, D(2020, 2, 1), 10.0, "X", None)])
+    values = _features(MEM.with_label_memory(queries, _shipped(empty)))["a:2"]
+    assert list(values[:4]) == [0.0] * 4
+    assert list(values[4:]) == pytest.approx([1 / K] * K, rel=1e-15)
+
+
+def test_memory_index_looks_up_without_spark():
+    columns = [f.name for f in MEM.TABLE_SCHEMA.fields]
+    counts = [0] * K
+    counts[SERVICO] = 2
+    table = pd.DataFrame([["prior", "", 2, *counts], ["account", "a", 2, *counts]], columns=columns)
+    index = MEM.MemoryIndex(table, SMOOTHING)
+    keys = {"city": ["X", "X"], "account": ["a", "b"], "account_city": ["", ""]}
+    keys["account_city_amount"] = ["", ""]
+    out = index.features(keys, 2)
+    prior = (2 + 1) / (2 + K)
+    assert list(out["mem_account_n_log"]) == [math.log1p(2), 0.0]
+    assert out[f"mem_p_{SERVICO}"][1] == pytest.approx(prior, rel=1e-15)  # unknown: the prior
+    assert out[f"mem_p_{SERVICO}"][0] == pytest.approx((2 + 5 * prior) / (2 + 5), rel=1e-15)
+    assert sum(out[f"mem_p_{i}"][0] for i in range(K)) == pytest.approx(1.0)
+
+
+def test_a_key_listed_twice_is_refused():
+    columns = [f.name for f in MEM.TABLE_SCHEMA.fields]
+    row = ["city", "X", 1, 1, *([0] * (K - 1))]
+    table = pd.DataFrame([row, row], columns=columns)
+    with pytest.raises(ValueError, match="twice"):
+        MEM.MemoryIndex(table, SMOOTHING)
+    with pytest.raises(ValueError, match="twice"):
+        MEM.table_from_parquet(MEM.table_to_parquet(table))
 
 
 def test_parquet_bytes_are_stable_and_checked(spark):

@@ -141,9 +141,9 @@ def test_a_champion_with_a_label_memory_is_scored_with_its_own_lookups(tmp_path,
     hold = _rows_with_keys(100, 2)
     own = train.champion_features(artifact, hold)
     memory_columns = [c for c in ALL_FEATURES if c.startswith(MEMORY_FEATURE_PREFIX)]
-    expected = SF.memory_features(
-        SF.MemoryLookup.from_table(table, (20.0, 5.0, 3.0, 1.0)),
-        [SF.memory_keys(a, "SAO PAULO", 10.0) for a in hold[S.ACCOUNT_ID]],
+    keys = [SF.memory_keys(a, "SAO PAULO", 10.0) for a in hold[S.ACCOUNT_ID]]
+    expected = M.MemoryIndex(table, (20.0, 5.0, 3.0, 1.0)).features(
+        {level: [k[level] for k in keys] for level in M.LEVELS}, len(keys)
     )
     for column in memory_columns:
         np.testing.assert_array_equal(own[column].to_numpy(), expected[column])

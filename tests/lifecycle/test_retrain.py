@@ -94,9 +94,7 @@ def _plant_label_error(folder: Path) -> int:
 
 def _recall(spark, cfg, model_dir: Path, folder: Path, category: str) -> float:
     artifact = load_artifact(str(model_dir))
-    frame = workflow.collect_labelled(
-        spark, cfg, str(folder), LATER_AS_OF, memory_of(spark, artifact)
-    )
+    frame = workflow.collect_labelled(spark, cfg, str(folder), LATER_AS_OF, memory_of(artifact))
     predicted = np.asarray(artifact.categories)[
         predict_proba(artifact.booster(), frame[list(artifact.feature_names)]).argmax(axis=1)
     ]

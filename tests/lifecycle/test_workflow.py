@@ -274,7 +274,7 @@ def test_the_registered_version_is_an_mlflow_model_scoring_as_the_job(spark, pro
     assert mlflow_model.read_txcat_metadata(folder)["sha256"] == artifact.sha256
 
     frame = workflow.collect_labelled(
-        spark, cfg, str(promoted["root"] / "evaluation"), AS_OF, memory_of(spark, artifact)
+        spark, cfg, str(promoted["root"] / "evaluation"), AS_OF, memory_of(artifact)
     )
     features = frame[list(artifact.feature_names)]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", cfg.lifecycle.tracking_uri)

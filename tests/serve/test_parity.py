@@ -83,7 +83,7 @@ def _spark_side(spark, cfg, landing: Path, run_date: dt.date, artifact):
         cfg,
         sources.Source.folder(str(landing)),
         run_date,
-        memory=memory_of(spark, artifact),
+        memory=memory_of(artifact),
     )
     records = prepared.records.select(
         S.SOURCE_FILE, S.LEVEL, S.REASON, S.DETAIL, S.LINE_NUMBER, S.ROW_ID

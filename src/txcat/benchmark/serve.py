@@ -38,7 +38,7 @@ from txcat.features import memory as M
 from txcat.generate import generate
 from txcat.generate.reference import reference_overrides
 from txcat.model import save_artifact
-from txcat.serve.features import MemoryLookup, feature_frame, load_reference_tables
+from txcat.serve.features import feature_frame, load_reference_tables
 from txcat.serve.rows import FileRecords, read_file
 from txcat.serve.scorer import cleaning_rules, read_uri
 
@@ -100,7 +100,7 @@ def _fit_model(cfg: Config, files: list[bytes], folder: Path) -> None:
         [[M.PRIOR, "", sum(counts), *counts]], columns=[f.name for f in M.TABLE_SCHEMA.fields]
     )
     smoothing = tuple(cfg.features.memory_smoothing)
-    memory = MemoryLookup.from_table(table, smoothing)
+    memory = M.MemoryIndex(table, smoothing)
     refs = load_reference_tables(cfg.reference, RUN_DATE, read_uri)
     frames = []
     for content in files[:60]:

@@ -64,7 +64,7 @@ def write_feature_rows(
 ) -> int:
     """Materialises the model's input rows once, so every scorer reads the same rows."""
     source = sources.Source.folder(input_path)
-    prepared = sources.prepare(spark, cfg, source, run_date, memory=memory_of(spark, artifact))
+    prepared = sources.prepare(spark, cfg, source, run_date, memory=memory_of(artifact))
     features = prepared.features.select(S.ROW_ID, *FEATURE_COLUMNS)
     features.write.mode("overwrite").parquet(output_path)
     return spark.read.parquet(output_path).count()

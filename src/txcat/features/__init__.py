@@ -8,14 +8,15 @@ artifact's (`memory_of`), training builds its own from the labelled rows.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from txcat.features.aggregates import AGGREGATE_FEATURES, with_file_aggregates
 from txcat.features.enrich import ENRICHMENT_FEATURES, References, with_enrichment
 from txcat.features.memory import (
     MEMORY_FEATURES,
     LabelMemory,
-    memory_from_table,
+    Memory,
+    ShippedMemory,
     table_from_parquet,
     with_label_memory,
 )
@@ -28,7 +29,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 
 
 def build_features(
-    transactions: DataFrame, refs: References, aggregates: str, memory: LabelMemory
+    transactions: DataFrame, refs: References, aggregates: str, memory: Memory
 ) -> DataFrame:
     """Adds every feature column to scorable transactions (one row in, one row out).
 
@@ -45,8 +46,9 @@ def build_features(
     )
 
 
-def memory_of(spark: SparkSession, artifact: ModelArtifact) -> LabelMemory:
-    """The label memory shipped in a model artifact (its checksum was checked at load).
+def memory_of(artifact: ModelArtifact) -> ShippedMemory:
+    """The label memory shipped in a model artifact (its checksum was checked at load), its
+    table checked here, on the driver, rather than in every task that looks it up.
 
     Raises:
         ModelArtifactError: the artifact has no memory table, or the table is malformed.
@@ -54,8 +56,8 @@ def memory_of(spark: SparkSession, artifact: ModelArtifact) -> LabelMemory:
     if artifact.memory_table is None:
         raise ModelArtifactError(f"model {artifact.version} has no label memory table")
     try:
-        table = table_from_parquet(artifact.memory_table)
-        return memory_from_table(spark, table, artifact.memory_smoothing)
+        table_from_parquet(artifact.memory_table)
+        return ShippedMemory(artifact.memory_table, artifact.memory_smoothing)
     except (ValueError, OSError) as exc:
         raise ModelArtifactError(f"model {artifact.version}: bad memory table: {exc}") from exc
 
@@ -63,7 +65,9 @@ def memory_of(spark: SparkSession, artifact: ModelArtifact) -> LabelMemory:
 __all__ = [
     "FEATURE_COLUMNS",
     "LabelMemory",
+    "Memory",
     "References",
+    "ShippedMemory",
     "build_features",
     "memory_of",
 ]

@@ -11,10 +11,14 @@ class c sharing the row's key at that level and `m` is the level's smoothing con
 probabilities: a new city falls back to the prior, a new account to the city directory.
 
 The table holds one row per (level, key) with per-class counts; the prior is the level `prior`
-with the empty key. It is computed with a Spark `groupBy` (`build_memory`), shipped with the
-model (`model.ModelArtifact.memory_table`) and looked up by broadcast left joins
-(`with_label_memory`): every row is kept, and the same table gives the same values in training
-and scoring.
+with the empty key. It is computed with a Spark `groupBy` (`build_memory`) and shipped with the
+model (`model.ModelArtifact.memory_table`). `with_label_memory` reads it two ways, every row
+kept and the same values either way (`tests/features/test_memory.py`):
+- a `LabelMemory` (a Spark table: training's own, folded or not) by one broadcast left join per
+  level;
+- a `ShippedMemory` (a model's table as its Parquet bytes: scoring) by `MemoryIndex`, a
+  vectorized pandas lookup run in a pandas UDF. The real-time API calls the same `MemoryIndex`,
+  so batch and API read a model's memory with one piece of code.
 
 Training rows never see their own label: `time_blocks` cuts the labelled days into contiguous
 blocks and `build_out_of_fold_memory` gives each block the counts of the other blocks (totals
@@ -23,10 +27,13 @@ minus the block's own counts, the prior included); `training_memory` wires both.
 
 from __future__ import annotations
 
+import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeAlias
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,6 +71,23 @@ TABLE_SCHEMA = T.StructType(
 )
 _SEP = "\x1f"  # between the parts of a compound key: never in a parsed field
 _EMPTY = "<EMPTY>"
+_LOOKUP = "_mem_lookup"
+#: What `MemoryIndex.looked_up` gives per row: the labelled rows at each level and the
+#: probabilities (`MEMORY_FEATURES` without the logarithms).
+LOOKED_UP: tuple[str, ...] = tuple(f"_mem_{level}_n" for level in LEVELS) + tuple(
+    f"{MEMORY_FEATURE_PREFIX}p_{i}" for i in range(len(S.CATEGORIES))
+)
+_LOOKED_UP_TYPE = T.StructType([T.StructField(c, T.DoubleType()) for c in LOOKED_UP])
+
+
+def _checked_smoothing(smoothing: Sequence[float]) -> tuple[float, ...]:
+    values = tuple(float(m) for m in smoothing)
+    if len(values) != len(LEVELS) or any(m <= 0 for m in values):
+        raise ValueError(
+            f"label memory needs one positive smoothing constant per level {LEVELS}, "
+            f"got {tuple(smoothing)}"
+        )
+    return values
 
 
 @dataclass(frozen=True)
@@ -81,11 +105,24 @@ class LabelMemory:
     learning: Column | None = None
 
     def __post_init__(self) -> None:
-        if len(self.smoothing) != len(LEVELS) or any(m <= 0 for m in self.smoothing):
-            raise ValueError(
-                f"label memory needs one positive smoothing constant per level {LEVELS}, "
-                f"got {self.smoothing}"
-            )
+        _checked_smoothing(self.smoothing)
+
+
+@dataclass(frozen=True)
+class ShippedMemory:
+    """A model's label memory as it ships: the table's Parquet bytes (`table_to_parquet`) and
+    the smoothing constant of each level. `with_label_memory` looks it up with `MemoryIndex` in
+    a pandas UDF (no Spark table, no join); check the bytes with `table_from_parquet` first."""
+
+    table: bytes
+    smoothing: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _checked_smoothing(self.smoothing)
+
+
+#: What the `mem_*` features read: training's table, or a model's shipped one.
+Memory: TypeAlias = LabelMemory | ShippedMemory
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -191,12 +228,15 @@ def training_memory(
 # --- features -----------------------------------------------------------------------------------
 
 
-def with_label_memory(rows: DataFrame, memory: LabelMemory) -> DataFrame:
-    """Adds `MEMORY_FEATURES` by one broadcast left join per level (every row kept).
+def with_label_memory(rows: DataFrame, memory: Memory) -> DataFrame:
+    """Adds `MEMORY_FEATURES` (every row kept, one row out per row in).
 
-    A folded memory also adds `FOLD`. Joins reorder rows: this runs after the per-file
-    aggregates (see `build_features`).
+    A `LabelMemory` is read by one broadcast left join per level; a folded one also adds
+    `FOLD`. Joins reorder rows: this runs after the per-file aggregates (see
+    `build_features`). A `ShippedMemory` is read by `MemoryIndex` in a pandas UDF.
     """
+    if isinstance(memory, ShippedMemory):
+        return _with_shipped_memory(rows, memory)
     folded = memory.blocks is not None
     by = [FOLD] if folded else []
     keys = memory_keys()
@@ -231,6 +271,129 @@ def with_label_memory(rows: DataFrame, memory: LabelMemory) -> DataFrame:
     return out.select(*[c for c in out.columns if c not in names], *features)
 
 
+def _with_shipped_memory(rows: DataFrame, memory: ShippedMemory) -> DataFrame:
+    """`with_label_memory` for a model's table: each level's key (`memory_keys`, computed by
+    Spark as when the table was built) goes to `MemoryIndex.features` in a pandas UDF.
+
+    The broadcast table is indexed once per Python worker (`_index_of`), not once per task.
+    """
+    shipped = rows.sparkSession.sparkContext.broadcast(memory.table)
+    digest = hashlib.sha256(memory.table).hexdigest()
+    smoothing = memory.smoothing
+
+    @F.pandas_udf(_LOOKED_UP_TYPE)  # type: ignore[call-overload]
+    def lookup(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        index = _index_of(digest, smoothing, lambda: shipped.value)
+        for keys in batches:
+            yield pd.DataFrame(index.looked_up(keys, len(keys)), columns=list(LOOKED_UP))
+
+    keys = memory_keys()
+    found = F.col(_LOOKUP)
+    # The logarithms are Spark's (StrictMath.log1p), as the joins': numpy's may differ by an ulp.
+    features = [
+        F.log1p(found[f"_mem_{level}_n"]).alias(f"{MEMORY_FEATURE_PREFIX}{level}_n_log")
+        for level in LEVELS
+    ]
+    features += [found[c].alias(c) for c in LOOKED_UP[len(LEVELS) :]]
+    looked_up = rows.withColumn(
+        _LOOKUP, lookup(F.struct(*[keys[level].alias(level) for level in LEVELS]))
+    )
+    return looked_up.select(*[F.col(c) for c in rows.columns], *features)
+
+
+class MemoryIndex:
+    """A memory table indexed for vectorized lookups: per level, its keys (a pandas `Index`)
+    and a float64 array of `[n, count_0, ..., count_K-1]` per key.
+
+    `looked_up` computes `with_label_memory`'s counts and probabilities with the same
+    arithmetic, in the same order, as the Spark expressions: equal to the last bit. Used by the
+    batch job (`with_label_memory` of a `ShippedMemory`, Spark taking the logarithms), the
+    real-time API and the champion comparison (`features`).
+    """
+
+    def __init__(self, table: pd.DataFrame, smoothing: Sequence[float]) -> None:
+        """Indexes `table`, a memory table (`TABLE_SCHEMA`'s columns, e.g. `table_from_parquet`'s).
+
+        Raises:
+            ValueError: a (level, key) is listed twice, or the smoothing is not one positive
+                constant per level.
+        """
+        self.smoothing = _checked_smoothing(smoothing)
+        values = np.column_stack(
+            [table[N].to_numpy(np.float64), table[list(COUNTS)].to_numpy(np.float64)]
+        ).reshape(len(table), 1 + len(COUNTS))
+        levels = table[LEVEL].to_numpy(dtype=object)
+        keys = table[KEY].to_numpy(dtype=object)
+        self._levels: dict[str, tuple[pd.Index, np.ndarray]] = {}
+        for level in (PRIOR, *LEVELS):
+            chosen = levels == level
+            index = pd.Index(keys[chosen], dtype=object)
+            if not index.is_unique:
+                raise ValueError(f"memory table lists a key of level {level} twice")
+            self._levels[level] = (index, values[chosen])
+
+    @classmethod
+    def from_parquet(cls, data: bytes, smoothing: Sequence[float]) -> MemoryIndex:
+        """The index of a table written by `table_to_parquet` (checked as `table_from_parquet`)."""
+        return cls(table_from_parquet(data), smoothing)
+
+    def _found(self, level: str, keys: Sequence[str] | pd.Series) -> np.ndarray:
+        """`[n, counts...]` of each key at `level`; zeros for a key the table does not list."""
+        index, values = self._levels[level]
+        at = index.get_indexer(pd.Index(keys, dtype=object))
+        found = np.zeros((len(at), values.shape[1]))
+        known = at >= 0
+        found[known] = values[at[known]]
+        return found
+
+    def looked_up(
+        self, keys: Mapping[str, Sequence[str]] | pd.DataFrame, rows: int
+    ) -> dict[str, np.ndarray]:
+        """`LOOKED_UP` of `rows` rows given by their key at each level of `LEVELS`
+        (`memory_keys`' values; the prior's key is the same for every row)."""
+        classes = len(COUNTS)
+        prior = self._found(PRIOR, [""])[0]
+        p = np.broadcast_to((prior[1:] + 1.0) / (prior[0] + float(classes)), (rows, classes))
+        out: dict[str, np.ndarray] = {}
+        for level, m in zip(LEVELS, self.smoothing, strict=True):
+            found = self._found(level, keys[level])
+            n = found[:, 0]
+            p = (found[:, 1:] + m * p) / (n + m)[:, None]
+            out[f"_mem_{level}_n"] = n
+        for i in range(classes):
+            out[f"{MEMORY_FEATURE_PREFIX}p_{i}"] = np.ascontiguousarray(p[:, i])
+        return out
+
+    def features(
+        self, keys: Mapping[str, Sequence[str]] | pd.DataFrame, rows: int
+    ) -> dict[str, np.ndarray]:
+        """`MEMORY_FEATURES` of `rows` rows (`looked_up`'s keys). The logarithms are numpy's:
+        they may differ from Spark's (`StrictMath.log1p`) in the last bit."""
+        found = self.looked_up(keys, rows)
+        out = {
+            f"{MEMORY_FEATURE_PREFIX}{level}_n_log": np.log1p(found[f"_mem_{level}_n"])
+            for level in LEVELS
+        }
+        return out | {c: found[c] for c in LOOKED_UP[len(LEVELS) :]}
+
+
+#: The last index built in this Python process: (table digest, smoothing) -> index. One slot:
+#: a worker scores with one model at a time.
+_INDEXES: dict[tuple[str, tuple[float, ...]], MemoryIndex] = {}
+
+
+def _index_of(digest: str, smoothing: tuple[float, ...], table: Callable[[], bytes]) -> MemoryIndex:
+    """The `MemoryIndex` of the table with this digest, built once per Python worker process
+    (Spark reuses workers across tasks, and a day has many tasks)."""
+    key = (digest, smoothing)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = MemoryIndex.from_parquet(table(), smoothing)
+        _INDEXES.clear()
+        _INDEXES[key] = index
+    return index
+
+
 # --- the shipped table --------------------------------------------------------------------------
 
 
@@ -247,7 +410,8 @@ def table_from_parquet(data: bytes) -> pd.DataFrame:
     """The table written by `table_to_parquet`.
 
     Raises:
-        ValueError: the bytes are not such a table (columns, or counts that do not add up).
+        ValueError: the bytes are not such a table (columns, counts that do not add up, or a
+            (level, key) listed twice).
     """
     frame = pq.read_table(io.BytesIO(data)).to_pandas()
     expected = [f.name for f in TABLE_SCHEMA.fields]
@@ -255,6 +419,8 @@ def table_from_parquet(data: bytes) -> pd.DataFrame:
         raise ValueError(f"memory table columns are {list(frame.columns)}, expected {expected}")
     if not (frame[list(COUNTS)].sum(axis=1) == frame[N]).all():
         raise ValueError("memory table counts do not add up to n")
+    if frame.duplicated([LEVEL, KEY]).any():
+        raise ValueError("memory table lists a (level, key) twice")
     return frame
 
 

@@ -528,7 +528,7 @@ def champion_features(artifact: ModelArtifact, hold: pd.DataFrame) -> pd.DataFra
     if artifact.memory_table is None:
         return hold
     table = MEM.table_from_parquet(artifact.memory_table)
-    lookup = SF.MemoryLookup.from_table(table, artifact.memory_smoothing)
+    index = MEM.MemoryIndex(table, artifact.memory_smoothing)
     keys = [
         SF.memory_keys(
             str(account),
@@ -539,7 +539,8 @@ def champion_features(artifact: ModelArtifact, hold: pd.DataFrame) -> pd.DataFra
             hold[S.ACCOUNT_ID], hold[S.MERCHANT_CITY], hold[S.AMOUNT], strict=True
         )
     ]
-    own = pd.DataFrame(SF.memory_features(lookup, keys), index=hold.index)
+    by_level = {level: [k[level] for k in keys] for level in MEM.LEVELS}
+    own = pd.DataFrame(index.features(by_level, len(keys)), index=hold.index)
     return hold.assign(**{c: own[c] for c in own.columns})
 
 

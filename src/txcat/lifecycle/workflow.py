@@ -22,7 +22,7 @@ from txcat import model_uri as MU
 from txcat import schema as S
 from txcat import sources
 from txcat.config import Config
-from txcat.features import FEATURE_COLUMNS, LabelMemory, memory_of
+from txcat.features import FEATURE_COLUMNS, Memory, memory_of
 from txcat.features.memory import collected, training_memory
 from txcat.lifecycle import candidates as C
 from txcat.lifecycle import gate as G
@@ -161,7 +161,7 @@ def collect_labelled(
     cfg: Config,
     input_path: str,
     as_of: dt.date,
-    memory: LabelMemory | None = None,
+    memory: Memory | None = None,
 ) -> pd.DataFrame:
     """Features and labels of every labelled, scorable row (no split: a whole evaluation set).
 
@@ -213,7 +213,7 @@ def evaluate(
     """
     version, _, artifact = _open_model(cfg, model)
     check_compatible(artifact, FEATURE_COLUMNS, S.CATEGORIES)
-    frame = collect_labelled(spark, cfg, input_path, as_of, memory_of(spark, artifact))
+    frame = collect_labelled(spark, cfg, input_path, as_of, memory_of(artifact))
     index = {c: i for i, c in enumerate(artifact.categories)}
     y = frame[S.LABEL].map(index).to_numpy(dtype=np.int64)
     features = frame[list(artifact.feature_names)]

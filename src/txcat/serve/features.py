@@ -29,7 +29,6 @@ from txcat.features import memory as M
 from txcat.features.aggregates import AGGREGATE_FEATURES, file_aggregates
 from txcat.features.enrich import NATIONAL_SCOPE, ReferenceDataError
 from txcat.features.row import PHONE_PATTERN, ROW_FEATURES, URL_PATTERN
-from txcat.model import MEMORY_FEATURE_PREFIX
 from txcat.serve import javaregex as J
 from txcat.serve.rows import Record
 
@@ -192,23 +191,6 @@ def _bureau(
 # --- label memory ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MemoryLookup:
-    """The model's label memory table as dictionaries: (level -> key -> (n, counts))."""
-
-    levels: Mapping[str, Mapping[str, tuple[float, np.ndarray]]]
-    smoothing: tuple[float, ...]
-
-    @classmethod
-    def from_table(cls, table: pd.DataFrame, smoothing: Sequence[float]) -> MemoryLookup:
-        levels: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
-        counts = table[list(M.COUNTS)].to_numpy(dtype=np.float64)
-        n = table[M.N].to_numpy(dtype=np.float64)
-        for i, (level, key) in enumerate(zip(table[M.LEVEL], table[M.KEY], strict=True)):
-            levels.setdefault(str(level), {})[str(key)] = (float(n[i]), counts[i])
-        return cls(levels, tuple(float(m) for m in smoothing))
-
-
 def memory_keys(account_id: str, city: str | None, amount: float | None) -> dict[str, str]:
     """`memory.memory_keys` for one row."""
     city_key = city if city is not None else M._EMPTY
@@ -222,32 +204,6 @@ def memory_keys(account_id: str, city: str | None, amount: float | None) -> dict
         "account_city": M._SEP.join((account_id, city_key)),
         "account_city_amount": M._SEP.join((account_id, city_key, amount_key)),
     }
-
-
-def memory_features(
-    memory: MemoryLookup, keys: Sequence[Mapping[str, str]]
-) -> dict[str, np.ndarray]:
-    """`memory.with_label_memory`'s columns for rows given by their keys."""
-    classes = len(M.COUNTS)
-    missing = (0.0, np.zeros(classes))
-
-    def looked_up(level: str) -> tuple[np.ndarray, np.ndarray]:
-        table = memory.levels.get(level, {})
-        found = [table.get(row[level], missing) for row in keys]
-        n = np.array([f[0] for f in found], dtype=np.float64)
-        counts = np.stack([f[1] for f in found]) if found else np.zeros((0, classes))
-        return n, counts
-
-    n, counts = looked_up(M.PRIOR)
-    p = (counts + 1.0) / (n + float(classes))[:, None]
-    out: dict[str, np.ndarray] = {}
-    for level, m in zip(M.LEVELS, memory.smoothing, strict=True):
-        n, counts = looked_up(level)
-        p = (counts + m * p) / (n + m)[:, None]
-        out[f"{MEMORY_FEATURE_PREFIX}{level}_n_log"] = np.log1p(n)
-    for i in range(classes):
-        out[f"{MEMORY_FEATURE_PREFIX}p_{i}"] = p[:, i]
-    return out
 
 
 # --- row features ----------------------------------------------------------------------------
@@ -347,7 +303,7 @@ def feature_frame(
     account_id: str,
     records: Sequence[Record],
     refs: ReferenceTables,
-    memory: MemoryLookup,
+    memory: M.MemoryIndex,
 ) -> pd.DataFrame:
     """Every feature of a file's scorable records (in line order), with `line_number`."""
     values = [r.values for r in records]
@@ -395,7 +351,7 @@ def feature_frame(
     columns["bureau_is_missing"] = np.full(n, float(bureau is None))
 
     keys = [memory_keys(account_id, v[S.MERCHANT_CITY], v[S.AMOUNT]) for v in values]
-    columns.update(memory_features(memory, keys))
+    columns.update(memory.features({level: [k[level] for k in keys] for level in M.LEVELS}, n))
     # One float block in the model's column order (inserting column by column costs more
     # than the prediction).
     frame = pd.DataFrame(

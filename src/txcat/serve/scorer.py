@@ -25,15 +25,10 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.engine import EngineError, Predictor
 from txcat.features import FEATURE_COLUMNS
-from txcat.features.memory import table_from_parquet
+from txcat.features.memory import MemoryIndex
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
 from txcat.score import TOP_K, predict_frame
-from txcat.serve.features import (
-    MemoryLookup,
-    ReferenceTables,
-    feature_frame,
-    load_reference_tables,
-)
+from txcat.serve.features import ReferenceTables, feature_frame, load_reference_tables
 from txcat.serve.rows import CleaningRules, FileRecords, read_file
 
 log = logging.getLogger(__name__)
@@ -92,7 +87,7 @@ class LoadedModel:
 
     artifact: ModelArtifact
     predictor: Predictor = field(repr=False)
-    memory: MemoryLookup = field(repr=False)
+    memory: MemoryIndex = field(repr=False)
     #: What identifies this version where it came from (registry version, or sha256).
     source_version: str = ""
 
@@ -130,10 +125,9 @@ def loaded_model(
     if artifact.memory_table is None:
         raise ModelArtifactError(f"model {artifact.version} has no label memory table")
     try:
-        table = table_from_parquet(artifact.memory_table)
+        memory = MemoryIndex.from_parquet(artifact.memory_table, artifact.memory_smoothing)
     except (ValueError, OSError) as exc:
         raise ModelArtifactError(f"model {artifact.version}: bad memory table: {exc}") from exc
-    memory = MemoryLookup.from_table(table, artifact.memory_smoothing)
     try:
         scorer = artifact.predictor(nthread)
     except EngineError as exc:

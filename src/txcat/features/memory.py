@@ -43,6 +43,7 @@ from pyspark.sql import types as T
 
 from txcat import schema as S
 from txcat.model import MEMORY_FEATURE_PREFIX
+from txcat.strictmath import log1p_array
 
 PRIOR = "prior"
 #: Back-off levels, from the broadest to the most specific (the smoothing constants' order).
@@ -289,7 +290,7 @@ def _with_shipped_memory(rows: DataFrame, memory: ShippedMemory) -> DataFrame:
 
     keys = memory_keys()
     found = F.col(_LOOKUP)
-    # The logarithms are Spark's (StrictMath.log1p), as the joins': numpy's may differ by an ulp.
+    # The logarithms are Spark's, as the joins' are.
     features = [
         F.log1p(found[f"_mem_{level}_n"]).alias(f"{MEMORY_FEATURE_PREFIX}{level}_n_log")
         for level in LEVELS
@@ -308,7 +309,7 @@ class MemoryIndex:
     `looked_up` computes `with_label_memory`'s counts and probabilities with the same
     arithmetic, in the same order, as the Spark expressions: equal to the last bit. Used by the
     batch job (`with_label_memory` of a `ShippedMemory`, Spark taking the logarithms), the
-    real-time API and the champion comparison (`features`).
+    real-time API and the champion comparison (`features`, with the JVM's logarithms).
     """
 
     def __init__(self, table: pd.DataFrame, smoothing: Sequence[float]) -> None:
@@ -367,11 +368,11 @@ class MemoryIndex:
     def features(
         self, keys: Mapping[str, Sequence[str]] | pd.DataFrame, rows: int
     ) -> dict[str, np.ndarray]:
-        """`MEMORY_FEATURES` of `rows` rows (`looked_up`'s keys). The logarithms are numpy's:
-        they may differ from Spark's (`StrictMath.log1p`) in the last bit."""
+        """`MEMORY_FEATURES` of `rows` rows (`looked_up`'s keys), the logarithms Spark's
+        (`strictmath.log1p`)."""
         found = self.looked_up(keys, rows)
         out = {
-            f"{MEMORY_FEATURE_PREFIX}{level}_n_log": np.log1p(found[f"_mem_{level}_n"])
+            f"{MEMORY_FEATURE_PREFIX}{level}_n_log": log1p_array(found[f"_mem_{level}_n"])
             for level in LEVELS
         }
         return out | {c: found[c] for c in LOOKED_UP[len(LEVELS) :]}

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from txcat import schema as S
+from txcat import strictmath
 from txcat.config import ReferenceConfig
 from txcat.features import FEATURE_COLUMNS
 from txcat.features import memory as M
@@ -264,7 +265,7 @@ def row_features(values: Mapping[str, Any]) -> list[float | None]:
         phone = len(_NOT_DIGIT.sub("", city)) >= 7
     features = [
         amount,
-        _signum(amount) * math.log1p(magnitude) if has_amount else None,
+        _signum(amount) * strictmath.log1p(magnitude) if has_amount else None,
         float(not has_amount),
         _flag(amount < 0) if has_amount else None,
         _flag(math.fmod(magnitude, 1.0) < 1e-9) if has_amount else None,

@@ -265,6 +265,33 @@ def test_memory_index_looks_up_without_spark():
     assert sum(out[f"mem_p_{i}"][0] for i in range(K)) == pytest.approx(1.0)
 
 
+def test_memory_index_reads_arrow_and_pandas_alike_and_keeps_large_counts_exact():
+    columns = [f.name for f in MEM.TABLE_SCHEMA.fields]
+    big = 3_000_000_001  # beyond int32: the index keeps int64 counts
+    counts = [0] * K
+    counts[SERVICO] = big
+    table = pd.DataFrame(
+        [["prior", "", big, *counts], ["city", "X", 1, *([1] + [0] * (K - 1))]], columns=columns
+    )
+    keys = {level: ["X", "Y"] for level in MEM.LEVELS}
+    from_pandas = MEM.MemoryIndex(table, SMOOTHING).looked_up(keys, 2)
+    from_parquet = MEM.MemoryIndex.from_parquet(MEM.table_to_parquet(table), SMOOTHING)
+    assert from_parquet.looked_up(keys, 2).keys() == from_pandas.keys()
+    for name, values in from_parquet.looked_up(keys, 2).items():
+        assert np.array_equal(values, from_pandas[name]), name
+    prior = (float(big) + 1.0) / (float(big) + K)
+    assert from_pandas[f"mem_p_{SERVICO}"][1] == pytest.approx(prior, rel=1e-15)
+
+
+def test_counts_that_do_not_add_up_are_refused_by_the_index():
+    columns = [f.name for f in MEM.TABLE_SCHEMA.fields]
+    table = pd.DataFrame([["city", "X", 2, 1, *([0] * (K - 1))]], columns=columns)
+    with pytest.raises(ValueError, match="do not add up"):
+        MEM.MemoryIndex(table, SMOOTHING)
+    with pytest.raises(ValueError, match="not a Parquet"):
+        MEM.MemoryIndex.from_parquet(b"not parquet", SMOOTHING)
+
+
 def test_a_key_listed_twice_is_refused():
     columns = [f.name for f in MEM.TABLE_SCHEMA.fields]
     row = ["city", "X", 1, 1, *([0] * (K - 1))]

@@ -527,8 +527,7 @@ def champion_features(artifact: ModelArtifact, hold: pd.DataFrame) -> pd.DataFra
     in place of the candidate's; the rows unchanged for a model without a memory."""
     if artifact.memory_table is None:
         return hold
-    table = MEM.table_from_parquet(artifact.memory_table)
-    index = MEM.MemoryIndex(table, artifact.memory_smoothing)
+    index = MEM.MemoryIndex.from_parquet(artifact.memory_table, artifact.memory_smoothing)
     keys = [
         SF.memory_keys(
             str(account),

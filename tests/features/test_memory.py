@@ -193,7 +193,9 @@ def test_hold_out_rows_read_the_shipped_table(spark):
     )
     scoring = frame.where(~learning)
     joined = _features(
-        MEM.with_label_memory(scoring, MEM.memory_from_table(spark, shipped, SMOOTHING))
+        MEM.with_label_memory(
+            scoring, MEM.LabelMemory(spark.createDataFrame(shipped, MEM.TABLE_SCHEMA), SMOOTHING)
+        )
     )
     # What the daily job does with a model's table: a pandas lookup, no join.
     scored = _features(

@@ -27,7 +27,7 @@ def train_tiny_model(
     """A booster fitted on the labelled rows of a folder, with their label memory, saved."""
     prepared = sources.prepare(spark, cfg, sources.Source.folder(str(landing)), run_date)
     table = MEM.build_memory(prepared.scorable).toPandas()
-    memory = MEM.memory_from_table(spark, table, SMOOTHING)
+    memory = MEM.ShippedMemory(MEM.table_to_parquet(table), SMOOTHING)  # as the job reads it
     frame = (
         prepared.featured(prepared.scorable, memory)
         .where(f"{S.LABEL} IS NOT NULL")

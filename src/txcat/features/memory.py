@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -479,14 +479,3 @@ def collected(memory: LabelMemory) -> LabelMemory:
     if blocks is not None:
         blocks = spark.createDataFrame(blocks.toPandas(), blocks.schema)
     return replace(memory, table=table, blocks=blocks)
-
-
-def memory_from_table(
-    spark: SparkSession, table: pd.DataFrame, smoothing: Sequence[float]
-) -> LabelMemory:
-    """A `LabelMemory` for a table held on the driver (e.g. a model artifact's)."""
-    rows = [tuple(r) for r in table[[f.name for f in TABLE_SCHEMA.fields]].itertuples(index=False)]
-    frame = spark.createDataFrame(
-        [(str(r[0]), str(r[1]), *(int(v) for v in r[2:])) for r in rows], TABLE_SCHEMA
-    )
-    return LabelMemory(frame, tuple(float(m) for m in smoothing))

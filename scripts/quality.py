@@ -27,6 +27,7 @@ from txcat.config import load_config
 from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.generate import reference as ref
 from txcat.lifecycle import candidates as C
+from txcat.lifecycle import gate as G
 from txcat.lifecycle import quality as Q
 from txcat.lifecycle import workflow
 from txcat.model import load_artifact
@@ -157,6 +158,7 @@ def evaluate_dataset(
         train, evaluation, FEATURE_COLUMNS, cfg.training.class_weight_power, cfg.training.seed
     )
     trained = json.loads((model / "evaluation.json").read_text(encoding="utf-8"))
+    verdict = G.evaluate_gate(trained, cfg.quality_gate)
     models = {
         "txcat model (XGBoost)": Q.headline(metrics),
         "logistic regression": Q.headline(base[C.LOGISTIC]),
@@ -168,6 +170,7 @@ def evaluate_dataset(
         "models": models,
         "per_class_recall": Q.per_class_recall(metrics),
         "training_holdout": {name: Q.headline(m) for name, m in trained.get("holdout", {}).items()},
+        "quality_gate": {"passed": verdict.passed, "checks": verdict.lines()},
         "chosen_params": trained.get("chosen_params", {}),
         "selection": trained.get("selection", {}),
         "commands": [c.replace(str(work), "$WORK") for c in commands],

@@ -122,6 +122,13 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
                 },
             ],
         },
+        "quality_gate": {
+            "passed": False,
+            "checks": [
+                "FAIL macro_f1_vs_baselines: 0.2411 vs required 0.2657",
+                "PASS size: 900 bytes vs max 50000000",
+            ],
+        },
         "commands": ["make quality"],
     }
     json_path, md_path = Q.write_docs({"Real data": section}, tmp_path)
@@ -132,6 +139,8 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
     assert "| txcat model | 0.500 | 0.250 | – | – |" in page
     assert "| public | 0.400 | – | – | – |" in page
     assert "| SERVICO | 10 | 0.900 |" in page
+    assert "as `txcat promote` judges a version) **refuses it**:" in page
+    assert "FAIL macro_f1_vs_baselines: 0.2411 vs required 0.2657\nPASS size" in page
     assert json.loads(json_path.read_text(encoding="utf-8"))["Real data"]["split"] == {
         "cutoff": "2019-12-01"
     }

@@ -235,11 +235,28 @@ def _selection(selection: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _gate(gate: Mapping[str, Any]) -> list[str]:
+    """The quality gate's verdict on the trained model, as `txcat promote` would give it."""
+    if not gate:
+        return []
+    verdict = "passes it" if gate["passed"] else "**refuses it**"
+    return [
+        "The quality gate (the configuration's `quality_gate`, on training's own hold-out rows, "
+        f"as `txcat promote` judges a version) {verdict}:",
+        "",
+        "```text",
+        *gate["checks"],
+        "```",
+        "",
+    ]
+
+
 def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Path, Path]:
     """Writes `quality.json` (everything) and `quality.md` (the tables) into `docs`.
 
     `results` maps a dataset name ("real", "generated") to its section: `description`,
-    `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional `notes`.
+    `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional
+    `quality_gate` (`passed`, `checks`: the gate's lines), `selection` and `notes`.
     """
     docs.mkdir(parents=True, exist_ok=True)
     json_path = docs / "quality.json"
@@ -258,6 +275,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
         if split:
             lines += ["Split: " + ", ".join(f"{k} {v}" for k, v in split.items()), ""]
         lines += [*_table(section.get("models", {})), ""]
+        lines += _gate(section.get("quality_gate", {}))
         recall = section.get("per_class_recall", {})
         if recall:
             lines += ["Per-category recall of the model (evaluation rows):", ""]

@@ -346,6 +346,10 @@ class LifecycleConfig:
             )
 
 
+#: How a candidate must beat the baselines (`quality_gate.baseline_rule`).
+BASELINE_RULES = ("margin", "interval")
+
+
 @dataclasses.dataclass(frozen=True)
 class QualityGateConfig:
     """What a registered version must show before the serving alias may point at it."""
@@ -358,6 +362,17 @@ class QualityGateConfig:
     max_size_bytes: int
     #: The candidate's hold-out macro-F1 may be at most this much below the champion's.
     max_macro_f1_drop_vs_champion: float
+    #: How the candidate must beat the best baseline (`BASELINE_RULES`): `margin`, by the two
+    #: margins above; `interval`, with the hold-out's 95 % bootstrap interval of its lead
+    #: (accuracy lead above 0, macro-F1 lead not below 0).
+    baseline_rule: str
+
+    def __post_init__(self) -> None:
+        if self.baseline_rule not in BASELINE_RULES:
+            raise ConfigError(
+                f"quality_gate.baseline_rule must be one of {', '.join(BASELINE_RULES)}, "
+                f"got {self.baseline_rule!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

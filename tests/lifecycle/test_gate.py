@@ -136,3 +136,50 @@ def test_a_champion_that_cannot_be_compared_or_has_moved_does_not_decide():
     moved = evaluate_gate(_with_champion(0.9), GATE, serving_version="4")
     assert moved.passed and "the champion is now version 4" in moved.checks[2].detail
     assert "no champion" in evaluate_gate(EVALUATION, GATE).checks[2].detail
+
+
+def _lead(lead: float, low: float, high: float) -> dict:
+    return {"lead": lead, "low": low, "high": high}
+
+
+def _with_leads(accuracy: dict, macro_f1: dict) -> dict:
+    """The model 0.03 accuracy and 0.01 macro-F1 ahead of logistic regression, and intervals."""
+    evaluation = _with_model(macro_f1=0.56, accuracy=0.73)
+    evaluation["holdout_leads"] = {
+        name: {"accuracy": accuracy, "macro_f1": macro_f1, "confidence": 0.95, "rows": 860}
+        for name in ("majority", "logistic_regression")
+    }
+    return evaluation
+
+
+INTERVAL_GATE = dataclasses.replace(GATE, baseline_rule="interval")
+
+
+def test_the_interval_rule_wants_a_sure_accuracy_lead_and_a_macro_f1_not_surely_worse():
+    # Leads smaller than the margins, yet sure (accuracy) or possible (macro-F1): passes.
+    small = _with_leads(_lead(0.03, 0.01, 0.05), _lead(0.01, -0.02, 0.04))
+    assert not evaluate_gate(small, GATE).passed  # the margin rule refuses them
+    result = evaluate_gate(small, INTERVAL_GATE)
+    assert result.passed
+    assert result.lines()[1] == (
+        "PASS accuracy_vs_baselines: lead +0.0300 over best baseline logistic_regression, "
+        "95% interval [+0.0100, +0.0500] (must lie above 0; 860 hold-out rows)"
+    )
+    unsure = _with_leads(_lead(0.03, -0.01, 0.07), _lead(0.01, -0.02, 0.04))
+    assert [c.name for c in evaluate_gate(unsure, INTERVAL_GATE).failed] == [
+        "accuracy_vs_baselines"
+    ]
+    worse = _with_leads(_lead(0.03, 0.01, 0.05), _lead(-0.05, -0.08, -0.01))
+    assert [c.name for c in evaluate_gate(worse, INTERVAL_GATE).failed] == ["macro_f1_vs_baselines"]
+
+
+def test_the_interval_rule_needs_the_recorded_intervals():
+    with pytest.raises(GateInputError, match="no hold-out lead intervals"):
+        evaluate_gate(EVALUATION, INTERVAL_GATE)
+
+
+def test_an_unknown_baseline_rule_is_a_configuration_error():
+    from txcat.config import ConfigError
+
+    with pytest.raises(ConfigError, match="baseline_rule must be one of margin, interval"):
+        dataclasses.replace(GATE, baseline_rule="vibes")

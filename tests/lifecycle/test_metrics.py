@@ -107,3 +107,37 @@ def test_bad_input_is_refused():
 def test_fold_summary():
     summary = M.summarise_folds([{"accuracy": 0.5, "note": "x"}, {"accuracy": 0.7, "note": "y"}])
     assert summary == {"accuracy": pytest.approx({"mean": 0.6, "std": 0.1})}
+
+
+def test_paired_bootstrap_lead_is_the_difference_on_all_rows_with_an_interval_around_it():
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 2000)
+    better = np.where(rng.random(2000) < 0.8, y, rng.integers(0, 5, 2000))
+    worse = np.where(rng.random(2000) < 0.6, y, rng.integers(0, 5, 2000))
+    result = M.paired_bootstrap_lead(y, better, worse, 5, resamples=300, seed=1)
+    accuracy = skm.accuracy_score(y, better) - skm.accuracy_score(y, worse)
+    macro_f1 = skm.f1_score(y, better, average="macro") - skm.f1_score(y, worse, average="macro")
+    assert result["accuracy"]["lead"] == pytest.approx(accuracy)
+    assert result["macro_f1"]["lead"] == pytest.approx(macro_f1)
+    for metric in ("accuracy", "macro_f1"):
+        lead = result[metric]
+        assert 0 < lead["low"] < lead["lead"] < lead["high"]
+    assert (result["rows"], result["resamples"], result["confidence"]) == (2000, 300, 0.95)
+    # The same predictions lead by nothing, in every resample.
+    same = M.paired_bootstrap_lead(y, better, better, 5, resamples=50)
+    assert same["macro_f1"] == {"lead": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_paired_bootstrap_interval_straddles_zero_when_the_rows_cannot_tell():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 60)
+    a = np.where(rng.random(60) < 0.7, y, rng.integers(0, 3, 60))
+    b = np.where(rng.random(60) < 0.7, y, rng.integers(0, 3, 60))
+    lead = M.paired_bootstrap_lead(y, a, b, 3, resamples=500)["accuracy"]
+    assert lead["low"] < 0 < lead["high"]
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        M.paired_bootstrap_lead(y, a[:10], b, 3)
+    with pytest.raises(ValueError, match="confidence"):
+        M.paired_bootstrap_lead(y, a, b, 3, confidence=1.0)

@@ -144,6 +144,16 @@ def test_training_writes_artifact_evaluation_manifest_and_report(world):
     folder = outcome.model_dir
     evaluation = json.loads((folder / train.EVALUATION_FILE).read_text())
     assert set(evaluation["holdout"]) == {"majority", "logistic_regression", "xgboost"}
+    # The lead over each baseline on the same hold-out rows, with its bootstrap interval.
+    assert set(evaluation["holdout_leads"]) == {"majority", "logistic_regression"}
+    for name, record in evaluation["holdout_leads"].items():
+        assert record["rows"] == evaluation["holdout"]["xgboost"]["rows"]
+        for metric in ("accuracy", "macro_f1"):
+            lead = record[metric]
+            assert lead["lead"] == pytest.approx(
+                evaluation["holdout"]["xgboost"][metric] - evaluation["holdout"][name][metric]
+            )
+            assert lead["low"] <= lead["high"]
     assert len(evaluation["cross_validation"]["xgboost"]) == 2
     for name in ("majority", "logistic_regression"):
         folds = evaluation["cross_validation"][name]["folds"]

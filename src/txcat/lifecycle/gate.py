@@ -2,6 +2,11 @@
 
 Pure functions over the version's `evaluation.json` (hold-out metrics of the model and of the
 baselines, computed on the same rows at training time) and the `quality_gate:` thresholds.
+
+Against the baselines, `quality_gate.baseline_rule` chooses the test: `margin` (the model's
+macro-F1 and accuracy at least the best baseline's plus a margin) or `interval` (the model's lead
+over the best baseline judged by the 95 % paired bootstrap interval training recorded in
+`holdout_leads`: the accuracy lead surely above 0, the macro-F1 lead not surely below 0).
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from typing import Any
 
 from txcat.config import QualityGateConfig
 from txcat.lifecycle.candidates import BASELINES, XGBOOST
+
+#: `quality_gate.baseline_rule`: judge the lead over the baselines by its bootstrap interval.
+INTERVAL = "interval"
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,29 @@ def _beats_baselines(
         value >= needed,
         f"{value:.4f} vs required {needed:.4f} (best baseline {best_name} "
         f"{baselines[best_name][metric]:.4f} + margin {margin})",
+    )
+
+
+def _lead_interval(
+    metric: str,
+    baselines: Mapping[str, Mapping[str, Any]],
+    leads: Mapping[str, Mapping[str, Any]],
+    above_zero: bool,
+) -> Check:
+    """The model's lead over the best baseline on `metric`, judged by its bootstrap interval:
+    the whole interval above 0 (`above_zero`), or its upper end at 0 or more (not surely
+    worse)."""
+    best_name = max(baselines, key=lambda n: baselines[n][metric])
+    record = leads[best_name]
+    lead = record[metric]
+    passed = lead["low"] > 0 if above_zero else lead["high"] >= 0
+    rule = "must lie above 0" if above_zero else "must reach 0"
+    return Check(
+        f"{metric}_vs_baselines",
+        passed,
+        f"lead {lead['lead']:+.4f} over best baseline {best_name}, "
+        f"{float(record['confidence']):.0%} interval [{lead['low']:+.4f}, {lead['high']:+.4f}] "
+        f"({rule}; {record['rows']} hold-out rows)",
     )
 
 
@@ -108,9 +139,24 @@ def evaluate_gate(
         raise GateInputError(f"evaluation has no hold-out metrics for {missing}")
     model = holdout[XGBOOST]
     baselines = {n: holdout[n] for n in BASELINES}
+    if gate.baseline_rule == INTERVAL:
+        leads = evaluation.get("holdout_leads") or {}
+        if any(n not in leads for n in BASELINES):
+            raise GateInputError(
+                "evaluation has no hold-out lead intervals (trained before they were recorded): "
+                "retrain it, or judge it with quality_gate.baseline_rule margin"
+            )
+        versus_baselines = [
+            _lead_interval("macro_f1", baselines, leads, above_zero=False),
+            _lead_interval("accuracy", baselines, leads, above_zero=True),
+        ]
+    else:
+        versus_baselines = [
+            _beats_baselines("macro_f1", model, baselines, gate.min_macro_f1_margin),
+            _beats_baselines("accuracy", model, baselines, gate.min_accuracy_margin),
+        ]
     checks = [
-        _beats_baselines("macro_f1", model, baselines, gate.min_macro_f1_margin),
-        _beats_baselines("accuracy", model, baselines, gate.min_accuracy_margin),
+        *versus_baselines,
         _versus_champion(
             model,
             evaluation.get("champion"),

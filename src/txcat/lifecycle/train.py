@@ -414,10 +414,19 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
         ),
     }
     holdout = {}
+    predicted = {}
     for name, fitted in final.items():
-        holdout[name] = M.evaluate(yh, fitted.predict_proba(xh), S.CATEGORIES) | _costs(
-            fitted, xh, lc.latency_repeats
+        proba = fitted.predict_proba(xh)
+        predicted[name] = proba.argmax(axis=1)
+        holdout[name] = M.evaluate(yh, proba, S.CATEGORIES) | _costs(fitted, xh, lc.latency_repeats)
+    # What the hold-out can resolve: the model's lead over each baseline with an interval
+    # (the gate's `baseline_rule: interval` reads it).
+    leads = {
+        name: M.paired_bootstrap_lead(
+            yh, predicted[C.XGBOOST], predicted[name], n_classes, seed=tc.seed
         )
+        for name in C.BASELINES
+    }
     evaluation = {
         "chosen": C.XGBOOST,
         "chosen_params": best["params"],
@@ -456,6 +465,7 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
             C.XGBOOST: trials,
         },
         "holdout": holdout,
+        "holdout_leads": leads,
     }
     return Selection(chosen=final[C.XGBOOST], evaluation=evaluation, fitted=final)
 

@@ -171,6 +171,7 @@ def evaluate_dataset(
         "per_class_recall": Q.per_class_recall(metrics),
         "training_holdout": {name: Q.headline(m) for name, m in trained.get("holdout", {}).items()},
         "quality_gate": {"passed": verdict.passed, "checks": verdict.lines()},
+        "holdout_leads": trained.get("holdout_leads", {}),
         "chosen_params": trained.get("chosen_params", {}),
         "selection": trained.get("selection", {}),
         "commands": [c.replace(str(work), "$WORK") for c in commands],

@@ -129,6 +129,14 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
                 "PASS size: 900 bytes vs max 50000000",
             ],
         },
+        "holdout_leads": {
+            "logistic_regression": {
+                "accuracy": {"lead": 0.0458, "low": 0.0153, "high": 0.0769},
+                "macro_f1": {"lead": 0.0258, "low": -0.0036, "high": 0.0645},
+                "confidence": 0.95,
+                "rows": 698,
+            }
+        },
         "commands": ["make quality"],
     }
     json_path, md_path = Q.write_docs({"Real data": section}, tmp_path)
@@ -141,6 +149,8 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
     assert "| SERVICO | 10 | 0.900 |" in page
     assert "as `txcat promote` judges a version) **refuses it**:" in page
     assert "FAIL macro_f1_vs_baselines: 0.2411 vs required 0.2657\nPASS size" in page
+    assert "with its 95% paired bootstrap interval" in page
+    assert "| logistic_regression | +0.046 [+0.015, +0.077] | +0.026 [-0.004, +0.065] |" in page
     assert json.loads(json_path.read_text(encoding="utf-8"))["Real data"]["split"] == {
         "cutoff": "2019-12-01"
     }

@@ -251,12 +251,34 @@ def _gate(gate: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _leads(leads: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The model's lead over each baseline on training's hold-out, with its interval."""
+    if not leads:
+        return []
+
+    def cell(lead: Mapping[str, float]) -> str:
+        return f"{lead['lead']:+.3f} [{lead['low']:+.3f}, {lead['high']:+.3f}]"
+
+    confidence = float(next(iter(leads.values()))["confidence"])
+    lines = [
+        f"The model's lead over each baseline on those hold-out rows, with its {confidence:.0%} "
+        "paired bootstrap interval (what `quality_gate.baseline_rule: interval` judges):",
+        "",
+        "| baseline | accuracy lead | macro-F1 lead |",
+        "|---|---|---|",
+    ]
+    for name, record in leads.items():
+        lines.append(f"| {name} | {cell(record['accuracy'])} | {cell(record['macro_f1'])} |")
+    return [*lines, ""]
+
+
 def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Path, Path]:
     """Writes `quality.json` (everything) and `quality.md` (the tables) into `docs`.
 
     `results` maps a dataset name ("real", "generated") to its section: `description`,
     `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional
-    `quality_gate` (`passed`, `checks`: the gate's lines), `selection` and `notes`.
+    `quality_gate` (`passed`, `checks`: the gate's lines), `holdout_leads` (training's
+    `evaluation.json`), `selection` and `notes`.
     """
     docs.mkdir(parents=True, exist_ok=True)
     json_path = docs / "quality.json"
@@ -276,6 +298,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
             lines += ["Split: " + ", ".join(f"{k} {v}" for k, v in split.items()), ""]
         lines += [*_table(section.get("models", {})), ""]
         lines += _gate(section.get("quality_gate", {}))
+        lines += _leads(section.get("holdout_leads", {}))
         recall = section.get("per_class_recall", {})
         if recall:
             lines += ["Per-category recall of the model (evaluation rows):", ""]

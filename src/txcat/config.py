@@ -346,8 +346,11 @@ class LifecycleConfig:
             )
 
 
-#: How a candidate must beat the baselines (`quality_gate.baseline_rule`).
-BASELINE_RULES = ("margin", "interval")
+#: How a candidate must beat the baselines (`quality_gate.baseline_rule`): by fixed margins, or
+#: by the bootstrap interval of its lead (`txcat.lifecycle.gate`).
+MARGIN = "margin"
+INTERVAL = "interval"
+BASELINE_RULES = (MARGIN, INTERVAL)
 
 
 @dataclasses.dataclass(frozen=True)

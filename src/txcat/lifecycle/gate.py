@@ -15,11 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from txcat.config import QualityGateConfig
+from txcat.config import INTERVAL, QualityGateConfig
 from txcat.lifecycle.candidates import BASELINES, XGBOOST
-
-#: `quality_gate.baseline_rule`: judge the lead over the baselines by its bootstrap interval.
-INTERVAL = "interval"
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,14 @@ setup() {
 }
 
 # step "<command as shown>" <command...>: the shown line, the output, the exit code. The
-# command gets the --set options, except `txcat feedback import` (it reads no configuration).
+# command gets the --set options unless NO_SETS is set (`txcat feedback import` reads no
+# configuration).
 step() {
   local shown=$1
   shift
   local code=0
   local sets=("${SETS[@]}")
-  [[ "$*" == *" feedback import "* ]] && sets=()
+  [[ -n "${NO_SETS:-}" ]] && sets=()
   echo '```console'
   echo "\$ $shown"
   echo "+ $* ${sets[*]}" >> "$LOG"
@@ -86,7 +87,7 @@ setup "$BIN/python" scripts/generate_data.py --out "$WORK/landing" \
 # --- the walkthrough -------------------------------------------------------------------------
 echo "## 1. Import the feedback"
 echo
-step "$BIN/txcat feedback import --input $WORK/feedback/$RECEIVED.csv \\
+NO_SETS=1 step "$BIN/txcat feedback import --input $WORK/feedback/$RECEIVED.csv \\
     --store $WORK/feedback-store --predictions $WORK/output --received-on $RECEIVED" \
   "$BIN/txcat" feedback import --input "$WORK/feedback/$RECEIVED.csv" \
   --store "$WORK/feedback-store" --predictions "$WORK/output" --received-on "$RECEIVED"

@@ -167,6 +167,26 @@ def test_own_label_never_feeds_a_training_row(spark):
     assert set(after[MEM.FOLD]) == {0, 1, 2, 3, 4}
 
 
+def test_time_blocks_cut_the_distinct_days_into_contiguous_blocks(spark):
+    # 7 distinct days (one of them twice, out of order) in 3 blocks: i * 3 // 7 for i = 0..6.
+    days = [D(2026, 1, d) for d in (9, 2, 5, 5, 30, 12, 20, 3)]
+    rows = _rows(spark, [("a", i + 2, d, 10.0, "X", "SERVICO") for i, d in enumerate(days)])
+    blocks = MEM.time_blocks(rows, 3).toPandas()
+    got = dict(zip(blocks[S.TRANSACTION_DATE], blocks[MEM.FOLD], strict=True))
+    assert got == {
+        D(2026, 1, 2): 0,
+        D(2026, 1, 3): 0,
+        D(2026, 1, 5): 0,
+        D(2026, 1, 9): 1,
+        D(2026, 1, 12): 1,
+        D(2026, 1, 20): 2,
+        D(2026, 1, 30): 2,
+    }
+    # Fewer days than blocks: each day is its own block, some blocks stay empty.
+    two = MEM.time_blocks(rows.where(F.col(S.TRANSACTION_DATE) < D(2026, 1, 3)), 5).collect()
+    assert [tuple(r) for r in two] == [(D(2026, 1, 2), 0)]
+
+
 @pytest.mark.slow  # two out-of-fold training memories over a generated history
 def test_shuffled_labels_leave_nothing_to_learn(spark):
     def memory_macro_f1(rows):

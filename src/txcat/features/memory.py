@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -177,14 +177,18 @@ def build_memory(labelled: DataFrame, by: Sequence[str] = ()) -> DataFrame:
 def time_blocks(rows: DataFrame, folds: int) -> DataFrame:
     """Day -> `FOLD`: `folds` contiguous blocks of the rows' distinct days.
 
-    `fold = floor((dense_rank(day) - 1) * folds / days)`, ranked over the distinct days only (a
-    small frame, hence one partition).
+    The i-th distinct day (from 0, in date order) of `days` is in block `i * folds // days`.
+    The distinct days (one per labelled day: a few hundred) are numbered on the driver and
+    come back as a local table, so the blocks are computed once, not by every plan that joins
+    them (a window over one partition would be, with Spark's warning each time).
     """
     day = S.TRANSACTION_DATE
-    every = Window.partitionBy()
-    rank = F.dense_rank().over(every.orderBy(day)) - 1
-    fold = F.floor(rank * folds / F.count(F.lit(1)).over(every)).cast("int")
-    return rows.select(day).distinct().select(day, fold.alias(FOLD))
+    days = sorted(r[0] for r in rows.select(day).distinct().collect() if r[0] is not None)
+    schema = T.StructType(
+        [T.StructField(day, T.DateType()), T.StructField(FOLD, T.IntegerType(), nullable=False)]
+    )
+    blocks = [(d, i * folds // len(days)) for i, d in enumerate(days)]
+    return rows.sparkSession.createDataFrame(blocks, schema)
 
 
 def with_fold(rows: DataFrame, memory: LabelMemory) -> DataFrame:

@@ -10,15 +10,19 @@ from collections.abc import Mapping
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from txcat import resources
+
 #: Libraries whose INFO lines are their own bookkeeping, not the run's: kept to warnings
 #: (Great Expectations logs about 80 "Skipping registering function" lines as it imports).
 QUIET_LOGGERS = ("great_expectations",)
-#: JVM loggers turned off in every session txcat starts. spark-submit runs have it from
-#: `conf/log4j2.properties` too; sessions started in process (`txcat evaluate`, `txcat
-#: dashboard`, tests) only from here. The code generator's "grows beyond 64 KB" error prints a
-#: stack trace of thousands of lines, then Spark runs the plan without whole-stage codegen and
-#: says so in one WARN line.
+#: JVM loggers turned off in every session txcat starts, whatever log4j configuration the
+#: launcher gave (`conf/log4j2.properties` turns it off too). The code generator's "grows beyond
+#: 64 KB" error prints a stack trace of thousands of lines, then Spark runs the plan without
+#: whole-stage codegen and says so in a WARN of its own.
 QUIET_JVM_LOGGERS = ("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator",)
+#: The driver's log4j configuration of sessions started in process, as `spark-submit` runs get
+#: it from `--driver-java-options -Dlog4j.configurationFile=conf/log4j2.properties`.
+LOG4J_FILE = "log4j2.properties"
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -43,6 +47,8 @@ def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     already_running = SparkSession.getActiveSession()
+    # spark-submit starts the JVM first and hands its port over; otherwise the JVM starts here.
+    in_process = SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
     # spark-submit hands its --conf values to the JVM; SparkConf() sees them only once the
     # gateway is up (before that it is an empty Python-side conf and every setting would win).
     SparkContext._ensure_initialized()
@@ -55,9 +61,25 @@ def build_session(app_name: str, settings: Mapping[str, str]) -> SparkSession:
     if already_running is not None:
         _BORROWED.add(id(spark))
         return spark
+    if in_process:
+        log_like_spark_submit(spark)
     spark.sparkContext.setLogLevel("WARN")
     quiet_jvm_loggers(spark)
     return spark
+
+
+def log_like_spark_submit(spark: SparkSession) -> None:
+    """Loads the shipped `conf/log4j2.properties` into the driver's log4j.
+
+    A session started in process (`txcat evaluate`, the dashboard) then logs as the
+    spark-submit entry points do, e.g. one line instead of a whole plan when Spark runs a plan
+    without whole-stage codegen. Not for spark-submit runs: their launcher chose the logging
+    (EMR writes the containers' logs through its own configuration).
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    uri = jvm.java.net.URI((resources.conf_dir() / LOG4J_FILE).as_uri())
+    jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(uri)
 
 
 def quiet_jvm_loggers(spark: SparkSession) -> None:

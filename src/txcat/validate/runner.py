@@ -72,8 +72,10 @@ def run_suite(frame: DataFrame, spec: SuiteSpec) -> SuiteOutcome:
     """Validates `frame` against the suite `spec` describes, inside an ephemeral GX context."""
     context = gx.get_context(mode="ephemeral")
     _quiet(context)
+    # Not GX's persist: a large frame comes cached by its caller, which releases it (GX would
+    # ask to cache it again and never release it); the reconciliation counts are one row.
     batch = (
-        context.data_sources.add_spark(name="txcat")
+        context.data_sources.add_spark(name="txcat", persist=False)
         .add_dataframe_asset(name=spec.name)
         .add_batch_definition_whole_dataframe("run")
     )

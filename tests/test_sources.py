@@ -65,6 +65,21 @@ def test_a_folder_gives_the_quarantine_side_and_featured_rows(spark, world):
     ]
 
 
+def test_cached_records_read_the_same_and_are_released_after_the_block(spark, world):
+    source = sources.Source.folder(str(world["landing"]))
+    prepared = sources.prepare(spark, world["cfg"], source, RUN_DATE, memory=empty_memory(spark))
+    columns = (S.SOURCE_FILE, S.LEVEL, S.REASON, S.AMOUNT)
+    plain = prepared.records.select(*columns).collect()
+    with sources.cached(prepared) as held:
+        assert held.records.is_cached and held.inputs == prepared.inputs
+        assert sorted(held.records.select(*columns).collect(), key=str) == sorted(plain, key=str)
+        assert _rows(held.scorable, S.ROW_ID) == _rows(prepared.scorable, S.ROW_ID)
+    assert not held.records.is_cached
+    with pytest.raises(RuntimeError), sources.cached(prepared) as held:
+        raise RuntimeError("a reader failed")
+    assert not held.records.is_cached
+
+
 @pytest.mark.slow  # a generated folder through the whole preparation
 def test_files_in_memory_are_wired_exactly_like_a_folder(spark, world):
     cfg = world["cfg"]

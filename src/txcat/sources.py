@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
@@ -170,6 +172,22 @@ def prepare(
     for name, column in (stamp or {}).items():
         records = records.withColumn(name, column)
     return Prepared(records, inputs, manifest, refs, cfg.features.aggregates, memory)
+
+
+@contextmanager
+def cached(prepared: Prepared) -> Iterator[Prepared]:
+    """`prepared` with its records cached while the block runs, released after it.
+
+    The records' readers (counts, features, collects) then share one read and cleaning of the
+    files. The cache also bounds the optimizer: without it the quarantine filter of `scorable`
+    is pushed into the cleaning projection, whose whole-stage code then outgrows the JVM's
+    64 KB method limit and runs without whole-stage codegen, after a failed compilation.
+    """
+    records = prepared.records.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield replace(prepared, records=records)
+    finally:
+        records.unpersist()
 
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:

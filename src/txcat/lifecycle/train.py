@@ -37,7 +37,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,15 @@ class LabelledRows:
     featured: Callable[[DataFrame, LabelMemory], DataFrame]
 
 
-def folder_rows(spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date) -> LabelledRows:
-    """The rows of the labelled files under `input_path`, through `txcat.sources.prepare`."""
-    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
-    return LabelledRows(prepared.scorable, prepared.featured)
+@contextmanager
+def folder_rows(
+    spark: SparkSession, cfg: Config, input_path: str, as_of: dt.date
+) -> Iterator[LabelledRows]:
+    """The rows of the labelled files under `input_path`, through `txcat.sources.prepare`,
+    their records cached while the block runs (`sources.cached`)."""
+    source = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
+    with sources.cached(source) as prepared:
+        yield LabelledRows(prepared.scorable, prepared.featured)
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,14 @@ def collect_training_set(
         labelled_rows: The rows to train on; default: the files under `input_path`
             (`folder_rows`).
     """
+    if labelled_rows is not None:
+        return _training_set(cfg, input_path, labelled_rows)
+    with folder_rows(spark, cfg, input_path, as_of) as source:
+        return _training_set(cfg, input_path, source)
+
+
+def _training_set(cfg: Config, input_path: str, source: LabelledRows) -> TrainingSet:
     lc, fc = cfg.lifecycle, cfg.features
-    source = labelled_rows or folder_rows(spark, cfg, input_path, as_of)
     transactions = source.rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         known = F.col(S.LABEL).isin(*S.CATEGORIES)

@@ -170,23 +170,26 @@ def collect_labelled(
             daily job scores. None gives the rows training's own treatment instead: each row
             reads the counts of the other time blocks of these rows (a training set).
     """
-    prepared = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
-    labelled = prepared.scorable.where(F.col(S.LABEL).isin(*S.CATEGORIES))
-    if memory is None:
-        fc = cfg.features
-        memory = collected(
-            training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
+    source = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
+    with sources.cached(source) as prepared:
+        labelled = prepared.scorable.where(F.col(S.LABEL).isin(*S.CATEGORIES))
+        if memory is None:
+            fc = cfg.features
+            memory = collected(
+                training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
+            )
+        features = prepared.featured(labelled, memory).select(
+            S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS
         )
-    features = prepared.featured(labelled, memory).select(S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS)
-    rows = features.count()
-    if rows == 0:
-        raise training.TrainingDataError(f"no labelled rows under {input_path}")
-    if rows > cfg.training.max_driver_rows:
-        raise training.TrainingDataError(
-            f"{rows} labelled rows exceed training.max_driver_rows "
-            f"({cfg.training.max_driver_rows}); evaluate on a smaller set"
-        )
-    return features.toPandas()
+        rows = features.count()
+        if rows == 0:
+            raise training.TrainingDataError(f"no labelled rows under {input_path}")
+        if rows > cfg.training.max_driver_rows:
+            raise training.TrainingDataError(
+                f"{rows} labelled rows exceed training.max_driver_rows "
+                f"({cfg.training.max_driver_rows}); evaluate on a smaller set"
+            )
+        return features.toPandas()
 
 
 def _open_model(cfg: Config, model: str) -> tuple[Any, Path, ModelArtifact]:

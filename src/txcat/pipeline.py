@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -35,7 +34,7 @@ from txcat.model_uri import ModelSource, load_verified
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
-from txcat.sources import InputError, Source, prepare
+from txcat.sources import InputError, Source, cached, prepare
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +223,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     predictions_root = _predictions_root(cfg, params)
     input_check = None
     # Counting, the quarantine and the features all read the records: cache them once.
-    stamped = prepared.records.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
+    with cached(prepared) as prepared:
+        stamped = prepared.records
         counts = _count_records(stamped)
         skipped, counts["files_empty"] = _skipped_files(
             spark, stamped, inputs, counts["files_seen"], params
@@ -286,8 +285,6 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         if cfg.validation.enabled:
             input_check = _validate_input(spark, cfg, params, stamped, counts)
             stages.done("validate_input")
-    finally:
-        stamped.unpersist()
     written = _count_written(spark, params, predictions_root, scored, quarantined)
     stages.done("count_written")
 

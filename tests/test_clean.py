@@ -265,6 +265,14 @@ def test_amount_is_finite_and_within_bound_or_refused_with_a_reason(spark, texts
         assert value is None or math.isfinite(value), text
 
 
+def _method_sizes(spark, frame):
+    """The largest generated method of each whole-stage code block of `frame`'s plan (-1: it
+    did not compile)."""
+    debug = spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package
+    compiled = debug.codegenStringSeq(frame._jdf.queryExecution().executedPlan())
+    return [compiled.apply(i)._3().maxMethodCodeSize() for i in range(compiled.size())]
+
+
 def test_the_read_and_clean_stage_compiles_to_whole_stage_code(spark, tmp_path):
     """Each parsed amount, range detail and row verdict is computed once (its own projection),
     which keeps the stage's generated method under the JVM's 64 KB: a larger one fails to
@@ -273,7 +281,21 @@ def test_the_read_and_clean_stage_compiles_to_whole_stage_code(spark, tmp_path):
     (tmp_path / "4530000000001.csv").write_bytes(slice_.read_bytes())
     cfg = load_config("local")
     records = sources.cleaned(cfg, read.read_files(spark, str(tmp_path)), dt.date(2020, 3, 1))
-    debug = spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package
-    compiled = debug.codegenStringSeq(records._jdf.queryExecution().executedPlan())
-    sizes = [compiled.apply(i)._3().maxMethodCodeSize() for i in range(compiled.size())]
-    assert sizes and all(0 <= size < 65536 for size in sizes), sizes  # -1: did not compile
+    sizes = _method_sizes(spark, records)
+    assert sizes and all(0 <= size < 65536 for size in sizes), sizes
+
+
+def test_the_scorable_rows_of_cached_records_compile_to_whole_stage_code(spark, tmp_path):
+    """Training and evaluation read `scorable` (the rows without a quarantine reason) of cached
+    records (`sources.cached`): the filter then stays above the cache instead of joining the
+    cleaning projection, and every stage compiles."""
+    slice_ = Path(__file__).parent / "data" / "mibolsillo-slice.csv"
+    (tmp_path / "4530000000001.csv").write_bytes(slice_.read_bytes())
+    source = sources.Source.folder(str(tmp_path))
+    prepared = sources.prepare(spark, load_config("local"), source, dt.date(2020, 3, 1))
+    with sources.cached(prepared) as held:
+        scorable = held.scorable
+        assert scorable.collect()  # the adaptive plan is final once run
+        assert "isnull(level" in scorable._jdf.queryExecution().optimizedPlan().toString()
+        sizes = _method_sizes(spark, scorable)
+        assert sizes and all(0 <= size < 65536 for size in sizes), sizes

@@ -108,6 +108,18 @@ def test_time_holdout_puts_every_account_on_both_sides_with_per_side_aggregates(
     assert (data.full.groupby(S.SOURCE_FILE)["file_row_count"].max() == whole).all()
 
 
+def test_training_reads_the_cleaned_records_from_a_cache_released_after(spark, world):
+    def reads_a_cache(frame):
+        return (
+            "InMemoryRelation" in frame.select("*")._jdf.queryExecution().optimizedPlan().toString()
+        )
+
+    path = str(world["root"] / "training")
+    with train.folder_rows(spark, world["cfg"], path, AS_OF) as labelled:
+        assert reads_a_cache(labelled.rows)
+    assert not reads_a_cache(labelled.rows)
+
+
 def test_unseen_accounts_holdout_keeps_accounts_on_one_side(spark, world):
     cfg = load_config(
         "local", overrides=[*_overrides(world["root"]), "lifecycle.holdout=time_unseen_accounts"]

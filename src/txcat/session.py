@@ -76,10 +76,14 @@ def log_like_spark_submit(spark: SparkSession) -> None:
     without whole-stage codegen. Not for spark-submit runs: their launcher chose the logging
     (EMR writes the containers' logs through its own configuration).
     """
+    path = resources.conf_dir() / LOG4J_FILE
+    if not path.is_file():  # a configuration folder without it: Spark's defaults stay
+        return
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    uri = jvm.java.net.URI((resources.conf_dir() / LOG4J_FILE).as_uri())
-    jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(uri)
+    jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(
+        jvm.java.net.URI(path.as_uri())
+    )
 
 
 def quiet_jvm_loggers(spark: SparkSession) -> None:

@@ -177,10 +177,10 @@ def build_memory(labelled: DataFrame, by: Sequence[str] = ()) -> DataFrame:
 def time_blocks(rows: DataFrame, folds: int) -> DataFrame:
     """Day -> `FOLD`: `folds` contiguous blocks of the rows' distinct days.
 
-    The i-th distinct day (from 0, in date order) of `days` is in block `i * folds // days`.
-    The distinct days (one per labelled day: a few hundred) are numbered on the driver and
-    come back as a local table, so the blocks are computed once, not by every plan that joins
-    them (a window over one partition would be, with Spark's warning each time).
+    Of `n` distinct days, the i-th (from 0, in date order) is in block `i * folds // n`. The
+    days (one per labelled day: a few hundred) are numbered on the driver and come back as a
+    local table, so the blocks are computed once, not by every plan that joins them (as a
+    window over one partition would be, with Spark's warning each time).
     """
     day = S.TRANSACTION_DATE
     days = sorted(r[0] for r in rows.select(day).distinct().collect() if r[0] is not None)

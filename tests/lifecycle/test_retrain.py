@@ -268,3 +268,17 @@ def test_the_new_version_is_the_challenger_and_the_champion_stays(loop):
     )
     logged = json.loads(Path(local).read_text())
     assert logged == json.loads((loop["root"] / "v2" / "manifest.json").read_text())
+
+
+def test_the_retraining_set_reads_cached_records_released_after(spark, loop):
+    def reads_a_cache(frame):
+        plan = frame.select("*")._jdf.queryExecution().optimizedPlan().toString()
+        return plan.count("InMemoryRelation")
+
+    root, cfg = loop["root"], loop["cfg"]
+    with retrain.build(
+        spark, cfg, str(root / "history"), HISTORY_AS_OF, str(root / "store"), str(root / "out")
+    ) as data:
+        # The history's records, and those of the scored day the corrections were found in.
+        assert reads_a_cache(data.rows.rows) == 2
+    assert reads_a_cache(data.rows.rows) == 0

@@ -27,6 +27,8 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -220,14 +222,16 @@ def _featured_in_whole_files(
     run_date: dt.date,
     picked: DataFrame,
     memory: LabelMemory,
+    held: ExitStack,
 ) -> DataFrame:
     """The features of `picked` (corrected rows of `paths`, as training selected them) computed
     among every row of their files: the per-file aggregates the job computed when it scored
     them. The files get a read of their own, so the join is not a self-join of one plan; the
     picked rows' own columns (split side, label, the split's file name) are kept, and the label
-    memory reads them as it reads any training row.
+    memory reads them as it reads any training row. That read's records stay cached until
+    `held` closes.
     """
-    prepared = _prepared(spark, cfg, paths, run_date)
+    prepared = held.enter_context(sources.cached(_prepared(spark, cfg, paths, run_date)))
     every = prepared.scorable
     added = [c for c in picked.columns if c not in every.columns]
     kept = {c: f"_picked_{c}" for c in (S.SOURCE_FILE, S.LABEL)}
@@ -247,6 +251,7 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256("\n".join(f"{r}\t{c}" for r, c in pairs).encode()).hexdigest()
 
 
+@contextmanager
 def build(
     spark: SparkSession,
     cfg: Config,
@@ -255,17 +260,34 @@ def build(
     store: str,
     predictions_output: str,
     since: dt.date | None = None,
-) -> RetrainingSet:
-    """The labelled files under `history` plus every usable correction of the store.
+) -> Iterator[RetrainingSet]:
+    """The labelled files under `history` plus every usable correction of the store, their
+    cleaned records cached while the block runs (`sources.cached`).
 
     Raises:
         TrainingDataError: no correction can be used (nothing would change).
         FileNotFoundError: there is no predictions folder under `predictions_output`.
         InputError, ReferenceDataError: the history or a source cannot be read.
     """
+    with ExitStack() as held:
+        yield _build(spark, cfg, history, as_of, store, predictions_output, since, held)
+
+
+def _build(
+    spark: SparkSession,
+    cfg: Config,
+    history: str,
+    as_of: dt.date,
+    store: str,
+    predictions_output: str,
+    since: dt.date | None,
+    held: ExitStack,
+) -> RetrainingSet:
     corrections = corrections_since(store, since)
     known = F.col(S.LABEL).isin(*S.CATEGORIES)
-    base = sources.prepare(spark, cfg, sources.Source.folder(history), as_of)
+    base = held.enter_context(
+        sources.cached(sources.prepare(spark, cfg, sources.Source.folder(history), as_of))
+    )
     relabelled = base.scorable.join(F.broadcast(_labels(spark, corrections)), S.ROW_ID, "left")
     in_history = {
         r[0] for r in relabelled.where(F.col(_CORRECTED).isNotNull()).select(S.ROW_ID).collect()
@@ -282,7 +304,9 @@ def build(
     used = [corrections[corrections[FR.ROW_ID].isin(in_history)]]
     for origin, (run_date, group) in enumerate(located.groupby(S.RUN_DATE, sort=True), start=1):
         paths = sorted(group[LOCATION].unique())
-        prepared = _prepared(spark, cfg, paths, dt.date.fromisoformat(str(run_date)))
+        prepared = held.enter_context(
+            sources.cached(_prepared(spark, cfg, paths, dt.date.fromisoformat(str(run_date))))
+        )
         rows = (
             prepared.scorable.join(F.broadcast(_labels(spark, group)), S.ROW_ID, "inner")
             .withColumn(S.LABEL, F.col(_CORRECTED))
@@ -318,7 +342,7 @@ def build(
         for origin, (paths, run_date) in sources_by_origin.items():
             picked = selection.where(F.col(ORIGIN) == origin)
             featured_parts.append(
-                _featured_in_whole_files(spark, cfg, paths, run_date, picked, memory)
+                _featured_in_whole_files(spark, cfg, paths, run_date, picked, memory, held)
             )
         return reduce(lambda a, b: a.unionByName(b), featured_parts)
 

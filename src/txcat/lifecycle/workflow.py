@@ -406,8 +406,8 @@ def retrain(
     never the serving alias: `txcat promote` serves it.
     """
     history = history or history_input(cfg)
-    data = RT.build(spark, cfg, history, as_of, store, predictions, since)
-    trained = train(spark, cfg, history, model_out, as_of, register, data.rows, data.manifest)
+    with RT.build(spark, cfg, history, as_of, store, predictions, since) as data:
+        trained = train(spark, cfg, history, model_out, as_of, register, data.rows, data.manifest)
     if trained.version is None or trained.run_id is None:
         return RetrainOutcome(trained, data.manifest, None, False)
     name = cfg.lifecycle.registered_model

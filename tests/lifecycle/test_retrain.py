@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -276,9 +277,9 @@ def test_the_retraining_set_reads_cached_records_released_after(spark, loop):
         return plan.count("InMemoryRelation")
 
     root, cfg = loop["root"], loop["cfg"]
-    with retrain.build(
-        spark, cfg, str(root / "history"), HISTORY_AS_OF, str(root / "store"), str(root / "out")
-    ) as data:
+    with ExitStack() as held:
+        history, store, out = (str(root / name) for name in ("history", "store", "out"))
+        data = retrain.build(spark, cfg, history, HISTORY_AS_OF, store, out, held)
         # The history's records, and those of the scored day the corrections were found in.
         assert reads_a_cache(data.rows.rows) == 2
     assert reads_a_cache(data.rows.rows) == 0

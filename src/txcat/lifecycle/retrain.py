@@ -27,8 +27,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -251,7 +250,6 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256("\n".join(f"{r}\t{c}" for r, c in pairs).encode()).hexdigest()
 
 
-@contextmanager
 def build(
     spark: SparkSession,
     cfg: Config,
@@ -259,30 +257,17 @@ def build(
     as_of: dt.date,
     store: str,
     predictions_output: str,
+    held: ExitStack,
     since: dt.date | None = None,
-) -> Iterator[RetrainingSet]:
-    """The labelled files under `history` plus every usable correction of the store, their
-    cleaned records cached while the block runs (`sources.cached`).
+) -> RetrainingSet:
+    """The labelled files under `history` plus every usable correction of the store; their
+    cleaned records stay cached (`sources.cached`) until `held` closes.
 
     Raises:
         TrainingDataError: no correction can be used (nothing would change).
         FileNotFoundError: there is no predictions folder under `predictions_output`.
         InputError, ReferenceDataError: the history or a source cannot be read.
     """
-    with ExitStack() as held:
-        yield _build(spark, cfg, history, as_of, store, predictions_output, since, held)
-
-
-def _build(
-    spark: SparkSession,
-    cfg: Config,
-    history: str,
-    as_of: dt.date,
-    store: str,
-    predictions_output: str,
-    since: dt.date | None,
-    held: ExitStack,
-) -> RetrainingSet:
     corrections = corrections_since(store, since)
     known = F.col(S.LABEL).isin(*S.CATEGORIES)
     base = held.enter_context(

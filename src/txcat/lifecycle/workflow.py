@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -406,7 +407,8 @@ def retrain(
     never the serving alias: `txcat promote` serves it.
     """
     history = history or history_input(cfg)
-    with RT.build(spark, cfg, history, as_of, store, predictions, since) as data:
+    with ExitStack() as held:
+        data = RT.build(spark, cfg, history, as_of, store, predictions, held, since)
         trained = train(spark, cfg, history, model_out, as_of, register, data.rows, data.manifest)
     if trained.version is None or trained.run_id is None:
         return RetrainOutcome(trained, data.manifest, None, False)

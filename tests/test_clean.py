@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from tests.helpers import bank_row
+from tests.helpers import bank_row, local_config
 from txcat import clean, read, reasons, sources
 from txcat import schema as S
 from txcat.config import load_config
+from txcat.generate import reference
 
 
 def _apply(spark, values, fn, out_type="string"):
@@ -290,9 +291,17 @@ def test_the_scorable_rows_of_cached_records_compile_to_whole_stage_code(spark, 
     records (`sources.cached`): the filter then stays above the cache instead of joining the
     cleaning projection, and every stage compiles."""
     slice_ = Path(__file__).parent / "data" / "mibolsillo-slice.csv"
-    (tmp_path / "4530000000001.csv").write_bytes(slice_.read_bytes())
-    source = sources.Source.folder(str(tmp_path))
-    prepared = sources.prepare(spark, load_config("local"), source, dt.date(2020, 3, 1))
+    landing, ref = tmp_path / "landing", tmp_path / "ref"
+    landing.mkdir()
+    (landing / "4530000000001.csv").write_bytes(slice_.read_bytes())
+    ref.mkdir()
+    reference.write_holidays(
+        ref / reference.HOLIDAYS_FILE, dt.date(2019, 1, 1), dt.date(2020, 3, 1)
+    )
+    reference.write_countries(ref / reference.COUNTRIES_FILE)
+    reference.write_bureau(ref / reference.BUREAU_FILE, [])
+    source = sources.Source.folder(str(landing))
+    prepared = sources.prepare(spark, local_config(ref), source, dt.date(2020, 3, 1))
     with sources.cached(prepared) as held:
         scorable = held.scorable
         assert scorable.collect()  # the adaptive plan is final once run

@@ -74,13 +74,18 @@ class RunResult:
     summary_path: str
 
 
+def utc_today() -> dt.date:
+    """Today's date in UTC: the clock of the run-date check."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def check_run_date(run_date: dt.date, cfg: Config, today: dt.date | None = None) -> None:
     """Refuses a run date before `quality.earliest_transaction_date` or after tomorrow (UTC).
 
     Raises:
         InputError: Naming the date and the allowed range.
     """
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or utc_today()
     earliest = cfg.quality.earliest_transaction_date
     latest = today + dt.timedelta(days=MAX_RUN_DATE_DAYS_AHEAD)
     if not earliest <= run_date <= latest:

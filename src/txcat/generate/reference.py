@@ -1,9 +1,10 @@
-"""Reference tables the enrichment step joins: holidays, countries, a credit-bureau snapshot.
+"""Reference tables the enrichment step joins: holidays, countries, credit-bureau snapshots.
 
 Holidays and countries come from the `holidays` and `pycountry` packages and do not depend on
 generated accounts: their builders are production's (`txcat.reference`), written here as flat
-files. Only the bureau snapshot needs the accounts (it is keyed by account id and correlates
-with the account profile).
+files. Only the bureau needs the accounts (its snapshots are keyed by account id and correlate
+with the account profile); the job joins each account's newest snapshot on or before its run
+date (`txcat.features.enrich.latest_bureau_snapshot`).
 """
 
 from __future__ import annotations
@@ -37,30 +38,45 @@ logger = logging.getLogger(__name__)
 BUREAU_FILE = "bureau.jsonl"
 
 BUREAU_COVERAGE = 0.9
-TWO_SNAPSHOT_SHARE = 0.02
+#: Days between two snapshots of an account (a monthly feed).
+BUREAU_REFRESH_DAYS = 30
+#: Chance, from one snapshot to the one before it, that the score band is a step away.
+BAND_STEP_SHARE = 0.05
+#: Chance, from one snapshot to the one before it, that the account held one card fewer.
+CARD_STEP_SHARE = 0.03
 _DELINQUENCY_BY_BAND = (0.01, 0.03, 0.06, 0.12, 0.25)
 _BAND_CUTS = (1.0, 0.3, -0.4, -1.1)  # latent score above each cut -> A, B, C, D; else E
 _STREAM_BUREAU = 6  # random stream number, distinct from the generator's other streams
+_STREAM_BUREAU_HISTORY = 8  # the older snapshots (7 is the generator's regular merchants)
 
 
-def build_bureau(accounts: Accounts, end: dt.date, seed: int) -> list[dict[str, Any]]:
-    """A credit-bureau snapshot for most accounts, loosely tied to their profile.
+def build_bureau(
+    accounts: Accounts, end: dt.date, seed: int, start: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """A credit-bureau history for most accounts, loosely tied to their profile.
 
-    About 90% of accounts are covered; about 2% of accounts have an older snapshot too
-    (written before or after the newer one, so a reader must pick by date).
+    About 90% of accounts are covered. A covered account has a snapshot every
+    `BUREAU_REFRESH_DAYS` from its newest one (taken shortly before `end`) back to the first
+    taken on or before `start`, so whatever day of the generated range a job or a training
+    run takes as its as-of date, it finds the account's snapshot of that time, as it would in a
+    monthly bureau feed. Going back, the score band moves a step now and then (with the
+    delinquency flag redrawn) and the number of cards falls. An account's records are written
+    newest first or oldest first at random, so a reader must pick by date.
 
     Args:
         accounts: The generated accounts.
-        end: Last transaction date; snapshots are taken shortly before it.
+        end: Last transaction date; the newest snapshots are taken shortly before it.
         seed: Run seed.
+        start: First transaction date (default `end`: the newest snapshots only).
 
     Returns:
         Records with account_id, score_band, n_cards, delinquent, snapshot_date.
     """
+    start = start or end
     rng = np.random.default_rng([seed, _STREAM_BUREAU])
     n = len(accounts.ids)
     present = rng.random(n) < BUREAU_COVERAGE
-    twice = present & (rng.random(n) < TWO_SNAPSHOT_SHARE / BUREAU_COVERAGE)
+    rng.random(n)  # a retired draw, kept so a seed's newest snapshots stay what they were
     latent = (
         0.5 * np.clip(accounts.z_age, -2.5, 2.5)
         + 0.6 * np.clip(accounts.z_limit, -2.5, 2.5)
@@ -70,32 +86,34 @@ def build_bureau(accounts: Accounts, end: dt.date, seed: int) -> list[dict[str, 
     delinquent = rng.random(n) < np.asarray(_DELINQUENCY_BY_BAND)[band]
     cards = 1 + rng.poisson(np.maximum(0.2, 1.2 + 0.5 * accounts.z_limit))
     newest_age = rng.integers(0, 46, n)
-    # The older snapshot: up to a band away, taken months earlier.
-    old_band = np.clip(band + rng.integers(-1, 2, n), 0, len(schema.SCORE_BANDS) - 1)
-    old_delinquent = rng.random(n) < np.asarray(_DELINQUENCY_BY_BAND)[old_band]
-    old_cards = np.maximum(1, cards - rng.integers(0, 2, n))
-    old_age = newest_age + rng.integers(60, 366, n)
-    older_first = rng.random(n) < 0.5
 
-    def record(a: int, b: int, cards_: int, late: bool, days_before: int) -> dict[str, Any]:
-        return {
-            "account_id": accounts.ids[a],
-            "score_band": schema.SCORE_BANDS[b],
-            "n_cards": cards_,
-            "delinquent": late,
-            "snapshot_date": (end - dt.timedelta(days=days_before)).isoformat(),
-        }
-
+    history = np.random.default_rng([seed, _STREAM_BUREAU_HISTORY])
+    worst = len(schema.SCORE_BANDS) - 1
     out: list[dict[str, Any]] = []
     for a in np.flatnonzero(present).tolist():
-        new = record(a, int(band[a]), int(cards[a]), bool(delinquent[a]), int(newest_age[a]))
-        if not twice[a]:
-            out.append(new)
-            continue
-        old = record(
-            a, int(old_band[a]), int(old_cards[a]), bool(old_delinquent[a]), int(old_age[a])
+        taken = end - dt.timedelta(days=int(newest_age[a]))
+        b, late, held = int(band[a]), bool(delinquent[a]), int(cards[a])
+        chain = [(taken, b, held, late)]
+        while taken > start:
+            taken -= dt.timedelta(days=BUREAU_REFRESH_DAYS)
+            if history.random() < BAND_STEP_SHARE:
+                b = min(max(b + (1 if history.random() < 0.5 else -1), 0), worst)
+                late = bool(history.random() < _DELINQUENCY_BY_BAND[b])
+            if history.random() < CARD_STEP_SHARE:
+                held = max(1, held - 1)
+            chain.append((taken, b, held, late))
+        if history.random() < 0.5:
+            chain.reverse()
+        out.extend(
+            {
+                "account_id": accounts.ids[a],
+                "score_band": schema.SCORE_BANDS[b_],
+                "n_cards": cards_,
+                "delinquent": late_,
+                "snapshot_date": day.isoformat(),
+            }
+            for day, b_, cards_, late_ in chain
         )
-        out.extend([old, new] if older_first[a] else [new, old])
     return out
 
 
@@ -145,7 +163,7 @@ def write_reference_tables(
     paths = (
         write_holidays(out_dir / HOLIDAYS_FILE, start, end),
         write_countries(out_dir / COUNTRIES_FILE),
-        write_bureau(out_dir / BUREAU_FILE, build_bureau(accounts, end, seed)),
+        write_bureau(out_dir / BUREAU_FILE, build_bureau(accounts, end, seed, start)),
     )
     logger.info("wrote reference tables to %s", out_dir)
     return paths

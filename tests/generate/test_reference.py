@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
-import itertools
 import csv
 import datetime as dt
+import itertools
 import json
 import statistics
 from pathlib import Path

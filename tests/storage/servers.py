@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -26,9 +27,31 @@ S3_REGION = "us-east-1"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.
+
+    The port is chosen well before its server starts (moto's is in Spark's settings from import
+    time on). A port of the ephemeral range can meanwhile be handed to any socket bound to port
+    0 (a Spark driver, a Py4J gateway), and the server then fails with "address already in
+    use"; ports below the range are only taken by programs that ask for them by number.
+    """
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(low // 2, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {low // 2}..{low - 1}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
@@ -69,6 +92,16 @@ class MotoServer:
             stderr=subprocess.STDOUT,
         )
         _wait_for_port(self.port, self.proc, "moto_server")
+        # The port answering is not enough: another program may hold it while moto, unable to
+        # bind, exits. Moto says where it runs once it has bound.
+        deadline = time.monotonic() + 30.0
+        while b"Running on" not in Path(log_path).read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"moto_server did not start on port {self.port}: "
+                    + Path(log_path).read_text(errors="replace")[-500:]
+                )
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

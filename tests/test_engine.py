@@ -198,3 +198,95 @@ def test_training_with_onedal_records_the_engine_and_its_parity_on_the_hold_out(
     assert parity["max_abs_difference"] <= ENGINE_TOLERANCE
     assert parity["flipped_categories"] <= MAX_FLIPPED_SHARE * parity["rows"] + 1
     assert artifact.metadata["evaluation"]["engine_parity"] == parity
+
+
+def _backoff_model(folder, booster, categories=("ALUG DE CARROS", "INEXISTENTE")):
+    save_artifact(
+        folder,
+        booster,
+        FEATURE_COLUMNS,
+        S.CATEGORIES,
+        [],
+        {},
+        {},
+        memory=(MEM.table_to_parquet(memory_table()), (20.0, 5.0, 3.0, 1.0)),
+        memory_backoff=list(categories),
+    )
+    return folder
+
+
+def _memory_frame(rows: int, seed: int) -> pd.DataFrame:
+    """Features whose `mem_p_*` are probabilities (one missing now and then)."""
+    frame = _features(rows, seed)
+    rng = np.random.default_rng(seed)
+    memory = [f"mem_p_{k}" for k in range(len(S.CATEGORIES))]
+    frame[memory] = rng.dirichlet(np.ones(len(memory)), rows)
+    frame.loc[frame.index[::7], "mem_p_21"] = np.nan
+    return frame
+
+
+def test_memory_backoff_takes_the_named_categories_from_the_label_memory(booster, tmp_path):
+    artifact = load_artifact(str(_backoff_model(tmp_path / "m", booster)))
+    k = [S.CATEGORIES.index("ALUG DE CARROS"), S.CATEGORIES.index("INEXISTENTE")]
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["memory"][
+        "backoff_categories"
+    ] == ["ALUG DE CARROS", "INEXISTENTE"]
+    assert artifact.memory_backoff == tuple(
+        (c, list(FEATURE_COLUMNS).index(f"mem_p_{c}")) for c in k
+    )
+    frame = _memory_frame(200, 4)
+    trees = predict_proba(booster, frame)
+    backed = predict_proba(artifact.predictor(), frame)
+    np.testing.assert_allclose(backed.sum(axis=1), 1.0, atol=1e-6)
+    others = [c for c in range(len(S.CATEGORIES)) if c not in k]
+    # The other categories keep the trees' proportions; the named ones the memory's values.
+    np.testing.assert_allclose(
+        backed[:, others] / backed[:, others].sum(axis=1, keepdims=True),
+        trees[:, others] / trees[:, others].sum(axis=1, keepdims=True),
+        rtol=1e-5,
+    )
+    memory = frame[[f"mem_p_{c}" for c in k]].to_numpy()
+    scale = trees[:, others].sum(axis=1) / backed[:, others].sum(axis=1)
+    expected = np.where(np.isnan(memory), trees[:, k], memory)  # a missing memory keeps the trees'
+    np.testing.assert_allclose(backed[:, k] * scale[:, None], expected, rtol=1e-5)
+
+
+def test_a_memory_backoff_the_model_cannot_serve_is_refused(booster, tmp_path):
+    _backoff_model(tmp_path / "m", booster)
+    metadata = json.loads((tmp_path / "m" / "model.json").read_text())
+    metadata["memory"]["backoff_categories"] = ["PADARIA"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelArtifactError, match="'PADARIA' is not predicted"):
+        load_artifact(str(tmp_path / "m"))
+    with pytest.raises(ValueError, match="needs the label memory"):
+        save_artifact(
+            tmp_path / "n", booster, FEATURE_COLUMNS, S.CATEGORIES, [], {}, {}, memory_backoff=["x"]
+        )
+
+
+def test_the_batch_udf_and_the_api_give_identical_answers_with_a_memory_backoff(
+    spark, booster, tmp_path
+):
+    folder = _backoff_model(tmp_path / "m", booster)
+    artifact = load_artifact(str(folder))
+    frame = _memory_frame(300, 5)
+    frame["row"] = range(len(frame))
+    schema = T.StructType(
+        [T.StructField(c, T.DoubleType()) for c in FEATURE_COLUMNS]
+        + [T.StructField("row", T.LongType())]
+    )
+    batch = (
+        with_predictions(spark.createDataFrame(frame, schema), spark, artifact)
+        .select("row", S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY)
+        .toPandas()
+        .sort_values("row")
+    )
+    api = predict_frame(
+        load_model(str(folder)).predictor, frame[list(FEATURE_COLUMNS)], S.CATEGORIES
+    )
+    assert list(batch[S.PREDICTED_CATEGORY]) == list(api[S.PREDICTED_CATEGORY])
+    np.testing.assert_array_equal(
+        batch[S.PREDICTED_PROBABILITY].to_numpy(), api[S.PREDICTED_PROBABILITY].to_numpy()
+    )
+    # ... and the back-off answered some rows: a named category is some row's best.
+    assert {"ALUG DE CARROS", "INEXISTENTE"} & set(api[S.PREDICTED_CATEGORY])

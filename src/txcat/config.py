@@ -145,12 +145,17 @@ class TrainingConfig:
     #: The prediction engine the model artifact records (`txcat.engine`): every scorer of the
     #: model uses it.
     engine: str = "xgboost"
+    #: Classes with fewer training rows than this take their probabilities from the label
+    #: memory (`txcat.engine.MemoryBackoff`); 0 turns it off.
+    memory_backoff_rows: int = 0
 
     def __post_init__(self) -> None:
         from txcat.engine import ENGINES
 
         if self.engine not in ENGINES:
             raise ConfigError(f"training.engine must be one of {', '.join(ENGINES)}")
+        if self.memory_backoff_rows < 0:
+            raise ConfigError("training.memory_backoff_rows must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

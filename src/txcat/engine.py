@@ -11,10 +11,16 @@ same model version gives the same answers wherever it is scored.
   1e-7, enough to flip a category on an exact tie (`tests/test_engine.py` bounds both).
 
 Explanations (contributions) always come from the XGBoost booster, whatever the engine.
+
+A model may also name categories its trees had too few training rows to learn
+(`model.json` `memory.backoff_categories`, `training.memory_backoff_rows`): their
+probabilities are the row's label memory's (`mem_p_<k>`, a feature of the row), the others
+the engine's, renormalised (`MemoryBackoff`). Every scorer gets that from `predictor`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -83,12 +89,42 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def predictor(booster: xgb.Booster, engine: str = XGBOOST, nthread: int = 1) -> Predictor:
-    """The `engine`'s predictor of `booster` (already loaded with its `nthread`)."""
+class MemoryBackoff:
+    """An engine's probabilities, with the given categories' taken from the label memory.
+
+    `backoff` pairs a category's index with the column of its `mem_p_<k>` feature in the
+    matrix. Those probabilities are replaced, then every row is renormalised to sum to 1.
+    """
+
+    def __init__(self, inner: Predictor, backoff: Sequence[tuple[int, int]]) -> None:
+        self.inner = inner
+        self.engine = inner.engine
+        self.booster = inner.booster
+        self.classes = np.array([c for c, _ in backoff], dtype=np.intp)
+        self.columns = np.array([m for _, m in backoff], dtype=np.intp)
+
+    def proba(self, matrix: np.ndarray) -> np.ndarray:
+        proba = np.array(self.inner.proba(matrix), dtype=np.float32).reshape(len(matrix), -1)
+        memory = matrix[:, self.columns]
+        # A missing memory feature (NaN) keeps the engine's probability.
+        proba[:, self.classes] = np.where(np.isnan(memory), proba[:, self.classes], memory)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+
+def predictor(
+    booster: xgb.Booster,
+    engine: str = XGBOOST,
+    nthread: int = 1,
+    backoff: Sequence[tuple[int, int]] = (),
+) -> Predictor:
+    """The `engine`'s predictor of `booster` (already loaded with its `nthread`); with
+    `backoff` ((category index, memory column) pairs), behind `MemoryBackoff`."""
     check_engine(engine)
-    if engine == ONEDAL:
-        return OneDALPredictor(booster, nthread)
-    return XGBoostPredictor(booster)
+    inner: Predictor = (
+        OneDALPredictor(booster, nthread) if engine == ONEDAL else XGBoostPredictor(booster)
+    )
+    return MemoryBackoff(inner, backoff) if backoff else inner
 
 
 def parity(booster: xgb.Booster, matrix: np.ndarray, engine: str) -> dict[str, Any]:

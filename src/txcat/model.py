@@ -71,6 +71,13 @@ class ModelArtifact:
         """The prediction engine every scorer of this model uses (`txcat.engine`)."""
         return str(self.metadata.get("engine", XGBOOST))
 
+    @property
+    def memory_backoff(self) -> tuple[tuple[int, int], ...]:
+        """(category index, `mem_p_<k>` feature column) of each category whose probability
+        comes from the label memory (`txcat.engine.MemoryBackoff`); empty for most models."""
+        names = (self.metadata.get("memory") or {}).get("backoff_categories") or []
+        return memory_backoff(names, self.categories, self.feature_names)
+
     def booster(self, nthread: int = 1) -> xgb.Booster:
         return booster_from_bytes(self.model_bytes, nthread)
 
@@ -80,7 +87,27 @@ class ModelArtifact:
         Raises:
             EngineError: the engine cannot run here (oneDAL not installed).
         """
-        return predictor(self.booster(nthread), self.engine, nthread)
+        return predictor(self.booster(nthread), self.engine, nthread, self.memory_backoff)
+
+
+def memory_backoff(
+    backoff_categories: Sequence[str], categories: Sequence[str], feature_names: Sequence[str]
+) -> tuple[tuple[int, int], ...]:
+    """(category index, feature column of its `mem_p_<k>`) for each named category.
+
+    Raises:
+        ModelArtifactError: a category the model does not predict, or no memory feature for it.
+    """
+    pairs = []
+    for name in backoff_categories:
+        if name not in categories:
+            raise ModelArtifactError(f"memory back-off category {name!r} is not predicted")
+        k = list(categories).index(name)
+        column = f"{MEMORY_FEATURE_PREFIX}p_{k}"
+        if column not in feature_names:
+            raise ModelArtifactError(f"memory back-off category {name!r} has no {column} feature")
+        pairs.append((k, list(feature_names).index(column)))
+    return tuple(pairs)
 
 
 def booster_from_bytes(model_bytes: bytes, nthread: int = 1) -> xgb.Booster:
@@ -114,6 +141,7 @@ def save_artifact(
     memory: tuple[bytes, Sequence[float]] | None = None,
     profile: bytes | None = None,
     engine: str = XGBOOST,
+    memory_backoff: Sequence[str] = (),
 ) -> ModelArtifact:
     """Writes a new artifact folder and returns it as loaded.
 
@@ -121,8 +149,11 @@ def save_artifact(
     the contract's own keys. `memory` is the label memory table (Parquet bytes) and its
     smoothing constants, required when a feature name starts with `MEMORY_FEATURE_PREFIX`.
     `profile` is the monitoring reference profile (JSON bytes). `engine` is the prediction
-    engine every scorer of the model uses (`txcat.engine`).
+    engine every scorer of the model uses (`txcat.engine`). `memory_backoff` names the categories
+    whose probabilities come from the label memory (`txcat.engine.MemoryBackoff`).
     """
+    if memory_backoff and memory is None:
+        raise ValueError("memory_backoff needs the label memory (memory=...)")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
@@ -146,11 +177,14 @@ def save_artifact(
     table = None
     if memory is not None:
         table, smoothing = memory
-        metadata["memory"] = {
+        record: dict[str, Any] = {
             "file": MEMORY_FILE,
             "sha256": sha256_hex(table),
             "smoothing": [float(m) for m in smoothing],
         }
+        if memory_backoff:
+            record["backoff_categories"] = list(memory_backoff)
+        metadata["memory"] = record
         (out / MEMORY_FILE).write_bytes(table)
     if profile is not None:
         metadata["profile"] = {"file": PROFILE_FILE, "sha256": sha256_hex(profile)}
@@ -216,6 +250,7 @@ def parse_artifact(
         memory_table=memory_table,
         profile=profile,
     )
+    artifact.memory_backoff  # noqa: B018 - refuses back-off categories the model cannot serve
     check_booster(artifact.booster(), artifact)
     return artifact
 

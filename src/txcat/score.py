@@ -161,12 +161,13 @@ def with_predictions(
     model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
     categories = list(artifact.categories)
     engine = artifact.engine
+    backoff = artifact.memory_backoff
     names = list(artifact.feature_names)
     extra = [c for c in tap.columns if c not in names] if tap is not None else []
 
     @F.pandas_udf(EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread)
+        scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread, backoff)
         for batch in batches:
             if tap is not None:
                 tap.add(batch)

@@ -75,6 +75,33 @@ def test_xgboost_early_stops_and_keeps_best_rounds():
         fitted.predict_proba(x[:, :3])
 
 
+def test_classes_too_rare_for_a_tree_take_the_label_memory():
+    """A class with fewer than `memory_backoff_rows` training rows gets its probability from
+    the row's `mem_p_<k>`; the others keep the trees' answer, and every row sums to 1."""
+    rng = np.random.default_rng(3)
+    names = ["amount", "mem_p_0", "mem_p_1", "mem_p_2"]
+    y = np.array([0] * 150 + [1] * 145 + [2] * 5)
+    x = np.zeros((len(y), 4), dtype=np.float32)
+    x[:, 0] = y + rng.normal(0, 0.3, len(y))
+    x[:, 1:] = rng.dirichlet(np.ones(3), len(y))
+    x[y == 2, 3] = 0.9  # the memory knows the rare class
+    args = (x, y, np.ones(len(y)), C.search_space(TRAINING, 1, 1)[0], 3, names)
+    plain = C.fit_xgboost(*args, seed=1, num_boost_round=20)
+    backed = C.fit_xgboost(*args, seed=1, num_boost_round=20, memory_backoff_rows=20)
+    assert plain.memory_backoff == () and backed.memory_backoff == (2,)
+    p, q = plain.predict_proba(x), backed.predict_proba(x)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(
+        q[:, 2] / q[:, :2].sum(axis=1), x[:, 3] / p[:, :2].sum(axis=1), rtol=1e-5
+    )
+    np.testing.assert_allclose(q[:, 0] / q[:, 1], p[:, 0] / p[:, 1], rtol=1e-5)
+    assert (q[y == 2].argmax(axis=1) == 2).mean() > (p[y == 2].argmax(axis=1) == 2).mean()
+    # Without memory features, or with the option at 0, nothing is replaced.
+    assert C.rare_classes(y, 3, 20, ["amount", "b", "c", "d"]) == ()
+    assert C.rare_classes(y, 3, 0, names) == ()
+    assert C.rare_classes(y, 3, 5, names) == ()  # 5 rows is not fewer than 5
+
+
 def test_latency_is_timed_on_ten_thousand_rows():
     calls = []
 

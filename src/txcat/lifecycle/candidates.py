@@ -25,11 +25,15 @@ import numpy as np
 import xgboost as xgb
 
 from txcat.config import TrainingConfig
+from txcat.engine import XGBOOST as XGBOOST_ENGINE
+from txcat.engine import predictor
 
 MAJORITY = "majority"
 LOGISTIC = "logistic_regression"
 XGBOOST = "xgboost"
 BASELINES: tuple[str, ...] = (MAJORITY, LOGISTIC)
+#: The label memory's probability features: `mem_p_<class index>` (`txcat.features.memory`).
+MEMORY_P = "mem_p_"
 
 #: Values the search draws from; the first configuration is always the configured one.
 SEARCH_GRID: Mapping[str, Sequence[Any]] = {
@@ -52,6 +56,8 @@ class Fitted:
     params: dict[str, Any]
     booster: xgb.Booster | None = field(default=None, repr=False)
     best_iteration: int | None = None
+    #: Classes whose probabilities come from the label memory (`txcat.engine.MemoryBackoff`).
+    memory_backoff: tuple[int, ...] = ()
 
 
 def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
@@ -141,8 +147,12 @@ def fit_xgboost(
     early_stopping_rounds: int = 0,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     nthread: int = 1,
+    memory_backoff_rows: int = 0,
 ) -> Fitted:
-    """Trains a booster; with `valid`, stops early on its log loss and keeps the best rounds."""
+    """Trains a booster; with `valid`, stops early on its log loss and keeps the best rounds.
+
+    Classes with fewer than `memory_backoff_rows` training rows (but at least one) take their
+    probabilities from the label memory (`rare_classes`, `txcat.engine.MemoryBackoff`)."""
     names = list(feature_names)
     train = xgb.DMatrix(x, label=y, weight=weights, feature_names=names)
     evals = []
@@ -158,21 +168,47 @@ def fit_xgboost(
     )
     best = booster.best_iteration if evals and early_stopping_rounds else num_boost_round - 1
     booster = booster[: best + 1]
-    return booster_candidate(booster, dict(config) | {"num_boost_round": best + 1}, best)
+    rare = rare_classes(y, n_classes, memory_backoff_rows, names)
+    params = dict(config) | {"num_boost_round": best + 1}
+    return booster_candidate(booster, params, best, memory_backoff(rare, names))
+
+
+def rare_classes(
+    y: np.ndarray, n_classes: int, min_rows: int, feature_names: Sequence[str]
+) -> tuple[int, ...]:
+    """Classes with 1 to `min_rows - 1` training rows: too few for a tree of their own (their
+    hessians stay below `min_child_weight`). None when the features hold no label memory."""
+    if min_rows <= 0 or not all(f"{MEMORY_P}{k}" in feature_names for k in range(n_classes)):
+        return ()
+    counts = np.bincount(y, minlength=n_classes)
+    return tuple(int(k) for k in np.flatnonzero((counts > 0) & (counts < min_rows)))
+
+
+def memory_backoff(
+    classes: Sequence[int], feature_names: Sequence[str]
+) -> tuple[tuple[int, int], ...]:
+    """(class, column of its `mem_p_<k>` feature) pairs for `txcat.engine.predictor`."""
+    names = list(feature_names)
+    return tuple((k, names.index(f"{MEMORY_P}{k}")) for k in classes)
 
 
 def booster_candidate(
-    booster: xgb.Booster, params: dict[str, Any], best_iteration: int | None = None
+    booster: xgb.Booster,
+    params: dict[str, Any],
+    best_iteration: int | None = None,
+    backoff: Sequence[tuple[int, int]] = (),
 ) -> Fitted:
-    """Wraps a booster the way the scoring job uses it (one thread, in-place predict)."""
+    """Wraps a booster the way the scoring job uses it (one thread, in-place predict, the
+    model's memory back-off)."""
     booster.set_param({"nthread": 1})
     n_features = booster.num_features()
+    scorer = predictor(booster, XGBOOST_ENGINE, 1, backoff)
 
     def predict(rows: np.ndarray) -> np.ndarray:
         matrix = np.ascontiguousarray(rows, dtype=np.float32)
         if matrix.shape[1] != n_features:
             raise ValueError(f"expected {n_features} features, got {matrix.shape[1]}")
-        return np.asarray(booster.inplace_predict(matrix), dtype=np.float64).reshape(len(rows), -1)
+        return np.asarray(scorer.proba(matrix), dtype=np.float64).reshape(len(rows), -1)
 
     size = len(booster.save_raw(raw_format="ubj"))
     return Fitted(
@@ -182,6 +218,7 @@ def booster_candidate(
         params=params,
         booster=booster,
         best_iteration=best_iteration,
+        memory_backoff=tuple(k for k, _ in backoff),
     )
 
 

@@ -363,6 +363,7 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
                 tc.early_stopping_rounds,
                 valid=(x[va], y[va]),
                 nthread=lc.train_threads,
+                memory_backoff_rows=tc.memory_backoff_rows,
             )
             best_rounds[i].append(int(fitted.best_iteration or 0) + 1)
             fits[f"{C.XGBOOST}#{i}"] = fitted
@@ -423,6 +424,7 @@ def select_model(frame: pd.DataFrame, cfg: Config, cutoff: dt.date | None = None
             tc.seed,
             best["params"]["num_boost_round"],
             nthread=lc.train_threads,
+            memory_backoff_rows=tc.memory_backoff_rows,
         ),
     }
     holdout = {}
@@ -498,6 +500,7 @@ def refit(selection: Selection, full: pd.DataFrame, cfg: Config) -> C.Fitted:
         tc.seed,
         params["num_boost_round"],
         nthread=cfg.lifecycle.train_threads,
+        memory_backoff_rows=tc.memory_backoff_rows,
     )
 
 
@@ -538,7 +541,7 @@ def champion_on_holdout(champion: Champion, hold: pd.DataFrame, cutoff: dt.date)
             "reason": "its label memory does not say which days it counts (no fitted_on)",
         }
     x, y = _matrix(champion_features(artifact, hold))
-    fitted = C.booster_candidate(artifact.booster(), {})
+    fitted = C.booster_candidate(artifact.booster(), {}, backoff=artifact.memory_backoff)
     metrics = M.evaluate(y, fitted.predict_proba(x), S.CATEGORIES)
     return record | {"comparable": True, "metrics": _scalars(metrics)}
 
@@ -667,6 +670,7 @@ def run(
         memory=(MEM.table_to_parquet(data.memory_table), cfg.features.memory_smoothing),
         profile=_reference_profile(data, selection, cfg),
         engine=cfg.training.engine,
+        memory_backoff=[S.CATEGORIES[k] for k in shipped.memory_backoff],
     )
     out = Path(model_out)
     MLM.write(out, artifact, MLM.input_example(shipped_on, artifact.feature_names))

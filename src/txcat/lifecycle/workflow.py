@@ -224,7 +224,7 @@ def evaluate(
     booster = artifact.booster()
     # Scored as every scorer of the model scores it: through its recorded engine.
     metrics = M.evaluate(y, predict_proba(artifact.predictor(), features), artifact.categories)
-    fitted = C.booster_candidate(booster, {})
+    fitted = C.booster_candidate(booster, {}, backoff=artifact.memory_backoff)
     x = features.to_numpy(dtype=np.float32, na_value=np.nan)
     metrics["latency_ms_per_10k"] = C.latency_ms_per_10k(
         fitted.predict_proba, x, cfg.lifecycle.latency_repeats

@@ -37,6 +37,8 @@ MEMORY_FILE = "memory.parquet"
 PROFILE_FILE = "profile.json"
 #: Names of the features read from the label memory; a model using one needs its table.
 MEMORY_FEATURE_PREFIX = "mem_"
+#: The label memory's probability of category k is the feature `mem_p_<k>`.
+MEMORY_P_PREFIX = f"{MEMORY_FEATURE_PREFIX}p_"
 FORMAT_VERSION = 1
 #: The objective every scorer relies on: one probability per category.
 SOFTPROB = "multi:softprob"
@@ -98,15 +100,27 @@ def memory_backoff(
     Raises:
         ModelArtifactError: a category the model does not predict, or no memory feature for it.
     """
-    pairs = []
     for name in backoff_categories:
         if name not in categories:
             raise ModelArtifactError(f"memory back-off category {name!r} is not predicted")
-        k = list(categories).index(name)
-        column = f"{MEMORY_FEATURE_PREFIX}p_{k}"
-        if column not in feature_names:
-            raise ModelArtifactError(f"memory back-off category {name!r} has no {column} feature")
-        pairs.append((k, list(feature_names).index(column)))
+    return memory_columns([list(categories).index(n) for n in backoff_categories], feature_names)
+
+
+def memory_columns(
+    classes: Sequence[int], feature_names: Sequence[str]
+) -> tuple[tuple[int, int], ...]:
+    """(class, column of its `mem_p_<k>` feature) pairs for `txcat.engine.predictor`.
+
+    Raises:
+        ModelArtifactError: a class without its memory feature.
+    """
+    names = list(feature_names)
+    pairs = []
+    for k in classes:
+        column = f"{MEMORY_P_PREFIX}{k}"
+        if column not in names:
+            raise ModelArtifactError(f"memory back-off of class {k} has no {column} feature")
+        pairs.append((k, names.index(column)))
     return tuple(pairs)
 
 

@@ -43,7 +43,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import schema as S
-from txcat.model import MEMORY_FEATURE_PREFIX
+from txcat.model import MEMORY_FEATURE_PREFIX, MEMORY_P_PREFIX
 from txcat.strictmath import log1p_array
 
 PRIOR = "prior"
@@ -61,7 +61,7 @@ WHOLE = -1
 
 MEMORY_FEATURES: tuple[str, ...] = tuple(
     f"{MEMORY_FEATURE_PREFIX}{level}_n_log" for level in LEVELS
-) + tuple(f"{MEMORY_FEATURE_PREFIX}p_{i}" for i in range(len(S.CATEGORIES)))
+) + tuple(f"{MEMORY_P_PREFIX}{i}" for i in range(len(S.CATEGORIES)))
 
 TABLE_SCHEMA = T.StructType(
     [
@@ -77,7 +77,7 @@ _LOOKUP = "_mem_lookup"
 #: What `MemoryIndex.looked_up` gives per row: the labelled rows at each level and the
 #: probabilities (`MEMORY_FEATURES` without the logarithms).
 LOOKED_UP: tuple[str, ...] = tuple(f"_mem_{level}_n" for level in LEVELS) + tuple(
-    f"{MEMORY_FEATURE_PREFIX}p_{i}" for i in range(len(S.CATEGORIES))
+    f"{MEMORY_P_PREFIX}{i}" for i in range(len(S.CATEGORIES))
 )
 _LOOKED_UP_TYPE = T.StructType([T.StructField(c, T.DoubleType()) for c in LOOKED_UP])
 
@@ -273,7 +273,7 @@ def with_label_memory(rows: DataFrame, memory: Memory) -> DataFrame:
     features = [
         F.log1p(n_of(level)).alias(f"{MEMORY_FEATURE_PREFIX}{level}_n_log") for level in LEVELS
     ]
-    features += [p[i].alias(f"{MEMORY_FEATURE_PREFIX}p_{i}") for i in classes]
+    features += [p[i].alias(f"{MEMORY_P_PREFIX}{i}") for i in classes]
     return out.select(*[c for c in out.columns if c not in names], *features)
 
 
@@ -384,7 +384,7 @@ class MemoryIndex:
             p = (found[:, 1:] + m * p) / (n + m)[:, None]
             out[f"_mem_{level}_n"] = n
         for i in range(classes):
-            out[f"{MEMORY_FEATURE_PREFIX}p_{i}"] = np.ascontiguousarray(p[:, i])
+            out[f"{MEMORY_P_PREFIX}{i}"] = np.ascontiguousarray(p[:, i])
         return out
 
     def features(

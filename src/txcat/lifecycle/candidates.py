@@ -27,13 +27,12 @@ import xgboost as xgb
 from txcat.config import TrainingConfig
 from txcat.engine import XGBOOST as XGBOOST_ENGINE
 from txcat.engine import predictor
+from txcat.model import MEMORY_P_PREFIX, memory_columns
 
 MAJORITY = "majority"
 LOGISTIC = "logistic_regression"
 XGBOOST = "xgboost"
 BASELINES: tuple[str, ...] = (MAJORITY, LOGISTIC)
-#: The label memory's probability features: `mem_p_<class index>` (`txcat.features.memory`).
-MEMORY_P = "mem_p_"
 
 #: Values the search draws from; the first configuration is always the configured one.
 SEARCH_GRID: Mapping[str, Sequence[Any]] = {
@@ -170,7 +169,7 @@ def fit_xgboost(
     booster = booster[: best + 1]
     rare = rare_classes(y, n_classes, memory_backoff_rows, names)
     params = dict(config) | {"num_boost_round": best + 1}
-    return booster_candidate(booster, params, best, memory_backoff(rare, names))
+    return booster_candidate(booster, params, best, memory_columns(rare, names))
 
 
 def rare_classes(
@@ -178,18 +177,10 @@ def rare_classes(
 ) -> tuple[int, ...]:
     """Classes with 1 to `min_rows - 1` training rows: too few for a tree of their own (their
     hessians stay below `min_child_weight`). None when the features hold no label memory."""
-    if min_rows <= 0 or not all(f"{MEMORY_P}{k}" in feature_names for k in range(n_classes)):
+    if min_rows <= 0 or not all(f"{MEMORY_P_PREFIX}{k}" in feature_names for k in range(n_classes)):
         return ()
     counts = np.bincount(y, minlength=n_classes)
     return tuple(int(k) for k in np.flatnonzero((counts > 0) & (counts < min_rows)))
-
-
-def memory_backoff(
-    classes: Sequence[int], feature_names: Sequence[str]
-) -> tuple[tuple[int, int], ...]:
-    """(class, column of its `mem_p_<k>` feature) pairs for `txcat.engine.predictor`."""
-    names = list(feature_names)
-    return tuple((k, names.index(f"{MEMORY_P}{k}")) for k in classes)
 
 
 def booster_candidate(

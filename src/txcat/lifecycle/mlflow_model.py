@@ -9,7 +9,10 @@ artifact's sha256 and only the artifact's copy is kept.
 
 The pyfunc model takes the job's feature frame (columns `feature_names`, in order; the label
 memory features already looked up in `memory.parquet`) and returns one probability per category
-(`categories` order), the numbers the job's own UDF turns into its predictions.
+(`categories` order): the booster's, the numbers the job's own UDF turns into its predictions,
+except for the categories `model.json` lists in `memory.backoff_categories`, whose probabilities
+every txcat scorer takes from the label memory and renormalises (`txcat.engine.MemoryBackoff`);
+the xgboost flavor knows nothing of that step.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ ONEDAL = "onedal"
 ENGINES = (XGBOOST, ONEDAL)
 
 
+def feature_matrix(features: Any) -> np.ndarray:
+    """The float32, C-ordered matrix of a feature frame (a pandas DataFrame, columns in the
+    model's order) that every engine predicts from; nulls become NaN, XGBoost's missing."""
+    return np.ascontiguousarray(features.to_numpy(dtype=np.float32, na_value=np.nan))
+
+
 class EngineError(RuntimeError):
     """The engine is unknown or cannot run here."""
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import schema as S
-from txcat.engine import Predictor, XGBoostPredictor, predictor
+from txcat.engine import Predictor, XGBoostPredictor, feature_matrix, predictor
 from txcat.model import ModelArtifact, booster_from_bytes
 
 TOP_K = 3
@@ -60,7 +60,7 @@ def as_predictor(model: xgb.Booster | Predictor) -> Predictor:
 
 def predict_proba(model: xgb.Booster | Predictor, features: pd.DataFrame) -> np.ndarray:
     """Class probabilities, shape (rows, classes); nulls become NaN (XGBoost's missing)."""
-    matrix = np.ascontiguousarray(features.to_numpy(dtype=np.float32, na_value=np.nan))
+    matrix = feature_matrix(features)
     proba = as_predictor(model).proba(matrix)
     return np.asarray(proba, dtype=np.float64).reshape(len(features), -1)
 
@@ -128,7 +128,7 @@ def approximate_contributions(
     real-time API returns; the two rank features alike on most rows but differ in value.
     """
     names = list(features.columns)
-    matrix = np.ascontiguousarray(features.to_numpy(dtype=np.float32, na_value=np.nan))
+    matrix = feature_matrix(features)
     contribs = np.asarray(
         booster.predict(
             xgb.DMatrix(matrix, missing=np.nan, feature_names=names, nthread=1),

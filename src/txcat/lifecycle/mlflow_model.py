@@ -1,18 +1,23 @@
-"""The artifact folder as an MLflow model: the `xgboost` flavor beside txcat's own files.
+"""The artifact folder as an MLflow model: txcat's own `python_function` flavor beside the
+`xgboost` flavor.
 
-Training writes `MLmodel`, the environment files and an input example into the artifact folder
-(`txcat.model`), so a registered version is both what the scoring job loads (`model.json`,
-`model.ubj`, `memory.parquet`) and what `mlflow.pyfunc.load_model`, `mlflow models serve`,
-`mlflow.pyfunc.spark_udf` and `mlflow.evaluate` load. The flavor's data file is the artifact's
-own `model.ubj` (UBJSON, never pickle): the bytes MLflow writes are checked against the
-artifact's sha256 and only the artifact's copy is kept.
+Training writes `MLmodel`, the environment files, an input example and a code folder into the
+artifact folder (`txcat.model`), so a registered version is both what the scoring job loads
+(`model.json`, `model.ubj`, `memory.parquet`) and what `mlflow.pyfunc.load_model`,
+`mlflow models serve`, `mlflow.pyfunc.spark_udf` and `mlflow.evaluate` load.
 
-The pyfunc model takes the job's feature frame (columns `feature_names`, in order; the label
-memory features already looked up in `memory.parquet`) and returns one probability per category
-(`categories` order): the booster's, the numbers the job's own UDF turns into its predictions,
-except for the categories `model.json` lists in `memory.backoff_categories`, whose probabilities
-every txcat scorer takes from the label memory and renormalises (`txcat.engine.MemoryBackoff`);
-the xgboost flavor knows nothing of that step.
+- `python_function` is `txcat.pyfunc`: the artifact's own predictor, so the probabilities are
+  the job's, including the label memory's back-off of the categories `model.json` lists in
+  `memory.backoff_categories` (`txcat.engine.MemoryBackoff`), which the trees alone do not
+  give. The folder carries `txcat.pyfunc` and the modules it imports under `code/txcat/`
+  (MLflow's code paths): a serving environment needs the pinned packages, not txcat.
+- `xgboost` is the booster alone, for `mlflow.xgboost.load_model`. Its data file is the
+  artifact's own `model.ubj` (UBJSON, never pickle): the bytes MLflow writes are checked
+  against the artifact's sha256 and only the artifact's copy is kept.
+
+The pyfunc model takes the job's feature frame (columns `feature_names`; the label memory
+features already looked up in `memory.parquet`) and returns one probability per category
+(`categories` order).
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from txcat import pyfunc
 from txcat.model import MEMORY_FILE, MODEL_FILE, ModelArtifact, ModelArtifactError, sha256_hex
 
 MLMODEL_FILE = "MLmodel"
+#: MLflow's code folder of the model: `code/txcat/` holds `pyfunc.SHIPPED_MODULES`.
+CODE_DIR = "code"
 #: Packages the pyfunc model imports, pinned to the versions training ran with (installed from
 #: the lock files, `requirements/job.txt` and `requirements/lifecycle.txt`). The first
 #: distribution found of each group is pinned: xgboost ships as `xgboost-cpu` in the locks.
@@ -122,10 +130,34 @@ def write(folder: str | Path, artifact: ModelArtifact, example: pd.DataFrame) ->
             raise ModelArtifactError(
                 f"MLflow wrote booster bytes {written}, the artifact's are {artifact.sha256}"
             )
+        _use_txcat_pyfunc(staged)
         names = sorted(p.name for p in staged.iterdir() if p.name != MODEL_FILE)
         for name in names:
             shutil.move(str(staged / name), str(out / name))
     return names
+
+
+def _use_txcat_pyfunc(staged: Path) -> None:
+    """Makes `txcat.pyfunc` the model's `python_function` flavor, its modules in the code
+    folder; the environment files the xgboost flavor wrote stay the model's."""
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    mlmodel = Model.load(str(staged / MLMODEL_FILE))
+    env = mlmodel.flavors.pop(mlflow.pyfunc.FLAVOR_NAME)[mlflow.pyfunc.ENV]
+    package = Path(pyfunc.__file__).parent
+    code = staged / CODE_DIR / package.name
+    code.mkdir(parents=True)
+    for name in pyfunc.SHIPPED_MODULES:
+        shutil.copyfile(package / name, code / name)
+    mlflow.pyfunc.add_to_model(
+        mlmodel,
+        loader_module=pyfunc.__name__,
+        code=CODE_DIR,
+        conda_env=env.get("conda"),
+        python_env=env.get("virtualenv"),
+    )
+    mlmodel.save(str(staged / MLMODEL_FILE))
 
 
 def read_txcat_metadata(folder: str | Path) -> Mapping[str, Any]:

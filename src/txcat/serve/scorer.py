@@ -23,7 +23,7 @@ import xgboost as xgb
 
 from txcat import schema as S
 from txcat.config import Config
-from txcat.engine import EngineError, Predictor
+from txcat.engine import EngineError, Predictor, feature_matrix
 from txcat.features import FEATURE_COLUMNS
 from txcat.features.memory import MemoryIndex
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
@@ -227,7 +227,7 @@ class Scorer:
         (the margin before any feature) is left out.
         """
         names = list(self.model.artifact.feature_names)
-        values = np.ascontiguousarray(matrix.to_numpy(dtype=np.float32, na_value=np.nan))
+        values = feature_matrix(matrix)
         contribs = np.asarray(
             self.model.booster.predict(
                 # One thread, as the booster's: DMatrix's default (every core) costs more than

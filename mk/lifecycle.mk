@@ -13,12 +13,11 @@ LIFECYCLE_MODEL  ?= txcat-categoriser
 LIFECYCLE_ALIAS  ?= champion
 EVAL_ACCOUNTS    ?= 300
 # On the generated demo data XGBoost does not beat logistic regression by the production margins
-# (hold-out macro-F1 0.648 vs 0.663, accuracy 0.702 vs 0.692: docs/lifecycle.md), so the
+# (hold-out macro-F1 0.672 vs 0.663, accuracy 0.702 vs 0.692: docs/lifecycle.md), so the
 # production gate of conf/base.yaml rejects it (see `make demo-gate-fail`). The demo promotes under these looser,
-# explicit thresholds: macro-F1 within 0.02 of the best baseline (one category of 8
-# hold-out rows decides the 0.015 gap), accuracy at least the best baseline's, no dead category
+# explicit thresholds: macro-F1 and accuracy at least the best baseline's, no dead category
 # with >= 100 rows.
-DEMO_GATE_SET    ?= --set quality_gate.min_macro_f1_margin=-0.02 \
+DEMO_GATE_SET    ?= --set quality_gate.min_macro_f1_margin=0.0 \
 	--set quality_gate.min_accuracy_margin=0.0 --set quality_gate.min_support_for_recall=100
 # A smaller search than conf/base.yaml's, so the demo trains in minutes on a laptop.
 DEMO_TRAIN_SET   ?= --set lifecycle.cv_folds=3 --set lifecycle.search_budget=3 \

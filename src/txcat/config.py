@@ -146,7 +146,8 @@ class TrainingConfig:
     #: model uses it.
     engine: str = "xgboost"
     #: Classes with fewer training rows than this take their probabilities from the label
-    #: memory (`txcat.engine.MemoryBackoff`); 0 turns it off.
+    #: memory (`txcat.engine.MemoryBackoff`); 0 (a configuration without the key) turns it
+    #: off, `conf/base.yaml` sets 20.
     memory_backoff_rows: int = 0
 
     def __post_init__(self) -> None:

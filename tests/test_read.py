@@ -483,3 +483,40 @@ def test_duplicate_flags_match_a_first_occurrence_scan(spark):
     assert [got[i] for i in range(len(files))] == expected
     lines_back = {r["file"]: [item[S.LINE_NUMBER] for item in r["flagged"]] for r in rows}
     assert all(lines_back[i] == [n + 2 for n in range(len(f))] for i, f in enumerate(files))
+
+
+#: Reads a folder with a quoted record in two sessions, one after the other, in one process.
+TWO_SESSIONS = """
+import sys
+from pyspark.sql import SparkSession
+from txcat import read
+
+for _ in range(2):
+    builder = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+    spark = builder.getOrCreate()
+    lines = read.to_lines(read.read_files(spark, sys.argv[1]), (".csv",))
+    print(sorted(r["line_number"] for r in lines.collect()))
+    spark.stop()
+"""
+
+
+@pytest.mark.slow
+def test_the_reader_works_in_a_second_session_of_the_same_process(tmp_path):
+    """A module-level UDF keeps the first session's accumulator server: the second session's
+    tasks then fail to report to it ("Failed to update accumulator")."""
+    import os
+    import subprocess
+    import sys
+
+    write_file(tmp_path, "a.csv", bank_file([bank_row(merchant_city='"SAO\r\nPAULO"'), GOOD]))
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_SESSIONS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=os.environ | {"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == ["[2, 4]", "[2, 4]"]
+    assert "Failed to update accumulator" not in done.stderr

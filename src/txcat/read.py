@@ -293,7 +293,7 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
     )
     return (
         files.withColumn("lines", F.split(F.col(TEXT), LINE_BREAK))
-        .withColumn("quoted", _quoted_records_udf(F.when(F.col(TEXT).contains('"'), F.col(TEXT))))
+        .withColumn("quoted", _quoted_records_udf()(F.when(F.col(TEXT).contains('"'), F.col(TEXT))))
         .withColumn(RECORDS, F.coalesce(F.col("quoted"), _line_records(lines)))
         .withColumn("data_lines", with_duplicate_flags(F.col(RECORDS)))
         .withColumn("header", header)
@@ -345,9 +345,15 @@ _RECORD = T.StructType(
 )
 
 
-@pandas_udf(T.ArrayType(_RECORD))  # type: ignore[call-overload]
-def _quoted_records_udf(texts: pd.Series) -> pd.Series:
-    return texts.map(lambda text: None if text is None else split_records(text))
+def _quoted_records_udf() -> Any:
+    # Built per query, as every UDF of the package: a UDF object keeps the JVM function (and
+    # the accumulator server of the SparkContext) it was first used with, so a module-level one
+    # fails in the next session of the same process ("Failed to update accumulator").
+    @pandas_udf(T.ArrayType(_RECORD))  # type: ignore[call-overload]
+    def quoted_records(texts: pd.Series) -> pd.Series:
+        return texts.map(lambda text: None if text is None else split_records(text))
+
+    return quoted_records
 
 
 _BREAK = re.compile(r"\r\n|\r|\n")

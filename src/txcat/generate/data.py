@@ -64,7 +64,7 @@ _CHUNK_ACCOUNTS = 2000
 # Random streams: one per concern, so a change in one part does not reshuffle the others.
 # (txcat.generate.reference draws the bureau history from streams 6 and 8.)
 _STREAM_ACCOUNTS, _STREAM_ROWS, _STREAM_BAD_PICK, _STREAM_BAD_FILE, _STREAM_LABELS = range(1, 6)
-# Stream 7: regular merchants (6 is the bureau's).
+# Stream 7: regular merchants (6 and 8 are the bureau's).
 _STREAM_REGULARS = 7
 
 

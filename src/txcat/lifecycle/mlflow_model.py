@@ -23,6 +23,7 @@ features already looked up in `memory.parquet`) and returns one probability per 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.resources
 import json
 import shutil
 import tempfile
@@ -145,11 +146,12 @@ def _use_txcat_pyfunc(staged: Path) -> None:
 
     mlmodel = Model.load(str(staged / MLMODEL_FILE))
     env = mlmodel.flavors.pop(mlflow.pyfunc.FLAVOR_NAME)[mlflow.pyfunc.ENV]
-    package = Path(pyfunc.__file__).parent
-    code = staged / CODE_DIR / package.name
+    package = pyfunc.__name__.split(".")[0]
+    code = staged / CODE_DIR / package
     code.mkdir(parents=True)
     for name in pyfunc.SHIPPED_MODULES:
-        shutil.copyfile(package / name, code / name)
+        # Read through the import system: the package may be installed as files or in a zip.
+        (code / name).write_bytes(importlib.resources.files(package).joinpath(name).read_bytes())
     mlflow.pyfunc.add_to_model(
         mlmodel,
         loader_module=pyfunc.__name__,

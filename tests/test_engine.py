@@ -138,28 +138,36 @@ def test_without_onedal_installed_the_model_is_refused_with_what_to_install(
         load_model(str(onedal_model))
 
 
-def test_the_batch_udf_and_the_api_give_identical_answers_through_onedal(
-    spark, onedal_model, booster
-):
-    artifact = load_artifact(str(onedal_model))
-    frame = _features(300, 3)
-    frame["row"] = range(len(frame))
+def _assert_batch_equals_api(spark, folder, features: pd.DataFrame) -> pd.DataFrame:
+    """The batch UDF's and the real-time API's answers for `features` are identical, to the
+    bit; returns the API's."""
+    frame = features[list(FEATURE_COLUMNS)].assign(row=range(len(features)))
     schema = T.StructType(
         [T.StructField(c, T.DoubleType()) for c in FEATURE_COLUMNS]
         + [T.StructField("row", T.LongType())]
     )
     batch = (
-        with_predictions(spark.createDataFrame(frame, schema), spark, artifact)
+        with_predictions(spark.createDataFrame(frame, schema), spark, load_artifact(str(folder)))
         .select("row", S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY)
         .toPandas()
         .sort_values("row")
     )
-    features = frame[list(FEATURE_COLUMNS)]
-    api = predict_frame(load_model(str(onedal_model)).predictor, features, S.CATEGORIES)
+    api = predict_frame(
+        load_model(str(folder)).predictor, frame[list(FEATURE_COLUMNS)], S.CATEGORIES
+    )
     assert list(batch[S.PREDICTED_CATEGORY]) == list(api[S.PREDICTED_CATEGORY])
     np.testing.assert_array_equal(
         batch[S.PREDICTED_PROBABILITY].to_numpy(), api[S.PREDICTED_PROBABILITY].to_numpy()
     )
+    return api
+
+
+def test_the_batch_udf_and_the_api_give_identical_answers_through_onedal(
+    spark, onedal_model, booster
+):
+    artifact = load_artifact(str(onedal_model))
+    features = _features(300, 3)
+    _assert_batch_equals_api(spark, onedal_model, features)
     # ... and those answers are oneDAL's, not XGBoost's bit for bit.
     xgboost = predict_proba(booster, features)
     onedal = predict_proba(artifact.predictor(), features)
@@ -268,25 +276,6 @@ def test_the_batch_udf_and_the_api_give_identical_answers_with_a_memory_backoff(
     spark, booster, tmp_path
 ):
     folder = _backoff_model(tmp_path / "m", booster)
-    artifact = load_artifact(str(folder))
-    frame = _memory_frame(300, 5)
-    frame["row"] = range(len(frame))
-    schema = T.StructType(
-        [T.StructField(c, T.DoubleType()) for c in FEATURE_COLUMNS]
-        + [T.StructField("row", T.LongType())]
-    )
-    batch = (
-        with_predictions(spark.createDataFrame(frame, schema), spark, artifact)
-        .select("row", S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY)
-        .toPandas()
-        .sort_values("row")
-    )
-    api = predict_frame(
-        load_model(str(folder)).predictor, frame[list(FEATURE_COLUMNS)], S.CATEGORIES
-    )
-    assert list(batch[S.PREDICTED_CATEGORY]) == list(api[S.PREDICTED_CATEGORY])
-    np.testing.assert_array_equal(
-        batch[S.PREDICTED_PROBABILITY].to_numpy(), api[S.PREDICTED_PROBABILITY].to_numpy()
-    )
+    api = _assert_batch_equals_api(spark, folder, _memory_frame(300, 5))
     # ... and the back-off answered some rows: a named category is some row's best.
     assert {"ALUG DE CARROS", "INEXISTENTE"} & set(api[S.PREDICTED_CATEGORY])

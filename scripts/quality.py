@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from txcat import exits
+from txcat import schema as S
 from txcat.config import load_config
 from txcat.features import FEATURE_COLUMNS, memory_of
 from txcat.generate import reference as ref
@@ -144,13 +145,18 @@ def evaluate_dataset(
     try:
         # The baselines see the model's features: out-of-fold label memory on the training
         # rows, the model's shipped memory on the evaluation rows.
-        train = workflow.collect_labelled(spark, cfg, str(work / Q.TRAINING), train_as_of)
+        # The merchant city and amount come along for the account-habit statistics.
+        kept = (S.MERCHANT_CITY, S.AMOUNT)
+        train = workflow.collect_labelled(
+            spark, cfg, str(work / Q.TRAINING), train_as_of, also=kept
+        )
         evaluation = workflow.collect_labelled(
             spark,
             cfg,
             str(work / Q.EVALUATION),
             split.last_date,
             memory_of(load_artifact(str(model))),
+            also=kept,
         )
     finally:
         release_session(spark)
@@ -174,6 +180,7 @@ def evaluate_dataset(
         "holdout_leads": trained.get("holdout_leads", {}),
         "chosen_params": trained.get("chosen_params", {}),
         "selection": trained.get("selection", {}),
+        "habits": Q.habits(train, evaluation),
         "commands": [c.replace(str(work), "$WORK") for c in commands],
     }
 

@@ -306,6 +306,21 @@ def test_age_tilts_category_preferences(big_rows: list[tuple[str, list[str]]]) -
     assert mean_age("FARMACIAS") > mean_age("M.O.T.O.") + 2
 
 
+def test_accounts_differ_mostly_in_their_servico_share(
+    big_rows: list[tuple[str, list[str]]],
+) -> None:
+    """The bank's accounts: the SERVICO share varies widely, the other categories' less."""
+    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for name, r in big_rows:
+        counts[name][FILE_LABELS[r[COL["grupo_estabelecimento"]]]] += 1
+
+    def spread(category: str) -> float:
+        return statistics.stdev(c[category] / c.total() for c in counts.values())
+
+    assert spread("SERVICO") > 1.5 * spread("RESTAURANTE")
+    assert spread("SERVICO") > 2 * spread("VAREJO")
+
+
 # --- Labels ---------------------------------------------------------------------------------------
 
 

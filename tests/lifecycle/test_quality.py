@@ -138,8 +138,10 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
             }
         },
         "commands": ["make quality"],
+        "habits": {"usual_category": 0.4047, "repeat_seen": 0.1419},
     }
-    json_path, md_path = Q.write_docs({"Real data": section}, tmp_path)
+    generated = {"models": {}, "habits": {"usual_category": 0.5384}}
+    json_path, md_path = Q.write_docs({"Real data": section, "Generated": generated}, tmp_path)
     page = md_path.read_text(encoding="utf-8")
     assert "| 1 | 0.2980 | 660 | 3 | 1,980 | 12.5 | chosen |" in page
     assert "| 0 | 0.3000 | 880 | 4 | 3,520 | 20.0 | best macro-F1 |" in page
@@ -151,9 +153,58 @@ def test_write_docs_writes_the_tables(tmp_path: Path) -> None:
     assert "FAIL macro_f1_vs_baselines: 0.2411 vs required 0.2657\nPASS size" in page
     assert "with its 95% paired bootstrap interval" in page
     assert "| logistic_regression | +0.046 [+0.015, +0.077] | +0.026 [-0.004, +0.065] |" in page
+    assert "| statistic | Real data | Generated |" in page
+    assert "| later rows in their account's most frequent category | 0.405 | 0.538 |" in page
+    assert "| later rows repeating an earlier (account, city, amount) exactly | 0.142 | – |" in page
     assert json.loads(json_path.read_text(encoding="utf-8"))["Real data"]["split"] == {
         "cutoff": "2019-12-01"
     }
+
+
+def _rows(rows: list[tuple[str, str, str, float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[S.ACCOUNT_ID, S.LABEL, S.MERCHANT_CITY, S.AMOUNT])
+
+
+def test_habits_measure_what_the_history_tells_about_later_rows() -> None:
+    history = _rows(
+        [
+            ("a", "SERVICO", "NETFLIX.COM", 39.9),
+            ("a", "SERVICO", "NETFLIX.COM", 39.9),
+            ("a", "RESTAURANTE", "SANTOS", 80.0),
+            ("b", "VAREJO", "SANTOS", 10.0),
+            ("b", "VAREJO", None, None),
+        ]
+    )
+    later = _rows(
+        [
+            ("a", "SERVICO", "NETFLIX.COM", 39.9),  # usual, seen pair, exact repeat
+            ("a", "SERVICO", "SANTOS", 12.0),  # usual category; the pair's usual is RESTAURANTE
+            ("b", "FARMACIAS", "SANTOS", 10.0),  # exact repeat, another category
+            ("b", "VAREJO", None, None),  # an empty city and no amount repeat too
+            ("c", "VAREJO", "SANTOS", 10.0),  # an account without history
+        ]
+    )
+    habits = Q.habits(history, later)
+    assert habits["usual_category"] == pytest.approx(3 / 5, abs=1e-3)
+    assert habits["usual_at_merchant_seen"] == pytest.approx(4 / 5, abs=1e-3)
+    assert habits["usual_at_merchant"] == pytest.approx(2 / 4, abs=1e-3)
+    assert habits["repeat_seen"] == pytest.approx(3 / 5, abs=1e-3)
+    assert habits["repeat_usual"] == pytest.approx(2 / 3, abs=1e-3)
+    # no account reaches HABIT_MIN_ROWS rows: no spread is given
+    assert "head_share_sd" not in habits and "top_share" not in habits
+
+
+def test_habits_spread_of_category_shares_across_accounts() -> None:
+    n = Q.HABIT_MIN_ROWS
+    # account a: all SERVICO; account b: half SERVICO, half RESTAURANTE
+    history = _rows(
+        [("a", "SERVICO", "X", 1.0)] * n
+        + [("b", "SERVICO", "X", 1.0)] * (n // 2)
+        + [("b", "RESTAURANTE", "Y", 2.0)] * (n // 2)
+    )
+    habits = Q.habits(history, _rows([("a", "SERVICO", "X", 1.0)]))
+    assert habits["head_share_sd"] == pytest.approx(np.std([1.0, 0.5], ddof=1), abs=1e-3)
+    assert habits["top_share"] == pytest.approx(0.75, abs=1e-3)
 
 
 SLICE = Path(__file__).resolve().parents[1] / "data" / "mibolsillo-slice.csv"

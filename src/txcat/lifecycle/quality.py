@@ -185,6 +185,96 @@ def baselines(
     return {name: M.evaluate(ye, f.predict_proba(xe), S.CATEGORIES) for name, f in fitted.items()}
 
 
+#: Accounts with fewer rows than this are left out of the spread of category shares.
+HABIT_MIN_ROWS = 30
+
+
+def habits(train: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, float]:
+    """How much an account's labelled history tells about its later rows.
+
+    The statistics the generator is calibrated against (`txcat.generate.data`), measured the
+    same way on the real export and on generated data. Both frames hold the account, the label,
+    the merchant city and the amount of each row (`workflow.collect_labelled(also=...)`).
+
+    Returns:
+        usual_category: share of later rows whose category is their account's most frequent
+            one in training.
+        usual_at_merchant_seen / usual_at_merchant: share of later rows whose (account,
+            merchant city) occurs in training; among them, share whose category is that pair's
+            most frequent one.
+        repeat_seen / repeat_usual: the same for exact repeats (account, merchant city, amount).
+        head_share_sd / other_share_sd: spread across accounts (>= HABIT_MIN_ROWS rows, both
+            frames) of the most common category's share, and of the next three's (mean).
+        top_share: mean share of an account's own most frequent category.
+        The last three are left out with fewer than two such accounts.
+    """
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[[S.ACCOUNT_ID, S.LABEL]].copy()
+        out[S.MERCHANT_CITY] = frame[S.MERCHANT_CITY].fillna("")
+        out[S.AMOUNT] = frame[S.AMOUNT].astype(float).round(2).fillna(np.inf)
+        return out
+
+    history, later = keyed(train), keyed(evaluation)
+
+    def usual(key: list[str]) -> tuple[float, float]:
+        """(share of later rows whose key is in the history, share of those in its usual label)."""
+        table = history.groupby(key)[S.LABEL].agg(lambda s: s.value_counts().index[0])
+        joined = later.join(table.rename("usual"), on=key)
+        seen = joined["usual"].notna()
+        if not seen.any():
+            return 0.0, 0.0
+        return float(seen.mean()), float((joined["usual"] == joined[S.LABEL])[seen].mean())
+
+    seen, hits = usual([S.ACCOUNT_ID])
+    out = {"usual_category": seen * hits}
+    out["usual_at_merchant_seen"], out["usual_at_merchant"] = usual([S.ACCOUNT_ID, S.MERCHANT_CITY])
+    out["repeat_seen"], out["repeat_usual"] = usual([S.ACCOUNT_ID, S.MERCHANT_CITY, S.AMOUNT])
+    rows = pd.concat([history, later])
+    sizes = rows.groupby(S.ACCOUNT_ID).size()
+    rows = rows[rows[S.ACCOUNT_ID].isin(sizes[sizes >= HABIT_MIN_ROWS].index)]
+    if rows[S.ACCOUNT_ID].nunique() >= 2:
+        shares = pd.crosstab(rows[S.ACCOUNT_ID], rows[S.LABEL], normalize="index")
+        order = rows[S.LABEL].value_counts().index
+        out["head_share_sd"] = float(shares[order[0]].std())
+        out["other_share_sd"] = float(shares[order[1:4]].std().mean()) if len(order) > 1 else 0.0
+        out["top_share"] = float(shares.max(axis=1).mean())
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+_HABIT_ROWS = (
+    ("usual_category", "later rows in their account's most frequent category"),
+    ("usual_at_merchant_seen", "later rows at a merchant city the account used before"),
+    ("usual_at_merchant", "... of which in that (account, city)'s most frequent category"),
+    ("repeat_seen", "later rows repeating an earlier (account, city, amount) exactly"),
+    ("repeat_usual", "... of which in that repeat's most frequent category"),
+    ("head_share_sd", "spread (sd) across accounts of the top category's share"),
+    ("other_share_sd", "spread (sd) of the next three categories' shares (mean)"),
+    ("top_share", "share of an account's own most frequent category (mean)"),
+)
+
+
+def _habits(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The account-habit statistics of every dataset side by side."""
+    columns = [(name, s["habits"]) for name, s in results.items() if s.get("habits")]
+    if not columns:
+        return []
+    lines = [
+        "## Account habits",
+        "",
+        "How much an account's labelled history tells about its later rows, on each dataset's "
+        "time split: what the generator is calibrated against (`txcat.generate.data`). "
+        f"Spreads over accounts with at least {HABIT_MIN_ROWS} rows.",
+        "",
+        "| statistic | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for key, label in _HABIT_ROWS:
+        cells = [f"{h[key]:.3f}" if key in h else "–" for _, h in columns]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 _HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "log_loss")
 
 
@@ -278,7 +368,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
     `results` maps a dataset name ("real", "generated") to its section: `description`,
     `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional
     `quality_gate` (`passed`, `checks`: the gate's lines), `holdout_leads` (training's
-    `evaluation.json`), `selection` and `notes`.
+    `evaluation.json`), `selection`, `habits` (`habits`) and `notes`.
     """
     docs.mkdir(parents=True, exist_ok=True)
     json_path = docs / "quality.json"
@@ -314,6 +404,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
         commands = section.get("commands", [])
         if commands:
             lines += ["Commands:", "", "```bash", *commands, "```", ""]
+    lines += _habits(results)
     md_path = docs / "quality.md"
     md_path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return json_path, md_path

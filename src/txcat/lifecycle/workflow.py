@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,7 @@ def collect_labelled(
     input_path: str,
     as_of: dt.date,
     memory: Memory | None = None,
+    also: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Features and labels of every labelled, scorable row (no split: a whole evaluation set).
 
@@ -170,6 +172,7 @@ def collect_labelled(
         memory: The label memory the features read: a model's (`features.memory_of`), as the
             daily job scores. None gives the rows training's own treatment instead: each row
             reads the counts of the other time blocks of these rows (a training set).
+        also: Cleaned columns kept beside the features (e.g. the merchant city).
     """
     source = sources.prepare(spark, cfg, sources.Source.folder(input_path), as_of)
     with sources.cached(source) as prepared:
@@ -180,7 +183,7 @@ def collect_labelled(
                 training_memory(labelled, F.lit(True), fc.memory_smoothing, fc.memory_folds)
             )
         features = prepared.featured(labelled, memory).select(
-            S.ACCOUNT_ID, S.LABEL, *FEATURE_COLUMNS
+            S.ACCOUNT_ID, S.LABEL, *also, *FEATURE_COLUMNS
         )
         rows = features.count()
         if rows == 0:

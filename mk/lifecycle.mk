@@ -12,8 +12,8 @@ LIFECYCLE_SET    ?= --set lifecycle.tracking_uri=sqlite:///$(LIFECYCLE_STORE)/ml
 LIFECYCLE_MODEL  ?= txcat-categoriser
 LIFECYCLE_ALIAS  ?= champion
 EVAL_ACCOUNTS    ?= 300
-# On the generated demo data XGBoost does not beat logistic regression by the production margins
-# (hold-out macro-F1 0.672 vs 0.663, accuracy 0.702 vs 0.692: docs/lifecycle.md), so the
+# On the generated demo data XGBoost leads logistic regression, but not by the production margins
+# (hold-out macro-F1 0.433 vs 0.414, accuracy 0.564 vs 0.558: docs/lifecycle.md), so the
 # production gate of conf/base.yaml rejects it (see `make demo-gate-fail`). The demo promotes under these looser,
 # explicit thresholds: macro-F1 and accuracy at least the best baseline's, no dead category
 # with >= 100 rows.

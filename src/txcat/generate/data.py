@@ -45,11 +45,12 @@ BLANK_COUNTRY_SHARE = 0.01
 INVALID_COUNTRY_SHARE = 0.004
 #: An account's category mix. The bank's accounts differ mostly in how much of their spending
 #: is SERVICO: its share's spread across the export's accounts (sd 0.24) fits a Beta of
-#: concentration ~3. The mix of the other categories stays closer to the population's (their
-#: shares' spreads, 0.04 to 0.15, fit a Dirichlet of concentration ~8). Lower concentrations
-#: make more specialised customers and an easier problem for per-account features: one
-#: concentration of 3 for every category made the account's usual category right on 54% of
-#: its later rows, against 41% in the export (docs/quality.md compares the two).
+#: concentration 3. The mix of the other categories stays closer to the population's: with 12,
+#: the next three categories' shares spread by 0.106 across generated accounts, 0.098 in the
+#: export. Lower concentrations make more specialised customers and an easier problem for
+#: per-account features: one concentration of 3 for every category made the account's usual
+#: category right on 54% of its later rows, against 41% in the export (and 41% now;
+#: docs/quality.md, "Account habits", compares the two).
 HEAD_CATEGORY = "SERVICO"
 HEAD_CONCENTRATION = 3.0
 REST_CONCENTRATION = 12.0

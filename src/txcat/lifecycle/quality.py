@@ -368,7 +368,7 @@ def write_docs(results: Mapping[str, Mapping[str, Any]], docs: Path) -> tuple[Pa
     `results` maps a dataset name ("real", "generated") to its section: `description`,
     `split`, `models` (name -> metrics), `per_class_recall`, `commands`, and optional
     `quality_gate` (`passed`, `checks`: the gate's lines), `holdout_leads` (training's
-    `evaluation.json`), `selection`, `habits` (`habits`) and `notes`.
+    `evaluation.json`), `selection`, `habits` (what `habits()` returns) and `notes`.
     """
     docs.mkdir(parents=True, exist_ok=True)
     json_path = docs / "quality.json"

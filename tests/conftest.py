@@ -40,6 +40,8 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", "2g")
+        # The workers fork from the job's daemon (conf/base.yaml), as in production.
+        .config("spark.python.daemon.module", "txcat.daemon")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

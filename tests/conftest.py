@@ -13,6 +13,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 from pyspark.sql import SparkSession
 
+from txcat.config import load_config
+
+DAEMON_MODULE = "spark.python.daemon.module"
+
 #: The longest modules (`pytest --durations`), started first: with `make test`'s two workers
 #: (`--dist loadfile`, one module per worker) none of them is left to run alone at the end.
 LONGEST_FIRST = (
@@ -40,8 +44,8 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", "2g")
-        # The workers fork from the job's daemon (conf/base.yaml), as in production.
-        .config("spark.python.daemon.module", "txcat.daemon")
+        # The workers fork from the job's daemon, as in production (conf/base.yaml).
+        .config(DAEMON_MODULE, load_config("local").spark[DAEMON_MODULE])
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -69,6 +69,25 @@ def test_feedback_gives_true_categories_mostly_of_wrong_predictions(day):
     assert fb.draw_feedback(day, predictions, 0.1, seed=1, corrected_at=AT).equals(frame)
 
 
+def test_the_draw_does_not_depend_on_where_the_folder_lives(day):
+    predictions = _predictions(day, {min(p.name for p in day.glob("*.csv"))})
+    moved = predictions.assign(
+        source_file=predictions["source_file"].str.replace(str(day), "/elsewhere/day")
+    )
+    moved["row_id"] = [f"{i:032x}" for i in range(len(moved))][::-1]
+
+    def picked(frame: pd.DataFrame, drawn: pd.DataFrame) -> list[tuple[str, int]]:
+        lines = frame.set_index("row_id")[["source_file", "line_number"]]
+        located = lines.loc[drawn["row_id"]]
+        names = located["source_file"].str.rsplit("/", n=1).str[-1]
+        return sorted(zip(names, located["line_number"], strict=True))
+
+    here = fb.draw_feedback(day, predictions, 0.3, seed=4, corrected_at=AT)
+    there = fb.draw_feedback(day, moved, 0.3, seed=4, corrected_at=AT)
+    assert picked(predictions, here) == picked(moved, there)
+    assert list(there["row_id"]) == sorted(there["row_id"])
+
+
 def test_the_feedback_file_is_what_feedback_import_reads(day, tmp_path):
     frame = fb.draw_feedback(day, _predictions(day, set()), 0.2, seed=2, corrected_at=AT)
     path = fb.write_feedback(frame, tmp_path / "f.csv")

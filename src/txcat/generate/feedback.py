@@ -83,15 +83,17 @@ def draw_feedback(
     if truth is None:
         truth = pd.DataFrame(true_categories(generated), columns=list(_TRUTH))
     rows = predictions.assign(file=predictions["source_file"].map(lambda p: p.rsplit("/", 1)[-1]))
-    rows = rows.merge(truth, on=["file", "line_number"], how="inner").sort_values("row_id")
-    rows = rows.reset_index(drop=True)
+    # Drawn in (file name, line) order: the same corrections wherever the folder lives (row ids
+    # hash the full path).
+    rows = rows.merge(truth, on=["file", "line_number"], how="inner")
+    rows = rows.sort_values(["file", "line_number"]).reset_index(drop=True)
     count = round(share * len(rows))
     if count == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS})
     weights = np.where(rows["predicted_category"] != rows["category"], wrong_weight, 1.0)
     rng = np.random.default_rng([seed, _STREAM_FEEDBACK])
     drawn = np.sort(rng.choice(len(rows), size=count, replace=False, p=weights / weights.sum()))
-    picked = rows.iloc[drawn]
+    picked = rows.iloc[drawn].sort_values("row_id")
     stamp = corrected_at.astimezone(dt.UTC).replace(microsecond=0).isoformat()
     return pd.DataFrame(
         {

@@ -21,11 +21,14 @@ from pyspark.sql import functions as F
 from tests.helpers import bank_file, bank_row, local_config, write_file
 from txcat import exits, pipeline, reasons, sources, write
 from txcat import schema as S
+from txcat.engine import predictor
+from txcat.features import memory_of
 from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
 from txcat.lifecycle import train
 from txcat.model import ModelArtifactError, load_artifact, sha256_hex
 from txcat.runlock import RunLockedError
+from txcat.score import predict_frame
 
 #: Whole-pipeline runs with a trained model: left out of `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -265,6 +268,32 @@ def test_predictions_follow_the_contract(spark, first_run, world):
     assert bad.count() == 0
     assert first_run.summary["model_name"] is None
     assert predictions.where(F.col(S.LABEL).isNotNull()).count() == 0  # unlabelled day
+
+
+def test_the_scoring_udf_s_memory_lookup_gives_the_lookup_stage_s_answers(spark, first_run, world):
+    """The job looks the model's label memory up inside its scoring UDF; the features the
+    lookup stage builds (what evaluation, training's champion check and the benchmark read)
+    give the same predictions, to the last bit."""
+    artifact = load_artifact(str(world["root"] / "model"))
+    names = list(artifact.feature_names)
+    prepared = sources.prepare(
+        spark,
+        world["cfg"],
+        sources.Source.folder(str(world["root"] / "landing")),
+        RUN_DATE,
+        memory=memory_of(artifact),
+    )
+    features = prepared.features.select(S.ROW_ID, *names).toPandas()
+    scorer = predictor(artifact.booster(), artifact.engine, 1, artifact.memory_backoff)
+    expected = predict_frame(scorer, features[names], artifact.categories)
+    expected[S.ROW_ID] = features[S.ROW_ID]
+    written = _predictions(spark, world["root"] / "out")
+    got = written.select(S.ROW_ID, S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY).toPandas()
+    both = got.merge(expected, on=S.ROW_ID, suffixes=("", "_stage"), validate="one_to_one")
+    assert len(both) == len(got) == first_run.summary["rows_scored"] > 100
+    category, probability = S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY
+    assert (both[category] == both[f"{category}_stage"]).all()
+    assert (both[probability] == both[f"{probability}_stage"]).all()
 
 
 def test_labels_are_kept_beside_predictions(spark, world):

@@ -214,13 +214,14 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         artifact.sha256,
     )
     files = Source.manifest(params.manifest) if params.manifest else Source.folder(params.input)
+    memory = memory_of(artifact)
     prepared = prepare(
         spark,
         cfg,
         files,
         params.run_date,
         stamp={S.RUN_ID: F.lit(params.run_id), S.RUN_DATE: F.lit(params.run_date)},
-        memory=memory_of(artifact),
+        memory=memory,
     )
     manifest, inputs = prepared.manifest, prepared.inputs
     if inputs is None:  # a folder or a manifest always lists its files
@@ -253,14 +254,17 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         stages.done("write_quarantine")
         # The day's feature histogram is counted by the scoring UDF as it scores.
         histogram = monitor_profile.batch_histogram(spark, cfg, artifact)
+        # The scoring UDF looks the model's label memory up itself (one Python round trip).
         predictions = (
-            prepared.features.transform(
+            prepared.featured(prepared.scorable, memory_in_scorer=True)
+            .transform(
                 with_predictions,
                 spark,
                 artifact,
                 cfg.scoring.predict_threads,
                 cfg.scoring.explain,
                 histogram,
+                memory,
             )
             .transform(with_model_lineage, artifact, source)
             .withColumn(S.RUN_ID, F.lit(params.run_id))

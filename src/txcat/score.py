@@ -21,6 +21,12 @@ from pyspark.sql import types as T
 
 from txcat import schema as S
 from txcat.engine import Predictor, XGBoostPredictor, feature_matrix, predictor
+from txcat.features.memory import (
+    MEMORY_FEATURES,
+    MEMORY_KEY_COLUMNS,
+    ShippedMemory,
+    broadcast_index,
+)
 from txcat.model import ModelArtifact, booster_from_bytes
 
 TOP_K = 3
@@ -154,24 +160,39 @@ def with_predictions(
     nthread: int = 1,
     explain: bool = False,
     tap: BatchTap | None = None,
+    memory: ShippedMemory | None = None,
 ) -> DataFrame:
     """Adds predicted_category, predicted_probability, top3 and model_version; with `explain`
     (`scoring.explain`) also `explanation` (`approximate_contributions`). `tap` sees each batch
-    (the features and its `columns`) before it is scored."""
+    (the features and its `columns`) before it is scored.
+
+    `memory`: the model's label memory, looked up in this UDF (`MemoryIndex`, the JVM's
+    logarithms): `features` then carries the memory's keys (`build_features` with
+    `memory_in_scorer`) instead of the `mem_*` columns. The same features, without the lookup
+    UDF's round trip between the JVM and Python.
+    """
     model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
     categories = list(artifact.categories)
     engine = artifact.engine
     backoff = artifact.memory_backoff
     names = list(artifact.feature_names)
-    extra = [c for c in tap.columns if c not in names] if tap is not None else []
+    memory_index = broadcast_index(spark, memory) if memory is not None else None
+    inputs = names
+    if memory_index is not None:
+        looked_up = set(MEMORY_FEATURES)
+        inputs = [c for c in names if c not in looked_up] + list(MEMORY_KEY_COLUMNS)
+    extra = [c for c in tap.columns if c not in {*names, *inputs}] if tap is not None else []
+    selected = bool(extra) or memory_index is not None
 
     @F.pandas_udf(EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread, backoff)
-        for batch in batches:
+        index = memory_index() if memory_index is not None else None
+        for given in batches:
+            batch = given if index is None else given.assign(**index.features_of_keys(given))
             if tap is not None:
                 tap.add(batch)
-            yield predict_top(scorer, batch[names] if extra else batch, explain)
+            yield predict_top(scorer, batch[names] if selected else batch, explain)
 
     scores = F.col(_SCORES)
     labels = F.array(*[F.lit(c) for c in categories])
@@ -188,7 +209,7 @@ def with_predictions(
             for i in range(TOP_K)
         ]
     )
-    feature_struct = F.struct(*[F.col(c) for c in [*names, *extra]])
+    feature_struct = F.struct(*[F.col(c) for c in [*inputs, *extra]])
     scored = (
         features.withColumn(_SCORES, score(feature_struct))
         .withColumn(S.PREDICTED_CATEGORY, category(0))

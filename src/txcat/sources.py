@@ -120,19 +120,22 @@ class Prepared:
         """Every scorable row with the model's feature columns."""
         return self.featured(self.scorable)
 
-    def featured(self, rows: DataFrame, memory: Memory | None = None) -> DataFrame:
+    def featured(
+        self, rows: DataFrame, memory: Memory | None = None, memory_in_scorer: bool = False
+    ) -> DataFrame:
         """Feature columns for a selection of `scorable` rows (a training split, labelled rows).
 
         The per-file aggregates see only the selected rows. `memory` (default: the one given to
-        `prepare`) is the label memory the `mem_*` features read.
+        `prepare`) is the label memory the `mem_*` features read; `memory_in_scorer`: its keys
+        instead, for the scoring UDF to look up (`build_features`).
 
         Raises:
-            ValueError: no label memory was given.
+            ValueError: no label memory was given, or `memory_in_scorer` without a shipped one.
         """
         memory = memory or self.memory
         if memory is None:
             raise ValueError("features need a label memory: the model's, or training's own")
-        return build_features(rows, self.refs, self.aggregates, memory)
+        return build_features(rows, self.refs, self.aggregates, memory, memory_in_scorer)
 
 
 def prepare(

@@ -263,6 +263,42 @@ def test_a_shipped_memory_reads_like_its_spark_table_to_the_last_bit(spark):
     assert list(scored["d:9"][:4]) == [0.0, 0.0, 0.0, 0.0]
 
 
+def test_the_scorer_s_own_lookup_reads_like_the_lookup_stage_to_the_last_bit(spark):
+    """`with_memory_keys` + `MemoryIndex.features_of_keys` (the scoring UDF's lookup) give the
+    `with_label_memory` stage's features, logarithms included."""
+    labelled = _rows(
+        spark,
+        [
+            *LABELLED,
+            ("b", 3, D(2020, 1, 6), 1e19, "X", "JOALHERIA"),
+            ("c", 2, D(2020, 1, 7), -54.4, "Z", "SERVICO"),
+        ],
+    )
+    shipped = _shipped(MEM.build_memory(labelled))
+    queries = _rows(
+        spark,
+        [
+            ("a", 9, D(2020, 2, 1), 10.0, "X", None),
+            ("a", 10, D(2020, 2, 1), None, None, None),
+            ("b", 9, D(2020, 2, 1), 2e19, "X", None),
+            ("c", 10, D(2020, 2, 1), -54.40, "Z", None),
+            ("d", 9, D(2020, 2, 1), 1.0, "NEW CITY", None),
+        ]
+        + [("a", 20 + n, D(2020, 2, 2), float(n), "X", None) for n in range(200)],
+    )
+    stage = _features(MEM.with_label_memory(queries, shipped))
+    keyed = MEM.with_memory_keys(queries)
+    assert keyed.columns == [*queries.columns, *MEM.MEMORY_KEY_COLUMNS]
+    keys = keyed.select(S.ROW_ID, *MEM.MEMORY_KEY_COLUMNS).toPandas()
+    index = MEM.MemoryIndex.from_parquet(shipped.table, SMOOTHING)
+    found = index.features_of_keys(keys)
+    assert list(found) == list(MEM.MEMORY_FEATURES)
+    for i, row_id in enumerate(keys[S.ROW_ID]):
+        values = np.array([found[c][i] for c in MEM.MEMORY_FEATURES])
+        assert np.array_equal(values, stage[row_id]), row_id
+    assert stage["c:10"][2] == math.log1p(1) and stage["d:9"][0] == 0.0
+
+
 def test_an_empty_shipped_memory_gives_the_flat_prior(spark):
     empty = spark.createDataFrame([], MEM.TABLE_SCHEMA)
     queries = _rows(spark, [("a", 2, D(2020, 2, 1), 10.0, "X", None)])

@@ -19,6 +19,7 @@ from txcat.features.memory import (
     ShippedMemory,
     table_from_parquet,
     with_label_memory,
+    with_memory_keys,
 )
 from txcat.features.row import ROW_FEATURES, with_row_features
 from txcat.model import ModelArtifact, ModelArtifactError
@@ -29,7 +30,11 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 
 
 def build_features(
-    transactions: DataFrame, refs: References, aggregates: str, memory: Memory
+    transactions: DataFrame,
+    refs: References,
+    aggregates: str,
+    memory: Memory,
+    memory_in_scorer: bool = False,
 ) -> DataFrame:
     """Adds every feature column to scorable transactions (one row in, one row out).
 
@@ -37,13 +42,22 @@ def build_features(
     configuration, always passed. `window` is right for any DataFrame; `partition` skips the
     shuffle but needs each file's rows together in one partition, as the reader leaves them.
     `memory` is the label memory the `mem_*` features read: the model's when scoring.
+    `memory_in_scorer` (a `ShippedMemory` only): the memory's keys (`with_memory_keys`) instead
+    of the `mem_*` columns, which `score.with_predictions(memory=...)` computes in its UDF.
+
+    Raises:
+        ValueError: `memory_in_scorer` with training's own memory.
     """
-    return (
+    if memory_in_scorer and not isinstance(memory, ShippedMemory):
+        raise ValueError("only a model's shipped label memory can be looked up by the scorer")
+    featured = (
         transactions.transform(with_row_features)
         .transform(with_file_aggregates, aggregates)
         .transform(with_enrichment, refs)
-        .transform(with_label_memory, memory)
     )
+    if memory_in_scorer:
+        return featured.transform(with_memory_keys)
+    return featured.transform(with_label_memory, memory)
 
 
 def memory_of(artifact: ModelArtifact) -> ShippedMemory:

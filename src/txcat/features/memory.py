@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -80,6 +80,9 @@ LOOKED_UP: tuple[str, ...] = tuple(f"_mem_{level}_n" for level in LEVELS) + tupl
     f"{MEMORY_P_PREFIX}{i}" for i in range(len(S.CATEGORIES))
 )
 _LOOKED_UP_TYPE = T.StructType([T.StructField(c, T.DoubleType()) for c in LOOKED_UP])
+#: Each level's key as a column (`with_memory_keys`): what a scorer that looks a shipped memory
+#: up in its own UDF reads instead of `MEMORY_FEATURES`.
+MEMORY_KEY_COLUMNS: tuple[str, ...] = tuple(f"_memory_key_{level}" for level in LEVELS)
 
 
 def _checked_smoothing(smoothing: Sequence[float]) -> tuple[float, ...]:
@@ -277,19 +280,37 @@ def with_label_memory(rows: DataFrame, memory: Memory) -> DataFrame:
     return out.select(*[c for c in out.columns if c not in names], *features)
 
 
-def _with_shipped_memory(rows: DataFrame, memory: ShippedMemory) -> DataFrame:
-    """`with_label_memory` for a model's table: each level's key (`memory_keys`, computed by
-    Spark as when the table was built) goes to `MemoryIndex.looked_up` in a pandas UDF.
+def with_memory_keys(rows: DataFrame) -> DataFrame:
+    """Adds `MEMORY_KEY_COLUMNS`, each level's key (`memory_keys`, computed by Spark as when the
+    table was built), in place of `MEMORY_FEATURES`: for a scorer that looks a `ShippedMemory`
+    up itself (`score.with_predictions`' `memory`), one Python round trip instead of two."""
+    keys = memory_keys()
+    return rows.select(
+        "*", *[keys[level].alias(c) for level, c in zip(LEVELS, MEMORY_KEY_COLUMNS, strict=True)]
+    )
 
-    The broadcast table is indexed once per Python worker (`_index_of`), not once per task.
-    """
-    shipped = rows.sparkSession.sparkContext.broadcast(memory.table)
+
+def broadcast_index(spark: SparkSession, memory: ShippedMemory) -> Callable[[], MemoryIndex]:
+    """A function for Python workers that gives the memory's `MemoryIndex`: its table is
+    broadcast once, and indexed once per Python worker (`_index_of`), not once per task."""
+    shipped = spark.sparkContext.broadcast(memory.table)
     digest = hashlib.sha256(memory.table).hexdigest()
     smoothing = memory.smoothing
 
+    def index() -> MemoryIndex:
+        return _index_of(digest, smoothing, lambda: shipped.value)
+
+    return index
+
+
+def _with_shipped_memory(rows: DataFrame, memory: ShippedMemory) -> DataFrame:
+    """`with_label_memory` for a model's table: each level's key (`memory_keys`, computed by
+    Spark as when the table was built) goes to `MemoryIndex.looked_up` in a pandas UDF."""
+    index_of = broadcast_index(rows.sparkSession, memory)
+
     @F.pandas_udf(_LOOKED_UP_TYPE)  # type: ignore[call-overload]
     def lookup(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        index = _index_of(digest, smoothing, lambda: shipped.value)
+        index = index_of()
         for keys in batches:
             yield pd.DataFrame(index.looked_up(keys, len(keys)), columns=list(LOOKED_UP))
 
@@ -398,6 +419,11 @@ class MemoryIndex:
             for level in LEVELS
         }
         return out | {c: found[c] for c in LOOKED_UP[len(LEVELS) :]}
+
+    def features_of_keys(self, keys: pd.DataFrame) -> dict[str, np.ndarray]:
+        """`features` of rows given by their `MEMORY_KEY_COLUMNS` (`with_memory_keys`)."""
+        by_level = {level: keys[c] for level, c in zip(LEVELS, MEMORY_KEY_COLUMNS, strict=True)}
+        return self.features(by_level, len(keys))
 
 
 #: The last index built in this Python process: (table digest, smoothing) -> index. One slot:

@@ -366,6 +366,39 @@ def test_a_manifest_read_by_spark_gives_the_folder_reader_s_file_records(spark, 
     assert names == sorted(bodies.items())
 
 
+def test_an_object_that_no_longer_matches_its_manifest_entry_is_one_rejected_file(spark):
+    body = bank_file([GOOD, GOOD])
+    problem = "s3://b/day/a.csv: ETag is not the manifest ETag 9b2c"
+    files = spark.createDataFrame(
+        [
+            ("s3://b/day/a.csv", 0, None, problem),
+            ("s3://b/day/b.csv", len(body), body, None),
+        ],
+        objects.FETCHED_SCHEMA,
+    )
+    rows = read.to_lines(files, (".csv",)).collect()
+    changed = [r for r in rows if r[S.SOURCE_FILE].endswith("a.csv")]
+    assert [(r[read.FILE_REASON], r[read.FILE_DETAIL]) for r in changed] == [
+        (reasons.OBJECT_CHANGED, problem)
+    ]
+    kept = [r for r in rows if r[S.SOURCE_FILE].endswith("b.csv")]
+    assert len(kept) == 2 and all(r[read.FILE_REASON] is None for r in kept)
+    assert read.OBJECT_PROBLEM not in read.to_lines(files, (".csv",)).columns
+
+
+def test_a_run_s_changed_objects_are_named_the_first_ten_in_order(spark):
+    records = spark.createDataFrame(
+        [(S.LEVEL_FILE, reasons.OBJECT_CHANGED, f"s3://b/{i:02d}.csv: gone") for i in range(12)]
+        + [(S.LEVEL_FILE, reasons.EMPTY_FILE, None), (None, None, None)],
+        f"{S.LEVEL} string, {S.REASON} string, {S.DETAIL} string",
+    )
+    objects.raise_on_changed_objects(records, "m.json", 0)  # nothing found: no error
+    with pytest.raises(objects.ManifestError) as failure:
+        objects.raise_on_changed_objects(records, "m.json", 12)
+    shown = "; ".join(f"s3://b/{i:02d}.csv: gone" for i in range(10))
+    assert str(failure.value) == f"manifest m.json does not match storage: {shown} (and 2 more)"
+
+
 # --- the record splitter, without Spark -------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from txcat.model_uri import ModelSource, load_verified
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
-from txcat.sources import InputError, Source, cached, prepare
+from txcat.sources import InputError, Source, cached, check_fetched_objects, prepare
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
     with cached(prepared) as prepared:
         stamped = prepared.records
         counts = _count_records(stamped)
+        if manifest is not None:
+            check_fetched_objects(stamped, manifest, counts["files"][reasons.OBJECT_CHANGED])
         skipped, counts["files_empty"] = _skipped_files(
             spark, stamped, inputs, counts["files_seen"], params
         )

@@ -33,6 +33,9 @@ from txcat import schema as S
 CONTENT = "content"
 FILE_SIZE = "file_size"
 TEXT = "text"
+#: Why a manifest's object could not be read as listed (the boto3 reader's files only; null
+#: when it was): the file is then rejected with reason `object_changed`.
+OBJECT_PROBLEM = "object_problem"
 HEADER_FIELDS = "header_fields"
 FIELDS = "fields"
 FILE_REASON = "file_reason"
@@ -139,7 +142,11 @@ def to_lines(
     (set on the single row of a rejected file), row_reason/row_detail (set on a blank line or
     a line that cannot be split into the header's fields), and is_repeated_line (an exact
     repeat of an earlier line of the same file).
+
+    `files` holds source_file, file_size and content, and may hold `OBJECT_PROBLEM`.
     """
+    if OBJECT_PROBLEM not in files.columns:
+        files = files.withColumn(OBJECT_PROBLEM, F.lit(None).cast(T.StringType()))
     return (
         files.transform(with_decoded_text, max_inflated_bytes)
         .transform(with_header, extensions)
@@ -264,6 +271,11 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
     reason, detail = first_match(
         [
             (
+                F.col(OBJECT_PROBLEM).isNotNull(),
+                reasons.OBJECT_CHANGED,
+                F.col(OBJECT_PROBLEM),
+            ),
+            (
                 ~accepted_name,
                 reasons.UNSUPPORTED_FILE,
                 F.lit(unsupported_name_detail(extensions)),
@@ -312,6 +324,7 @@ def with_header(files: DataFrame, extensions: tuple[str, ...]) -> DataFrame:
             "is_gzip",
             "gzip_problem",
             "encoding_problem",
+            OBJECT_PROBLEM,
         )
     )
 

@@ -12,6 +12,9 @@ WRONG_SEPARATOR = "wrong_separator"
 BAD_HEADER = "bad_header"
 MISSING_COLUMNS = "missing_columns"
 HEADER_ONLY = "header_only"
+# A manifest's object no longer matches its entry (missing, other size or ETag) when the boto3
+# reader fetches it; the daily run fails on it (`txcat.inputs.objects.raise_on_changed_objects`).
+OBJECT_CHANGED = "object_changed"
 # Decided on the driver from the listing, before Spark reads anything (`txcat.inputs.listing`).
 SYMLINK_FOLDER = "symlink_folder"
 BROKEN_SYMLINK = "broken_symlink"
@@ -29,6 +32,7 @@ FILE_REASONS = (
     BAD_HEADER,
     MISSING_COLUMNS,
     HEADER_ONLY,
+    OBJECT_CHANGED,
     SYMLINK_FOLDER,
     BROKEN_SYMLINK,
     INCOMPLETE_UPLOAD,

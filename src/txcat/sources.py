@@ -247,19 +247,36 @@ def read_records(
 
 
 def load_manifest(spark: SparkSession, cfg: Config, uri: str) -> Manifest:
-    """Reads the run's manifest and checks every listed object exists unchanged.
+    """Reads the run's manifest and checks every listed object exists unchanged, unless the
+    configured reader checks each object as it fetches it (`check_fetched_objects` then fails
+    the run after the read).
 
     Raises:
         InputError: the manifest cannot be read, or an object is missing or changed.
     """
     try:
         manifest = manifest_objects.load_manifest(spark, uri)
-        manifest_objects.verify_objects(spark, manifest, cfg.storage.fetch_threads)
+        if not manifest_objects.reader_checks_objects(manifest, cfg.storage.manifest_reader):
+            manifest_objects.verify_objects(spark, manifest, cfg.storage.fetch_threads)
     except ManifestError as exc:
         raise InputError(str(exc)) from exc
     except AnalysisException as exc:
         raise InputError(f"cannot read manifest {uri}: {str(exc).splitlines()[0]}") from exc
     return manifest
+
+
+def check_fetched_objects(records: DataFrame, manifest: Manifest, changed: int) -> None:
+    """Fails the run when the reader found `changed` objects that no longer match the manifest
+    (records of reason `object_changed`): nothing of the day is scored from a manifest that
+    storage does not match, as when the objects are checked before the read.
+
+    Raises:
+        InputError: naming the first differences.
+    """
+    try:
+        manifest_objects.raise_on_changed_objects(records, manifest.source, changed)
+    except ManifestError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def read_manifest_records(

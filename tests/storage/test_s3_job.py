@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import exits, pipeline, sources
+from txcat import exits, pipeline, read, sources
 from txcat import schema as S
 from txcat.generate import generate
 from txcat.inputs import objects
@@ -194,7 +194,9 @@ def test_both_readers_give_the_same_rows(spark, world):
     manifest = objects.load_manifest(spark, world["manifest"])
     by_boto3 = objects.read_with_boto3(spark, manifest, threads=4, files_per_task=5)
     by_spark = objects.read_with_spark(spark, manifest)
-    assert by_boto3.schema == objects.FILES_SCHEMA
+    assert by_boto3.schema == objects.FETCHED_SCHEMA
+    assert by_boto3.where(F.col(read.OBJECT_PROBLEM).isNotNull()).count() == 0
+    by_boto3 = by_boto3.drop(read.OBJECT_PROBLEM)
     boto3_rows = sorted(map(tuple, by_boto3.collect()))
     spark_rows = sorted(map(tuple, by_spark.collect()))
     # Spark's file sources return nothing for hidden names and 0-byte files (the run then
@@ -218,17 +220,67 @@ def test_prefix_input_reads_everything_under_it(spark, world):
     assert "manifest" not in result.summary
 
 
-def test_object_changed_after_the_manifest_fails_the_run(spark, world, tmp_path):
+@pytest.fixture
+def changed_objects(world):
+    """The manifest's first object replaced (other bytes) and its second deleted, for one test;
+    both restored after it."""
     client = world["client"]
-    entry = world["entries"][0]
-    bucket, key = entry["uri"].removeprefix("s3://").split("/", 1)
-    original = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    client.put_object(Bucket=bucket, Key=key, Body=original + b"x;y\r\n")
+    saved = []
+    for entry in world["entries"][:2]:
+        bucket, key = entry["uri"].removeprefix("s3://").split("/", 1)
+        saved.append((bucket, key, client.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    (b0, k0, first), (b1, k1, _) = saved
+    client.put_object(Bucket=b0, Key=k0, Body=first + b"x;y\r\n")
+    client.delete_object(Bucket=b1, Key=k1)
     try:
-        with pytest.raises(sources.InputError, match=f"{key}: size"):
-            pipeline.run(spark, world["cfg"], _params(world, str(tmp_path / "o"), "changed"))
+        yield k0, k1
     finally:
-        client.put_object(Bucket=bucket, Key=key, Body=original)
+        for bucket, key, body in saved:
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def test_the_boto3_reader_says_which_objects_no_longer_match(spark, world, changed_objects):
+    replaced, deleted = changed_objects
+    manifest = objects.load_manifest(spark, world["manifest"])
+    rows = objects.read_with_boto3(spark, manifest, threads=4, files_per_task=5).collect()
+    problems = {r[S.SOURCE_FILE]: r[read.OBJECT_PROBLEM] for r in rows}
+    assert len(rows) == len(world["entries"])
+    assert problems[f"s3://{LANDING}/{replaced}"] == (
+        f"s3://{LANDING}/{replaced}: ETag is not the manifest ETag "
+        f"{world['entries'][0]['etag'].strip(chr(34))}"
+    )
+    assert problems[f"s3://{LANDING}/{deleted}"] == (
+        f"s3://{LANDING}/{deleted}: listed in the manifest but does not exist"
+    )
+    assert sum(p is not None for p in problems.values()) == 2
+    assert all(r[read.CONTENT] is None for r in rows if r[read.OBJECT_PROBLEM] is not None)
+
+
+@pytest.mark.parametrize("reader", ["boto3", "spark"])
+def test_objects_changed_after_the_manifest_fail_the_run_before_anything_is_written(
+    spark, world, changed_objects, tmp_path, reader
+):
+    replaced, deleted = changed_objects
+    cfg = _config(world["ref"], f"storage.manifest_reader={reader}")
+    out = tmp_path / "o"
+    with pytest.raises(sources.InputError) as failure:
+        pipeline.run(spark, cfg, _params(world, str(out), f"changed-{reader}"))
+    message = str(failure.value)
+    assert message.startswith(f"manifest {world['manifest']} does not match storage: ")
+    assert f"{replaced}: " in message and f"{deleted}: listed in the manifest but" in message
+    assert not (out / "predictions").exists() and not (out / "quarantine").exists()
+
+
+def test_the_boto3_reader_sends_no_head_request_before_the_read(
+    spark, world, tmp_path, monkeypatch
+):
+    def no_head(*args, **kwargs):
+        raise AssertionError("a HEAD pass before the read")
+
+    monkeypatch.setattr(objects, "verify_objects", no_head)
+    result = pipeline.run(spark, world["cfg"], _params(world, str(tmp_path / "o"), "nohead"))
+    assert result.exit_code == 0, result.summary["problems"]
+    assert result.summary["files_read"] == len(world["entries"])
 
 
 def test_missing_manifest_is_an_input_error(spark, world, tmp_path):

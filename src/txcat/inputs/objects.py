@@ -5,9 +5,16 @@ read stage is unchanged:
 
 * `spark`: Spark's `binaryFile` source over the listed URIs (through EMRFS or s3a).
 * `boto3`: the manifest itself is the DataFrame; each task fetches its objects with a pool of
-  concurrent GETs (`mapInArrow`), conditioned on the manifest's ETag so a replaced object fails
-  the run instead of being read silently. Measured faster on many small objects
-  (docs/storage.md), so it is the default for manifests.
+  concurrent GETs (`mapInArrow`), conditioned on the manifest's ETag and checked against its
+  size. A missing or replaced object becomes a file rejected with reason `object_changed`
+  (`read.OBJECT_PROBLEM`), on which the daily run fails (`raise_on_changed_objects`) instead
+  of reading it silently. Measured faster on many small objects (docs/storage.md), so it is
+  the default for manifests.
+
+Objects the boto3 reader does not fetch (other URIs, or the `spark` reader) are checked before
+the read (`verify_objects`). The boto3 reader's own check costs no request of its own: a
+separate HEAD of every object from the driver would cost a few ms of driver CPU per object,
+hours for a day of millions of files, whatever the cluster's size (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from txcat import read, storage
+from txcat import read, reasons, storage
 from txcat import schema as S
 from txcat.inputs.manifest import (
     Manifest,
@@ -41,6 +49,10 @@ FILES_SCHEMA = T.StructType(
         T.StructField(read.FILE_SIZE, T.LongType(), False),
         T.StructField(read.CONTENT, T.BinaryType(), True),
     ]
+)
+#: The boto3 reader's rows: the files and, for an object that did not match its entry, why.
+FETCHED_SCHEMA = T.StructType(
+    [*FILES_SCHEMA.fields, T.StructField(read.OBJECT_PROBLEM, T.StringType(), True)]
 )
 _MANIFEST_SCHEMA = T.StructType(
     [
@@ -65,11 +77,21 @@ def load_manifest(spark: SparkSession, uri: str) -> Manifest:
     return parse_manifest(uri, data)
 
 
+def reader_checks_objects(manifest: Manifest, reader: str) -> bool:
+    """Whether `read_manifest_files` with `reader` checks every object against its entry as it
+    fetches it (the boto3 reader on a manifest of S3 URIs only)."""
+    return reader == "boto3" and all(split_s3_uri(u) for u in manifest.uris)
+
+
 def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> None:
     """Checks that every listed object exists with the listed size (and ETag, for S3).
 
-    S3 objects are checked with concurrent HEAD requests; other URIs through the Hadoop
-    filesystem. Raises ManifestError naming the first differences.
+    S3 objects are checked with concurrent HEAD requests from the driver; other URIs through
+    the Hadoop filesystem. For a reader that checks the objects itself
+    (`reader_checks_objects`), skip this: its check costs no request of its own.
+
+    Raises:
+        ManifestError: naming the first differences.
     """
     s3_uris = [u for u in manifest.uris if split_s3_uri(u)]
     other = [u for u in manifest.uris if not split_s3_uri(u)]
@@ -81,11 +103,9 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
     stats.extend((uri, _hadoop_stat(spark, uri)) for uri in other)
     problems = check_objects(manifest, stats)
     if problems:
-        shown = "; ".join(problems[:_MAX_REPORTED])
-        more = (
-            f" (and {len(problems) - _MAX_REPORTED} more)" if len(problems) > _MAX_REPORTED else ""
+        raise ManifestError(
+            mismatch_message(manifest.source, problems[:_MAX_REPORTED], len(problems))
         )
-        raise ManifestError(f"manifest {manifest.source} does not match storage: {shown}{more}")
     log.info(
         "manifest %s: %d objects, %d bytes verified",
         manifest.source,
@@ -94,10 +114,36 @@ def verify_objects(spark: SparkSession, manifest: Manifest, threads: int) -> Non
     )
 
 
+def mismatch_message(source: str, shown: list[str], total: int) -> str:
+    """The error of a run whose manifest's objects differ from storage: the first problems."""
+    more = f" (and {total - len(shown)} more)" if total > len(shown) else ""
+    return f"manifest {source} does not match storage: {'; '.join(shown)}{more}"
+
+
+def raise_on_changed_objects(records: DataFrame, source: str, changed: int) -> None:
+    """Fails a run whose boto3 reader found `changed` objects that no longer match the manifest
+    (records rejected with reason `object_changed`), naming the first of them.
+
+    Raises:
+        ManifestError: when `changed` > 0.
+    """
+    if changed <= 0:
+        return
+    rows = (
+        records.where(F.col(S.REASON) == F.lit(reasons.OBJECT_CHANGED))
+        .select(S.DETAIL)
+        .orderBy(S.DETAIL)
+        .limit(_MAX_REPORTED)
+        .collect()
+    )
+    raise ManifestError(mismatch_message(source, [r[S.DETAIL] for r in rows], changed))
+
+
 def read_manifest_files(
     spark: SparkSession, manifest: Manifest, reader: str, threads: int, files_per_task: int
 ) -> DataFrame:
-    """The manifest's objects as (source_file, file_size, content), one row per object.
+    """The manifest's objects as (source_file, file_size, content), one row per object; the
+    boto3 reader adds `read.OBJECT_PROBLEM` (`FETCHED_SCHEMA`).
 
     Args:
         reader: "boto3" or "spark". boto3 needs every URI to be an S3 URI; a manifest of other
@@ -105,7 +151,7 @@ def read_manifest_files(
         threads: Concurrent GETs per task (boto3 reader).
         files_per_task: Manifest entries per task (boto3 reader).
     """
-    if reader == "boto3" and all(split_s3_uri(u) for u in manifest.uris):
+    if reader_checks_objects(manifest, reader):
         return read_with_boto3(spark, manifest, threads, files_per_task)
     if reader == "boto3":
         log.info("manifest lists non-S3 URIs: reading them with Spark")
@@ -125,7 +171,11 @@ def read_with_spark(spark: SparkSession, manifest: Manifest) -> DataFrame:
 def read_with_boto3(
     spark: SparkSession, manifest: Manifest, threads: int, files_per_task: int
 ) -> DataFrame:
-    """The manifest as a DataFrame; each task GETs its objects concurrently."""
+    """The manifest as a DataFrame; each task GETs its objects concurrently.
+
+    An object that is missing, or differs from its entry in ETag or size, gives a row with no
+    content and `read.OBJECT_PROBLEM` saying why; the other rows have a null problem.
+    """
     rows = [(e.uri, e.size, e.etag) for e in manifest.entries]
     slices = max(1, math.ceil(len(rows) / files_per_task), spark.sparkContext.defaultParallelism)
     slices = min(slices, len(rows))
@@ -140,19 +190,21 @@ def read_with_boto3(
                 uris = batch.column("uri").to_pylist()
                 etags = batch.column("etag").to_pylist()
                 sizes = batch.column("size").to_pylist()
-                contents = list(
-                    pool.map(lambda a: _get(client, *a), zip(uris, etags, sizes, strict=True))
+                fetched = list(
+                    pool.map(lambda a: _fetch(client, *a), zip(uris, etags, sizes, strict=True))
                 )
+                contents = [content for content, _ in fetched]
                 yield pa.RecordBatch.from_arrays(
                     [
                         pa.array(uris, pa.string()),
-                        pa.array([len(c) for c in contents], pa.int64()),
+                        pa.array([len(c) if c is not None else 0 for c in contents], pa.int64()),
                         pa.array(contents, pa.binary()),
+                        pa.array([problem for _, problem in fetched], pa.string()),
                     ],
-                    names=[S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT],
+                    names=[S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT, read.OBJECT_PROBLEM],
                 )
 
-    return listing.mapInArrow(fetch, FILES_SCHEMA)
+    return listing.mapInArrow(fetch, FETCHED_SCHEMA)
 
 
 def s3_endpoint(spark: SparkSession) -> str | None:
@@ -206,13 +258,21 @@ def _get(client: Any, uri: str, etag: str | None, size: int) -> bytes:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in ("PreconditionFailed", "412"):
-            raise ObjectChangedError(f"{uri} changed since the manifest (ETag {etag})") from None
+            raise ObjectChangedError(f"{uri}: ETag is not the manifest ETag {etag}") from None
         if code in ("NoSuchKey", "404"):
-            raise ObjectChangedError(f"{uri} was deleted since the manifest") from None
+            raise ObjectChangedError(f"{uri}: listed in the manifest but does not exist") from None
         raise
     if len(body) != size:
-        raise ObjectChangedError(f"{uri}: read {len(body)} bytes, manifest says {size}")
+        raise ObjectChangedError(f"{uri}: size {len(body)} != manifest size {size}")
     return body
+
+
+def _fetch(client: Any, uri: str, etag: str | None, size: int) -> tuple[bytes | None, str | None]:
+    """(content, None), or (None, why) when the object does not match its manifest entry."""
+    try:
+        return _get(client, uri, etag, size), None
+    except ObjectChangedError as exc:
+        return None, str(exc)
 
 
 def _bucket_and_key(uri: str) -> tuple[str, str]:

@@ -290,9 +290,11 @@ def read_manifest_records(
     Raises:
         InputError: no listed file is left to read, or the files cannot be read.
     """
-    uploads = listing.incomplete_uploads(manifest.uris)
+    uris = manifest.uris
+    uploads = listing.incomplete_uploads(uris)
+    uploading = {r.path for r in uploads}
     rejected = uploads + listing.duplicate_accounts(
-        [u for u in manifest.uris if u not in {r.path for r in uploads}], cfg.input.extensions
+        [u for u in uris if u not in uploading], cfg.input.extensions
     )
     excluded = {r.path for r in rejected}
     kept = tuple(e for e in manifest.entries if e.uri not in excluded)

@@ -84,3 +84,18 @@ def timed_posts_in_two_writes(
             replies.read(length)
             out.append((status, time.perf_counter() - started))
     return out
+
+
+#: Linux holds a delayed acknowledgement for at least this long (TCP_DELACK_MIN).
+DELAYED_ACK_FLOOR_S = 0.040
+
+
+def waited_for_delayed_acks(answers: list[tuple[int, float]]) -> bool:
+    """Whether every request of `answers` took at least the delayed-acknowledgement floor.
+
+    With Nagle on either side, each request on the connection waits for a delayed
+    acknowledgement, so even the fastest takes 40 ms or more. The fastest request is compared,
+    not the median: a loaded host only adds time, and can push a typical request past 40 ms
+    without any wait of this kind.
+    """
+    return min(seconds for _, seconds in answers) >= DELAYED_ACK_FLOOR_S

@@ -5,11 +5,12 @@ read stage is unchanged:
 
 * `spark`: Spark's `binaryFile` source over the listed URIs (through EMRFS or s3a).
 * `boto3`: the manifest itself is the DataFrame; each task fetches its objects with a pool of
-  concurrent GETs (`mapInArrow`), conditioned on the manifest's ETag and checked against its
-  size. A missing or replaced object becomes a file rejected with reason `object_changed`
-  (`read.OBJECT_PROBLEM`), on which the daily run fails (`raise_on_changed_objects`) instead
-  of reading it silently. Measured faster on many small objects (docs/storage.md), so it is
-  the default for manifests.
+  concurrent GETs (`mapInArrow`), each presigned by botocore and sent by urllib3
+  (`txcat.inputs.s3get`: half the CPU of a boto3 call), conditioned on the manifest's ETag and
+  checked against its size. A missing or replaced object becomes a file rejected with reason
+  `object_changed` (`read.OBJECT_PROBLEM`), on which the daily run fails
+  (`raise_on_changed_objects`) instead of reading it silently. Measured faster on many small
+  objects (docs/storage.md), so it is the default for manifests.
 
 Objects the boto3 reader does not fetch (other URIs, or the `spark` reader) are checked before
 the read (`verify_objects`). The boto3 reader's own check costs no request of its own: a
@@ -39,6 +40,7 @@ from txcat.inputs.manifest import (
     normalise_etag,
     parse_manifest,
 )
+from txcat.inputs.s3get import S3Getter
 from txcat.uris import split_s3_uri
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,11 @@ _MAX_REPORTED = 10
 
 class ObjectChangedError(RuntimeError):
     """An object no longer matches the manifest while the run reads it."""
+
+
+class ObjectReadError(RuntimeError):
+    """S3 refused a listed object's GET for another reason than a change (access denied, ...):
+    the task fails, and the run with it."""
 
 
 def load_manifest(spark: SparkSession, uri: str) -> Manifest:
@@ -184,14 +191,16 @@ def read_with_boto3(
     endpoint = s3_endpoint(spark)
 
     def fetch(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        client = s3_client(fetch_threads, endpoint)
+        getter = shared_getter(fetch_threads, endpoint)
         with ThreadPoolExecutor(max_workers=fetch_threads) as pool:
             for batch in batches:
                 uris = batch.column("uri").to_pylist()
                 etags = batch.column("etag").to_pylist()
                 sizes = batch.column("size").to_pylist()
                 fetched = list(
-                    pool.map(lambda a: _fetch(client, *a), zip(uris, etags, sizes, strict=True))
+                    pool.map(
+                        lambda a: fetch_object(getter, *a), zip(uris, etags, sizes, strict=True)
+                    )
                 )
                 contents = [content for content, _ in fetched]
                 yield pa.RecordBatch.from_arrays(
@@ -246,33 +255,46 @@ def _head(client: Any, uri: str) -> tuple[int, str | None] | None:
     return int(head["ContentLength"]), normalise_etag(head.get("ETag"))
 
 
-def _get(client: Any, uri: str, etag: str | None, size: int) -> bytes:
-    from botocore.exceptions import ClientError
-
+def _get(getter: S3Getter, uri: str, etag: str | None, size: int) -> bytes:
     bucket, key = _bucket_and_key(uri)
-    kwargs = {"Bucket": bucket, "Key": key}
-    if etag:
-        kwargs["IfMatch"] = f'"{etag}"'
-    try:
-        body = client.get_object(**kwargs)["Body"].read()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("PreconditionFailed", "412"):
-            raise ObjectChangedError(f"{uri}: ETag is not the manifest ETag {etag}") from None
-        if code in ("NoSuchKey", "404"):
-            raise ObjectChangedError(f"{uri}: listed in the manifest but does not exist") from None
-        raise
-    if len(body) != size:
-        raise ObjectChangedError(f"{uri}: size {len(body)} != manifest size {size}")
-    return body
+    answer = getter.get(bucket, key, if_match=etag)
+    if answer.status == 412:
+        raise ObjectChangedError(f"{uri}: ETag is not the manifest ETag {etag}")
+    if answer.status == 404:
+        raise ObjectChangedError(f"{uri}: listed in the manifest but does not exist")
+    if answer.status != 200:
+        raise ObjectReadError(f"{uri}: GET answered {answer.status} {answer.code or ''}".rstrip())
+    if len(answer.body) != size:
+        raise ObjectChangedError(f"{uri}: size {len(answer.body)} != manifest size {size}")
+    return answer.body
 
 
-def _fetch(client: Any, uri: str, etag: str | None, size: int) -> tuple[bytes | None, str | None]:
-    """(content, None), or (None, why) when the object does not match its manifest entry."""
+def fetch_object(
+    getter: S3Getter, uri: str, etag: str | None, size: int
+) -> tuple[bytes | None, str | None]:
+    """(content, None), or (None, why) when the object does not match its manifest entry.
+
+    Raises:
+        ObjectReadError: S3 refused the GET for another reason (access denied, ...).
+        urllib3.exceptions.HTTPError: S3 could not be reached after the retries.
+    """
     try:
-        return _get(client, uri, etag, size), None
+        return _get(getter, uri, etag, size), None
     except ObjectChangedError as exc:
         return None, str(exc)
+
+
+#: The getter of this Python process per (connections, endpoint): Spark reuses a worker for
+#: many tasks, and its pooled connections and presigning client with them.
+_GETTERS: dict[tuple[int, str | None], S3Getter] = {}
+
+
+def shared_getter(connections: int, endpoint: str | None) -> S3Getter:
+    """This process's `S3Getter` for `connections` GETs in flight to `endpoint`."""
+    getter = _GETTERS.get((connections, endpoint))
+    if getter is None:
+        getter = _GETTERS.setdefault((connections, endpoint), S3Getter(connections, endpoint))
+    return getter
 
 
 def _bucket_and_key(uri: str) -> tuple[str, str]:

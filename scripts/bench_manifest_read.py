@@ -132,6 +132,7 @@ def _bench(args: argparse.Namespace, endpoint: str) -> int:
     expected = manifest.total_bytes
     cores = spark.sparkContext.defaultParallelism
     by_latency: dict[str, Any] = {}
+    reader_cpu: dict[str, float] = {}
     for latency in args.latency_ms:
         _set_latency(endpoint, latency)
         results: dict[str, list[float]] = {name: [] for name in readers}
@@ -147,6 +148,10 @@ def _bench(args: argparse.Namespace, endpoint: str) -> int:
                     )
                 results[name].append(elapsed)
                 log.info("latency %g ms, %s: %.2f s", latency, name, elapsed)
+        reader_cpu[f"{latency:g}"] = _reader_cpu_ms_per_object(
+            entries, endpoint, args.threads, args.repeat
+        )
+        log.info("latency %g ms, reader CPU: %s ms per object", latency, reader_cpu)
         medians = {name: statistics.median(t) for name, t in results.items()}
         by_latency[f"{latency:g}"] = {
             "runs_s": {name: [round(t, 2) for t in times] for name, times in results.items()},
@@ -164,6 +169,7 @@ def _bench(args: argparse.Namespace, endpoint: str) -> int:
         "repeats": args.repeat,
         "boto3_threads_per_task": args.threads,
         "latency_ms": by_latency,
+        "reader_cpu_ms_per_object": reader_cpu,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "manifest_sha256": hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:12],
     }
@@ -174,6 +180,29 @@ def _bench(args: argparse.Namespace, endpoint: str) -> int:
         (args.out / "benchmarks-s3.md").write_text(_markdown(report))
     spark.stop()
     return exits.OK
+
+
+def _reader_cpu_ms_per_object(
+    entries: list[dict[str, Any]], endpoint: str, threads: int, repeat: int
+) -> float:
+    """The boto3 reader's own CPU per object: the process time of this process (the server runs
+    in another) while `threads` threads GET every object as a task does (`fetch_object`);
+    median of `repeat` rounds."""
+    from txcat.inputs import objects
+    from txcat.inputs.s3get import S3Getter
+
+    getter = S3Getter(threads, endpoint)
+    listed = [(e["uri"], str(e["etag"]).strip('"'), int(e["size"])) for e in entries]
+    rounds = []
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda e: objects.fetch_object(getter, *e), listed[:50]))
+        for _ in range(repeat):
+            started = time.process_time()
+            fetched = list(pool.map(lambda e: objects.fetch_object(getter, *e), listed))
+            rounds.append((time.process_time() - started) * 1000.0 / len(listed))
+            if any(content is None for content, _ in fetched):
+                raise RuntimeError("an object did not match its manifest entry")
+    return round(statistics.median(rounds), 3)
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -199,6 +228,15 @@ def _markdown(report: dict[str, Any]) -> str:
         "Readers: `spark` is `binaryFile` over s3a (a task reads its objects one after another); "
         f"`boto3` is the job's manifest reader with {report['boto3_threads_per_task']} GETs in "
         "flight per task; `boto3_sequential` is the same reader with one.",
+        "",
+        "The boto3 reader's own CPU per object (its client: presigning, HTTP, checks; "
+        f"{report['boto3_threads_per_task']} threads GETting every object in one process, the "
+        "server's CPU not counted; `txcat plan` adds it to every file): "
+        + ", ".join(
+            f"{ms:.2f} ms at {latency} ms"
+            for latency, ms in report["reader_cpu_ms_per_object"].items()
+        )
+        + ".",
         "",
         f"Command: `{report['command']}`",
     ]

@@ -125,6 +125,29 @@ def test_the_whole_job_s_figures_win_when_the_benchmark_measured_them():
     assert spark.core_seconds - 5_000 == pytest.approx(150_000)
 
 
+def test_the_boto3_reader_s_own_cpu_per_object_is_counted_at_every_latency():
+    s3 = S3_BENCH | {
+        "reader_cpu_ms_per_object": {"0": 1.5, "20": 1.6},
+        "boto3_threads_per_task": 16,
+    }
+    at_0 = PlanInput(files=1_000_000, rows_per_file=100, window_min=30)
+    plan = make_plan(at_0, BENCH, s3)
+    # 10,000 core-s of compute + 1e6 GETs x 1.5 ms of the reader's CPU.
+    assert plan.core_seconds == pytest.approx(10_000 + 1_500)
+    text = render(at_0, plan)
+    assert "the boto3 reader's own CPU 1.50 ms per file" in text
+    assert "1,500 reading from storage" in text
+    at_20 = PlanInput(**{**vars(at_0), "s3_latency_ms": 20})
+    # The wait measured at 20 ms (1/80 - 1/100 = 2.5 ms per file) comes on top: the benchmark's
+    # 0 ms rate already paid the reader's CPU, so the difference holds only the waiting.
+    assert make_plan(at_20, BENCH, s3).core_seconds == pytest.approx(10_000 + 1_500 + 2_500)
+    # Not measured (older figures), or another reader: nothing added, and the plan says so.
+    for spec, figures in ((at_0, S3_BENCH), (PlanInput(**{**vars(at_0), "reader": "spark"}), s3)):
+        unmeasured = make_plan(spec, BENCH, figures)
+        assert unmeasured.core_seconds == pytest.approx(10_000)
+        assert "own CPU per S3 object not counted: not measured" in render(spec, unmeasured)
+
+
 def test_the_marginal_rate_of_two_day_sizes_wins_and_its_fixed_seconds_leave_the_window():
     bench = BENCH | {
         "inner_rows_per_s_per_core": 5_000.0,

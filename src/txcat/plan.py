@@ -119,6 +119,27 @@ def job_wait_per_file(bench: dict[str, Any], latency_ms: float) -> tuple[float, 
     return wait, text
 
 
+def reader_cpu_per_file(s3_bench: dict[str, Any] | None, reader: str) -> tuple[float, str]:
+    """Core-seconds the manifest reader's own GET of a file costs on the executor (its client
+    CPU, whatever the latency), as `make bench-s3` measured it; 0 and a note when it did not.
+
+    The job's rate comes from files on local disk, which cost no request: on S3 every file is
+    one GET, and for the boto3 reader that costs client CPU on the executors at any latency.
+    """
+    figures = s3_bench or {}
+    figure = (figures.get("reader_cpu_ms_per_object") or {}).get("0")
+    if reader != "boto3" or not figure:
+        return 0.0, (
+            f"the {reader} reader's own CPU per S3 object not counted: not measured "
+            "(`make bench-s3` measures the boto3 reader's)"
+        )
+    return float(figure) / 1000.0, (
+        f"the boto3 reader's own CPU {float(figure):.2f} ms per file (one presigned GET, "
+        f"{figures.get('boto3_threads_per_task', '?')} in flight, at 0 ms; `make bench-s3`, "
+        f"{figures.get('date', '?')}), counted at every latency"
+    )
+
+
 @dataclass(frozen=True)
 class JobRate:
     """What the job costs: core time per row, and seconds a run pays whatever its size."""
@@ -168,7 +189,7 @@ def job_rate(bench: dict[str, Any]) -> JobRate:
 def make_plan(
     spec: PlanInput, bench: dict[str, Any], s3_bench: dict[str, Any] | None = None
 ) -> Plan:
-    """Core-seconds needed (compute + waiting on storage) over the usable part of the window.
+    """Core-seconds needed (compute + reading from storage) over the usable part of the window.
 
     The storage wait per file is, in order of preference: the whole job's measurement on S3 at
     the given latency (`make bench`, the configured reader), the S3 reader benchmark's for the
@@ -212,6 +233,8 @@ def make_plan(
             "reads in flight per core (1 = Spark's own reader, one object after another); "
             "not measured at this latency"
         )
+    reader_cpu, reader_note = reader_cpu_per_file(s3_bench, spec.reader)
+    latency += reader_cpu
     waiting = spec.files * latency
     core_seconds = compute + waiting
     usable = spec.window_min * 60.0 - spec.fixed_overhead_s - job.fixed_in_run_s
@@ -226,6 +249,7 @@ def make_plan(
         f"benchmark ({bench['files']:,} files x {bench_rows_per_file:.0f} rows on "
         f"{bench['cores']} cores, measured {bench.get('date', '?')}), assumed linear in rows",
         storage,
+        reader_note,
         f"fixed overhead {spec.fixed_overhead_s:g} s (cluster step start, listing or manifest, "
         "driver work, summary) taken off the window",
         f"efficiency {spec.efficiency:g}: share of core time a cluster turns into work "
@@ -245,7 +269,7 @@ def render(spec: PlanInput, plan: Plan) -> str:
         f"window {spec.window_min:g} min",
         f"work: {plan.core_seconds:,.0f} core-seconds "
         f"({rows / plan.rows_per_s_per_core:,.0f} compute + "
-        f"{spec.files * plan.per_file_latency_s:,.0f} waiting on storage)",
+        f"{spec.files * plan.per_file_latency_s:,.0f} reading from storage)",
         f"usable window: {plan.usable_seconds:,.0f} s at efficiency {spec.efficiency:g}"
         + (
             f" ({spec.window_min * 60:g} s - {spec.fixed_overhead_s:g} s fixed overhead - "

@@ -3,6 +3,7 @@ against a scripted HTTP server for what moto cannot show (wrong region, throttli
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import http.server
 import threading
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import botocore.auth
 import pytest
 
-from txcat.inputs import objects
-from txcat.inputs.s3get import S3Getter
+from txcat.inputs import objects, s3get
+from txcat.inputs.s3get import PRESIGN_EXPIRES_S, S3Getter
 
 BUCKET = "getter-bucket"
 # Keys S3 accepts that a hand-built URL or signature gets wrong: spaces, '+', '%', '~', '=',
@@ -149,3 +151,34 @@ def test_a_refusal_fails_the_read_with_its_code(scripted):
     assert (answer.status, answer.code) == (403, "AccessDenied")
     with pytest.raises(objects.ObjectReadError, match=r"s3://denied/a.csv: GET answered 403"):
         objects.fetch_object(getter, "s3://denied/a.csv", None, 1)
+
+
+SIGNING_TIME = dt.datetime(2026, 11, 25, 6, 7, 8)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "bucket", "region", "token"),
+    [
+        ("http://127.0.0.1:9000", BUCKET, None, None),  # a local server: path style, port
+        (None, BUCKET, None, None),  # AWS: virtual-hosted style, the global endpoint
+        (None, BUCKET, "eu-west-1", "session-token/with+odd=chars"),  # a role's credentials
+        (None, "bucket.with.dots", "sa-east-1", None),  # path style on AWS (TLS and dots)
+        ("https://s3.eu-central-1.amazonaws.com", BUCKET, "eu-central-1", None),
+    ],
+)
+def test_each_url_is_the_one_botocore_presigns(monkeypatch, endpoint, bucket, region, token):
+    """Every object's URL is signed here from the bucket's layout; botocore's presigner, given
+    the same time and credentials, writes the same URL to the character."""
+    if token:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    monkeypatch.setattr(s3get, "_now", lambda: SIGNING_TIME.replace(tzinfo=dt.UTC))
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda **_: SIGNING_TIME)
+    getter = S3Getter(2, endpoint)
+    botocore_client = getter._client(region)
+    for key in (*KEYS, "a", "%2F/%%/é€/\u00a0/ /*'()!$,;:@"):
+        expected = botocore_client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_EXPIRES_S
+        )
+        assert getter._presign(bucket, key, region) == expected, key
+    if token:
+        assert "X-Amz-Security-Token=" in expected

@@ -5,8 +5,8 @@ read stage is unchanged:
 
 * `spark`: Spark's `binaryFile` source over the listed URIs (through EMRFS or s3a).
 * `boto3`: the manifest itself is the DataFrame; each task fetches its objects with a pool of
-  concurrent GETs (`mapInArrow`), each presigned by botocore and sent by urllib3
-  (`txcat.inputs.s3get`: half the CPU of a boto3 call), conditioned on the manifest's ETag and
+  concurrent GETs (`mapInArrow`), signed and sent without a boto3 call per object
+  (`txcat.inputs.s3get`: a third of the CPU), conditioned on the manifest's ETag and
   checked against its size. A missing or replaced object becomes a file rejected with reason
   `object_changed` (`read.OBJECT_PROBLEM`), on which the daily run fails
   (`raise_on_changed_objects`) instead of reading it silently. Measured faster on many small

@@ -2,11 +2,14 @@
 
 A boto3 `get_object` spends about 2.5 ms of CPU per call on a 2-core machine (event hooks,
 parameter validation, request building, response parsing down to the `Last-Modified` date),
-and 16 concurrent calls share one interpreter lock: for a day of millions of 10 kB objects that
-is more executor CPU than parsing them. Here botocore only presigns each GET (its endpoint and
-region resolution, key encoding, credentials chain and SigV4 signing) and urllib3 sends it over
-pooled keep-alive connections with the manifest's ETag as `If-Match`: about half the CPU per
-object, measured in docs/performance.md.
+and 16 concurrent calls share one interpreter lock: for a file of 100 transactions that is
+about a quarter of what the rest of the job spends on it. Here botocore presigns one GET per
+bucket and region (its endpoint and region resolution, addressing style and credentials
+chain); every object's URL is that URL with its own key, signed here with the same SigV4 query
+signature (a few `hmac` calls; equal to botocore's to the character,
+`tests/storage/test_s3get.py`), and urllib3 sends it over pooled keep-alive connections with
+the manifest's ETag as `If-Match`. About a third of boto3's CPU per object, measured in
+docs/performance.md.
 
 What boto3 does for the reader and is kept: credentials from the standard chain (refreshed as
 they expire), the CA bundle (`AWS_CA_BUNDLE`, else botocore's), proxies from the environment,
@@ -16,13 +19,16 @@ the wrong region re-signed for the bucket's region (S3 names it in the refusal).
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import os
 import re
 import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 #: Seconds a presigned GET stays valid: it is sent at once, and retried within this time.
 PRESIGN_EXPIRES_S = 900
@@ -33,6 +39,30 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _WRONG_REGION_STATUS = frozenset({301, 307, 400})
 _REGION_IN_BODY = re.compile(rb"<Region>([a-z0-9-]+)</Region>")
 _CODE_IN_BODY = re.compile(rb"<Code>([A-Za-z0-9.]+)</Code>")
+#: The key botocore presigns to learn a bucket's URL layout (any key: only its place is used).
+_PROBE_KEY = "txcat-probe"
+_ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a bucket's objects are, as botocore's presigned URL says: scheme, host (the
+    `Host` header: port included when not the default), the path before the key, the
+    credential scope's region."""
+
+    scheme: str
+    host: str
+    prefix: str
+    region: str
+
+
+def _now() -> dt.datetime:
+    """The signing time (UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _quote(text: str, safe: str) -> str:
+    return quote(text, safe=safe)
 
 
 @dataclass(frozen=True)
@@ -55,12 +85,18 @@ class S3Getter:
     """
 
     def __init__(self, connections: int, endpoint: str | None = None) -> None:
+        import boto3
         import urllib3
 
         self._endpoint = endpoint
         self._lock = threading.Lock()
         self._clients: dict[str | None, Any] = {}
         self._regions: dict[str, str] = {}
+        self._layouts: dict[tuple[str, str | None], _Layout] = {}
+        # One session: its clients (one per region) share its credentials, refreshed as they
+        # expire, which also sign here.
+        self._boto3 = boto3.session.Session()
+        self._keys: dict[tuple[str, str, str], bytes] = {}
         retry = urllib3.Retry(
             total=RETRIES,
             backoff_factor=0.1,
@@ -103,21 +139,81 @@ class S3Getter:
         return answer
 
     def _presign(self, bucket: str, key: str, region: str | None) -> str:
-        url: str = self._client(region).generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_EXPIRES_S
+        """The presigned GET URL of `key`: botocore's, to the character."""
+        layout = self._layouts.get((bucket, region))
+        if layout is None:
+            layout = self._layout(bucket, region)
+        credentials = self._credentials().get_frozen_credentials()
+        stamp = _now().strftime("%Y%m%dT%H%M%SZ")
+        scope = f"{stamp[:8]}/{layout.region}/s3/aws4_request"
+        params = {
+            "X-Amz-Algorithm": _ALGORITHM,
+            "X-Amz-Credential": f"{credentials.access_key}/{scope}",
+            "X-Amz-Date": stamp,
+            "X-Amz-Expires": str(PRESIGN_EXPIRES_S),
+            "X-Amz-SignedHeaders": "host",
+        }
+        if credentials.token:
+            params["X-Amz-Security-Token"] = credentials.token
+        encoded = [(_quote(k, "-_.~"), _quote(v, "-_.~")) for k, v in params.items()]
+        # The canonical query is sorted; the URL keeps botocore's order (the token last).
+        canonical_query = "&".join(f"{k}={v}" for k, v in sorted(encoded))
+        query = "&".join(f"{k}={v}" for k, v in encoded)
+        path = layout.prefix + _quote(key, "/~")
+        canonical = f"GET\n{path}\n{canonical_query}\nhost:{layout.host}\n\nhost\nUNSIGNED-PAYLOAD"
+        to_sign = "\n".join(
+            [_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        return url
+        key_of_day = self._signing_key(credentials.secret_key, stamp[:8], layout.region)
+        signature = hmac.new(key_of_day, to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"{layout.scheme}://{layout.host}{path}?{query}&X-Amz-Signature={signature}"
+
+    def _layout(self, bucket: str, region: str | None) -> _Layout:
+        """The bucket's URL layout, from botocore's presigned URL of a probe key."""
+        url: str = self._client(region).generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
+        )
+        parts = urlsplit(url)
+        if not parts.path.endswith("/" + _PROBE_KEY):
+            raise ValueError(f"unexpected presigned URL layout for bucket {bucket!r}: {url}")
+        credential = dict(parse_qsl(parts.query)).get("X-Amz-Credential", "")
+        scope = credential.split("/")
+        if len(scope) != 5 or scope[3:] != ["s3", "aws4_request"]:
+            raise ValueError(f"not a SigV4 presigned URL for bucket {bucket!r}: {url}")
+        layout = _Layout(parts.scheme, parts.netloc, parts.path[: -len(_PROBE_KEY)], scope[2])
+        with self._lock:
+            self._layouts[(bucket, region)] = layout
+        return layout
+
+    def _credentials(self) -> Any:  # botocore credentials (untyped)
+        """The credentials of the session every presigning client comes from (refreshed as
+        they expire: `get_frozen_credentials` refreshes them when due)."""
+        credentials = self._boto3.get_credentials()
+        if credentials is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise NoCredentialsError()
+        return credentials
+
+    def _signing_key(self, secret: str, day: str, region: str) -> bytes:
+        cached = self._keys.get((secret, day, region))
+        if cached is None:
+            cached = ("AWS4" + secret).encode()
+            for part in (day, region, "s3", "aws4_request"):
+                cached = hmac.new(cached, part.encode(), hashlib.sha256).digest()
+            with self._lock:
+                self._keys = {(secret, day, region): cached}
+        return cached
 
     def _client(self, region: str | None) -> Any:  # a boto3 S3 client (untyped)
         client = self._clients.get(region)
         if client is None:
-            import boto3
             from botocore.config import Config
 
             with self._lock:
                 client = self._clients.get(region)
                 if client is None:
-                    client = boto3.session.Session().client(
+                    client = self._boto3.client(
                         "s3",
                         endpoint_url=self._endpoint,
                         region_name=region,

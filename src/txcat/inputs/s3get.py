@@ -61,10 +61,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _quote(text: str, safe: str) -> str:
-    return quote(text, safe=safe)
-
-
 @dataclass(frozen=True)
 class Answer:
     """S3's answer to one GET: the status, the body (the object when 200), the error code and
@@ -155,11 +151,11 @@ class S3Getter:
         }
         if credentials.token:
             params["X-Amz-Security-Token"] = credentials.token
-        encoded = [(_quote(k, "-_.~"), _quote(v, "-_.~")) for k, v in params.items()]
+        encoded = [(quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items()]
         # The canonical query is sorted; the URL keeps botocore's order (the token last).
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(encoded))
         query = "&".join(f"{k}={v}" for k, v in encoded)
-        path = layout.prefix + _quote(key, "/~")
+        path = layout.prefix + quote(key, safe="/~")
         canonical = f"GET\n{path}\n{canonical_query}\nhost:{layout.host}\n\nhost\nUNSIGNED-PAYLOAD"
         to_sign = "\n".join(
             [_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
@@ -174,12 +170,14 @@ class S3Getter:
             "get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
         )
         parts = urlsplit(url)
+        # Errors name the URL without its query: it holds a signature.
+        where = f"{parts.scheme}://{parts.netloc}{parts.path}"
         if not parts.path.endswith("/" + _PROBE_KEY):
-            raise ValueError(f"unexpected presigned URL layout for bucket {bucket!r}: {url}")
+            raise ValueError(f"unexpected presigned URL layout for bucket {bucket!r}: {where}")
         credential = dict(parse_qsl(parts.query)).get("X-Amz-Credential", "")
         scope = credential.split("/")
         if len(scope) != 5 or scope[3:] != ["s3", "aws4_request"]:
-            raise ValueError(f"not a SigV4 presigned URL for bucket {bucket!r}: {url}")
+            raise ValueError(f"not a SigV4 presigned URL for bucket {bucket!r}: {where}")
         layout = _Layout(parts.scheme, parts.netloc, parts.path[: -len(_PROBE_KEY)], scope[2])
         with self._lock:
             self._layouts[(bucket, region)] = layout
@@ -196,6 +194,8 @@ class S3Getter:
         return credentials
 
     def _signing_key(self, secret: str, day: str, region: str) -> bytes:
+        """SigV4's key of the day, derived once (one slot: a run signs with one day's key and
+        region at a time)."""
         cached = self._keys.get((secret, day, region))
         if cached is None:
             cached = ("AWS4" + secret).encode()

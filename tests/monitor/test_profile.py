@@ -100,6 +100,29 @@ def test_count_batch_bins_and_counts_as_the_spark_aggregation(spark) -> None:
     assert P.merge_histograms(merged, halves[1]) == P.histograms(frame, edges, categorical)
 
 
+def test_count_batch_keeps_missing_values_out_of_the_last_bin(spark) -> None:
+    """NaN, null and infinite values, edges that are NaN themselves (a training column holding
+    NaN), a column with no edge and one with more edges than are compared one by one: the numpy
+    counts still equal the Spark aggregation's."""
+    values = [None, float("nan"), float("inf"), float("-inf"), 9.0, 0.0, -2.0, float("nan"), 3.0]
+    rows = [(v, v, v, None if v is None else 1.0) for v in values]
+    frame = spark.createDataFrame(rows, "x double, y double, z double, w double")
+    many = [float(e) for e in range(-20, 21)]  # more edges than compared one by one
+    edges = {
+        "x": [-1.0, 0.0, 5.0],
+        "y": [0.0, float("nan")],
+        "z": [],
+        "w": [0.5],
+        "x_many": many,
+        "y_many": [*many, float("nan")],
+    }
+    frame = frame.withColumn("x_many", frame["x"]).withColumn("y_many", frame["y"])
+    counted = P.count_batch(frame.toPandas(), edges, ())
+    assert counted == P.histograms(frame, edges, ())
+    expected_x = {"edges": [-1.0, 0.0, 5.0], "counts": [2, 1, 1, 2], "missing": 3}
+    assert counted["numeric"]["x"] == expected_x
+
+
 def test_counts_the_udf_gathered_twice_are_not_written_but_recounted(spark, tmp_path) -> None:
     """A stage re-run can add a task's batches twice: the job then counts the rows again."""
     cfg = load_config("local", overrides=["monitoring.categorical_columns=[]"])

@@ -58,6 +58,8 @@ MAX_SEEN = 5000
 QUANTILE_ERROR = 0.001
 
 _NAME, _BIN, _VALUE = "_feature", "_bin", "_value"
+#: Edges up to which `count_batch` bins by comparisons rather than a binary search.
+_COMPARED_EDGES = 32
 
 
 def quantile_edges(
@@ -162,14 +164,10 @@ def count_batch(
     counted = empty_histogram(edges, categorical)
     counted["rows"] = len(batch)
     for name, cuts in edges.items():
-        values = pd.to_numeric(batch[name], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        missing = np.isnan(values)
-        index = np.searchsorted(np.asarray(cuts, dtype=np.float64), values[~missing], "left")
         record = counted["numeric"][name]
-        record["counts"] = [int(n) for n in np.bincount(index, minlength=len(cuts) + 1)]
-        record["missing"] = int(missing.sum())
+        record["counts"], record["missing"] = _bin_counts(
+            _as_float64(batch[name]), np.asarray(cuts, dtype=np.float64)
+        )
     for name in categorical:
         column = batch[name]
         present = column.notna()
@@ -180,6 +178,36 @@ def count_batch(
             for value, n in column[present].value_counts(sort=False).items()
         }
     return counted
+
+
+def _as_float64(column: pd.Series) -> np.ndarray:
+    """The column's values as doubles, NaN for a missing or non-numeric one (no copy when the
+    column already holds doubles: the scoring UDF's features do)."""
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _bin_counts(values: np.ndarray, cuts: np.ndarray) -> tuple[list[int], int]:
+    """Per-bin counts of the non-missing `values` (`bin_index`'s bins) and the missing count.
+
+    Up to `_COMPARED_EDGES` edges, `bin_index`'s rule itself, one comparison per edge (about 3
+    times faster than numpy's binary search for deciles): a NaN value, or edge, compares false,
+    so a missing value lands in the first bin and is taken back out of it. With more edges,
+    `numpy.searchsorted`, which orders NaN after every number, on the non-missing values.
+    """
+    missing = np.isnan(values)
+    n_missing = int(np.count_nonzero(missing))
+    if len(cuts) <= _COMPARED_EDGES:
+        index = np.zeros(len(values), dtype=np.uint8)
+        for cut in cuts:
+            index += values > cut
+        counts = np.bincount(index, minlength=len(cuts) + 1)
+        counts[0] -= n_missing
+    else:
+        found = np.searchsorted(cuts, values[~missing], "left")
+        counts = np.bincount(found, minlength=len(cuts) + 1)
+    return counts.tolist(), n_missing
 
 
 def _as_spark_string(value: Any) -> str:

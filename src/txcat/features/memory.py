@@ -330,7 +330,8 @@ def _with_shipped_memory(rows: DataFrame, memory: ShippedMemory) -> DataFrame:
 
 class MemoryIndex:
     """A memory table indexed for vectorized lookups: per level, its keys (a pandas `Index`)
-    and an integer array of `[n, count_0, ..., count_K-1]` per key.
+    and an integer array of `[n, count_0, ..., count_K-1]` per key, one column per key (each
+    class's counts contiguous) and a last column of zeros that an unknown key reads.
 
     `looked_up` computes `with_label_memory`'s counts and probabilities with the same
     arithmetic, in the same order, as the Spark expressions: equal to the last bit. Used by the
@@ -357,10 +358,10 @@ class MemoryIndex:
         self._levels: dict[str, tuple[pd.Index, np.ndarray]] = {}
         for level in (PRIOR, *LEVELS):
             part = arrow.filter(pc.equal(levels, level))
-            values = np.column_stack(
-                [part.column(c).to_numpy().astype(np.int64) for c in (N, *COUNTS)]
-            ).reshape(part.num_rows, 1 + len(COUNTS))
-            if values.size and values.max() < 2**31:
+            values = np.zeros((1 + len(COUNTS), part.num_rows + 1), dtype=np.int64)
+            for row, c in enumerate((N, *COUNTS)):
+                values[row, :-1] = part.column(c).to_numpy()
+            if values.max() < 2**31:
                 values = values.astype(np.int32)
             keys = part.column(KEY).to_numpy(zero_copy_only=False)
             self._levels[level] = (pd.Index(keys, dtype=object), values)
@@ -382,30 +383,33 @@ class MemoryIndex:
         return index
 
     def _found(self, level: str, keys: Sequence[str] | pd.Series) -> np.ndarray:
-        """`[n, counts...]` of each key at `level`; zeros for a key the table does not list."""
+        """`[n, counts...]` of each key at `level`, one column per key (integers); zeros for a
+        key the table does not list."""
         index, values = self._levels[level]
         at = index.get_indexer(pd.Index(keys, dtype=object))
-        found = np.zeros((len(at), values.shape[1]))
-        known = at >= 0
-        found[known] = values[at[known]]
-        return found
+        at[at < 0] = values.shape[1] - 1
+        return values.take(at, axis=1)
 
     def looked_up(
         self, keys: Mapping[str, Sequence[str]] | pd.DataFrame, rows: int
     ) -> dict[str, np.ndarray]:
         """`LOOKED_UP` of `rows` rows given by their key at each level of `LEVELS`
         (`memory_keys`' values; the prior's key is the same for every row)."""
+        # Class-major arrays (one row per class): each output column is contiguous. The same
+        # float64 operations per element as the Spark expressions, so the same bits.
         classes = len(COUNTS)
-        prior = self._found(PRIOR, [""])[0]
-        p = np.broadcast_to((prior[1:] + 1.0) / (prior[0] + float(classes)), (rows, classes))
+        prior = self._found(PRIOR, [""])[:, 0].astype(np.float64)
+        p = np.broadcast_to(
+            ((prior[1:] + 1.0) / (prior[0] + float(classes)))[:, None], (classes, rows)
+        )
         out: dict[str, np.ndarray] = {}
         for level, m in zip(LEVELS, self.smoothing, strict=True):
             found = self._found(level, keys[level])
-            n = found[:, 0]
-            p = (found[:, 1:] + m * p) / (n + m)[:, None]
+            n = found[0].astype(np.float64)
+            p = (found[1:] + m * p) / (n + m)
             out[f"_mem_{level}_n"] = n
         for i in range(classes):
-            out[f"{MEMORY_P_PREFIX}{i}"] = np.ascontiguousarray(p[:, i])
+            out[f"{MEMORY_P_PREFIX}{i}"] = p[i]
         return out
 
     def features(

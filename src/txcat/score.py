@@ -24,6 +24,7 @@ from txcat.engine import Predictor, XGBoostPredictor, feature_matrix, predictor
 from txcat.features.memory import (
     MEMORY_FEATURES,
     MEMORY_KEY_COLUMNS,
+    MemoryIndex,
     ShippedMemory,
     broadcast_index,
 )
@@ -153,6 +154,16 @@ def approximate_contributions(
     return out
 
 
+def with_memory_features(given: pd.DataFrame, index: MemoryIndex) -> pd.DataFrame:
+    """`given` with its memory features (`MemoryIndex.features_of_keys`) as the last columns.
+
+    Side by side, `given`'s columns not copied: a third of `DataFrame.assign`'s cost, which
+    adds the 26 columns one by one.
+    """
+    looked_up = pd.DataFrame(index.features_of_keys(given), index=given.index)
+    return pd.concat([given, looked_up], axis=1, copy=False)
+
+
 def with_predictions(
     features: DataFrame,
     spark: SparkSession,
@@ -189,7 +200,7 @@ def with_predictions(
         scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread, backoff)
         index = memory_index() if memory_index is not None else None
         for given in batches:
-            batch = given if index is None else given.assign(**index.features_of_keys(given))
+            batch = given if index is None else with_memory_features(given, index)
             if tap is not None:
                 tap.add(batch)
             yield predict_top(scorer, batch[names] if selected else batch, explain)

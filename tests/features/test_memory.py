@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score
 
 from txcat import schema as S
 from txcat.features import memory as MEM
+from txcat.score import with_memory_features
 
 D = dt.date
 K = len(S.CATEGORIES)
@@ -297,6 +298,23 @@ def test_the_scorer_s_own_lookup_reads_like_the_lookup_stage_to_the_last_bit(spa
         values = np.array([found[c][i] for c in MEM.MEMORY_FEATURES])
         assert np.array_equal(values, stage[row_id]), row_id
     assert stage["c:10"][2] == math.log1p(1) and stage["d:9"][0] == 0.0
+
+
+def test_the_scoring_udf_adds_the_memory_features_as_assign_would(spark):
+    """`score.with_memory_features` (the UDF's batch): the given columns first, untouched, then
+    `MEMORY_FEATURES` in order, row for row, on a batch whose index does not start at 0."""
+    shipped = _shipped(MEM.build_memory(_rows(spark, LABELLED)))
+    queries = _rows(
+        spark,
+        [("a", 9, D(2020, 2, 1), 10.0, "X", None), ("d", 9, D(2020, 2, 1), 1.0, "NEW", None)],
+    )
+    given = MEM.with_memory_keys(queries).toPandas()
+    given.index = given.index + 5
+    index = MEM.MemoryIndex.from_parquet(shipped.table, SMOOTHING)
+    batch = with_memory_features(given, index)
+    expected = given.assign(**index.features_of_keys(given))
+    assert list(batch.columns) == [*given.columns, *MEM.MEMORY_FEATURES]
+    pd.testing.assert_frame_equal(batch, expected, check_exact=True)
 
 
 def test_an_empty_shipped_memory_gives_the_flat_prior(spark):

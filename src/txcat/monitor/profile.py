@@ -159,8 +159,8 @@ def empty_histogram(
 def count_batch(
     batch: pd.DataFrame, edges: Mapping[str, Sequence[float]], categorical: Sequence[str]
 ) -> dict[str, Any]:
-    """`histograms` of a pandas batch, by the same rules (numpy's `searchsorted` is
-    `bin_index`'s rule; a value is counted as Spark's string cast writes it)."""
+    """`histograms` of a pandas batch, by the same rules (`_bin_counts` applies `bin_index`'s;
+    a value is counted as Spark's string cast writes it)."""
     counted = empty_histogram(edges, categorical)
     counted["rows"] = len(batch)
     for name, cuts in edges.items():

@@ -100,7 +100,7 @@ def test_count_batch_bins_and_counts_as_the_spark_aggregation(spark) -> None:
     assert P.merge_histograms(merged, halves[1]) == P.histograms(frame, edges, categorical)
 
 
-def test_count_batch_keeps_missing_values_out_of_the_last_bin(spark) -> None:
+def test_count_batch_bins_missing_infinite_values_and_nan_edges_as_spark_does(spark) -> None:
     """NaN, null and infinite values, edges that are NaN themselves (a training column holding
     NaN), a column with no edge and one with more edges than are compared one by one: the numpy
     counts still equal the Spark aggregation's."""

@@ -473,7 +473,7 @@ def test_a_line_the_splitter_cannot_split_is_a_row_quarantine(spark):
         F.lit(None).cast("string").alias(read.FILE_DETAIL),
         read.FIELDS,
         read.SPLIT_ERROR,
-        F.array(*[F.lit(h.strip()) for h in header]).alias(read.HEADER_FIELDS),
+        *read.header_layout(F.array(*[F.lit(h.strip()) for h in header])),
     )
     rows = {r[S.LINE_NUMBER]: r for r in read.with_raw_fields(lines).collect()}
     assert (rows[2][read.ROW_REASON], rows[2][read.ROW_DETAIL]) == (

@@ -37,6 +37,10 @@ TEXT = "text"
 #: when it was): the file is then rejected with reason `object_changed`.
 OBJECT_PROBLEM = "object_problem"
 HEADER_FIELDS = "header_fields"
+#: Per file, the 1-based position of each of `S.RAW_COLUMNS` in its header (0: absent), and
+#: how many fields the header has: looked up once per file, not on every line.
+FIELD_POSITIONS = "field_positions"
+EXPECTED_FIELDS = "expected_fields"
 FIELDS = "fields"
 FILE_REASON = "file_reason"
 FILE_DETAIL = "file_detail"
@@ -495,7 +499,7 @@ def explode_lines(files: DataFrame) -> DataFrame:
             S.ACCOUNT_ID,
             FILE_REASON,
             FILE_DETAIL,
-            HEADER_FIELDS,
+            *header_layout(F.col(HEADER_FIELDS)),
             F.explode(items).alias("item"),
         )
         .select("*", "item.*")
@@ -516,14 +520,28 @@ def explode_lines(files: DataFrame) -> DataFrame:
     )
 
 
+def header_layout(header_fields: Column) -> tuple[Column, Column]:
+    """`FIELD_POSITIONS` and `EXPECTED_FIELDS` of a file's lower-cased header tokens.
+
+    Computed per file before its lines are exploded: looking the 13 raw columns up in the
+    header on every line cost about a fifth of naming the fields (docs/performance.md).
+    """
+    positions = F.array(
+        *[F.array_position(header_fields, token).cast("int") for token in S.RAW_COLUMNS]
+    )
+    return positions.alias(FIELD_POSITIONS), F.size(header_fields).alias(EXPECTED_FIELDS)
+
+
 def with_raw_fields(lines: DataFrame) -> DataFrame:
     """Splits each line on `;` (unless the record splitter did) and names its fields.
+
+    Each line carries its file's `header_layout`.
 
     A blank line (nothing but whitespace) is kept with its own row reason, so that it is
     counted like every other line.
     """
     line = F.col(S.RAW_LINE)
-    expected = F.size(HEADER_FIELDS)
+    expected = F.col(EXPECTED_FIELDS)
     reason, detail = first_match(
         [
             (line.rlike(BLANK_LINE_PATTERN), reasons.BLANK_LINE, F.lit(BLANK_LINE_DETAIL)),
@@ -535,12 +553,10 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
             ),
         ]
     )
+    positions = F.col(FIELD_POSITIONS)
     raw_values = [
-        F.when(
-            F.array_position(HEADER_FIELDS, token) > 0,
-            F.element_at(FIELDS, F.array_position(HEADER_FIELDS, token).cast("int")),
-        ).alias(token)
-        for token in S.RAW_COLUMNS
+        F.when(positions[i] > 0, F.element_at(FIELDS, positions[i])).alias(token)
+        for i, token in enumerate(S.RAW_COLUMNS)
     ]
     return (
         lines.withColumn(FIELDS, F.coalesce(F.col(FIELDS), F.split(line, ";")))

@@ -20,10 +20,12 @@ hours for a day of millions of files, whatever the cluster's size (docs/performa
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -181,39 +183,90 @@ def read_with_boto3(
     """The manifest as a DataFrame; each task GETs its objects concurrently.
 
     An object that is missing, or differs from its entry in ETag or size, gives a row with no
-    content and `read.OBJECT_PROBLEM` saying why; the other rows have a null problem.
+    content and `read.OBJECT_PROBLEM` saying why; the other rows have a null problem. A task
+    hands its objects on in the manifest's order, `HANDOFF_OBJECTS` at a time, while later GETs
+    are in flight (`fetch_in_order`): parsing the first objects overlaps waiting for the next.
+    The tasks are a multiple of the cluster's cores, so the last round of tasks is a full one.
     """
     rows = [(e.uri, e.size, e.etag) for e in manifest.entries]
-    slices = max(1, math.ceil(len(rows) / files_per_task), spark.sparkContext.defaultParallelism)
-    slices = min(slices, len(rows))
+    slices = task_count(len(rows), files_per_task, spark.sparkContext.defaultParallelism)
     listing = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), _MANIFEST_SCHEMA)
     fetch_threads = int(threads)
     endpoint = s3_endpoint(spark)
 
+    def entries(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[str, str | None, int]]:
+        for batch in batches:
+            yield from zip(
+                batch.column("uri").to_pylist(),
+                batch.column("etag").to_pylist(),
+                batch.column("size").to_pylist(),
+                strict=True,
+            )
+
     def fetch(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         getter = shared_getter(fetch_threads, endpoint)
-        with ThreadPoolExecutor(max_workers=fetch_threads) as pool:
-            for batch in batches:
-                uris = batch.column("uri").to_pylist()
-                etags = batch.column("etag").to_pylist()
-                sizes = batch.column("size").to_pylist()
-                fetched = list(
-                    pool.map(
-                        lambda a: fetch_object(getter, *a), zip(uris, etags, sizes, strict=True)
-                    )
-                )
-                contents = [content for content, _ in fetched]
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array(uris, pa.string()),
-                        pa.array([len(c) if c is not None else 0 for c in contents], pa.int64()),
-                        pa.array(contents, pa.binary()),
-                        pa.array([problem for _, problem in fetched], pa.string()),
-                    ],
-                    names=[S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT, read.OBJECT_PROBLEM],
-                )
+        fetched = fetch_in_order(getter, entries(batches), fetch_threads)
+        while chunk := list(itertools.islice(fetched, HANDOFF_OBJECTS)):
+            uris, contents, problems = zip(*chunk, strict=True)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(uris, pa.string()),
+                    pa.array([len(c) if c is not None else 0 for c in contents], pa.int64()),
+                    pa.array(contents, pa.binary()),
+                    pa.array(problems, pa.string()),
+                ],
+                names=[S.SOURCE_FILE, read.FILE_SIZE, read.CONTENT, read.OBJECT_PROBLEM],
+            )
 
     return listing.mapInArrow(fetch, FETCHED_SCHEMA)
+
+
+#: Objects a task hands on at a time (one Arrow batch): small enough that parsing starts
+#: while later GETs are in flight, large enough that a batch's overhead does not count.
+HANDOFF_OBJECTS = 100
+
+
+def task_count(objects: int, per_task: int, cores: int) -> int:
+    """Tasks for `objects` objects, about `per_task` each: at least one per core, and a
+    multiple of the cores, so no core idles through a last round of fewer tasks (5,000
+    objects at 2,000 per task on 2 cores: 4 tasks, not 3)."""
+    if objects <= 0:
+        return 1
+    tasks = max(1, math.ceil(objects / per_task))
+    tasks = math.ceil(tasks / cores) * cores
+    return min(tasks, objects)
+
+
+def fetch_in_order(
+    getter: S3Getter,
+    entries: Iterable[tuple[str, str | None, int]],
+    threads: int,
+    ahead: int | None = None,
+) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """(uri, content, problem) of every (uri, etag, size) entry, in the entries' order, from
+    `threads` concurrent GETs (`fetch_object`).
+
+    At most `ahead` GETs (default: 4 per thread, and at least `HANDOFF_OBJECTS`) are sent
+    before their answers are taken, so the objects held in memory stay bounded whatever the
+    number of entries, and the threads stay busy while the caller works on earlier answers.
+
+    Raises what `fetch_object` raises, when the answer of that entry is taken.
+    """
+    limit = ahead if ahead is not None else max(4 * threads, HANDOFF_OBJECTS)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque[tuple[str, Future[tuple[bytes | None, str | None]]]] = deque()
+        try:
+            for uri, etag, size in entries:
+                pending.append((uri, pool.submit(fetch_object, getter, uri, etag, size)))
+                if len(pending) >= limit:
+                    head, answer = pending.popleft()
+                    yield head, *answer.result()
+            while pending:
+                head, answer = pending.popleft()
+                yield head, *answer.result()
+        finally:
+            for _, answer in pending:
+                answer.cancel()
 
 
 def s3_endpoint(spark: SparkSession) -> str | None:

@@ -437,38 +437,17 @@ def _wait_for(endpoint: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"the S3 server did not answer on {endpoint}")
 
 
-def _upload_day(bench: Bench, endpoint: str, credentials: dict[str, str], files: int) -> Path:
-    """Uploads the first `files` files of the benchmark day to the S3 server; returns the
-    manifest (a local JSON file).
+def _day_manifest(bench: Bench, files: int) -> Path:
+    """The manifest of the benchmark day's first `files` files as objects of `S3_BUCKET` under
+    `landing/` (what `static_s3` serves from the landing folder); a local JSON file."""
+    from txcat.benchmark.static_s3 import etag_of
 
-    The client takes the server's `credentials` explicitly: they are set in the environment of
-    the benchmark's subprocesses, not in this process's.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        region_name=credentials["AWS_DEFAULT_REGION"],
-        config=BotoConfig(max_pool_connections=16),
-    )
-    client.create_bucket(Bucket=S3_BUCKET)
     paths = sorted(p for p in bench.landing.rglob("*.csv") if not p.name.startswith(("_", ".")))
-    paths = paths[:files]
-
-    def upload(path: Path) -> dict[str, Any]:
-        key = f"landing/{path.relative_to(bench.landing).as_posix()}"
+    entries = []
+    for path in paths[:files]:
         body = path.read_bytes()
-        put = client.put_object(Bucket=S3_BUCKET, Key=key, Body=body)
-        return {"uri": f"s3://{S3_BUCKET}/{key}", "size": len(body), "etag": put["ETag"]}
-
-    with ThreadPoolExecutor(16) as pool:
-        entries = list(pool.map(upload, paths))
+        key = f"landing/{path.relative_to(bench.landing).as_posix()}"
+        entries.append({"uri": f"s3://{S3_BUCKET}/{key}", "size": len(body), "etag": etag_of(body)})
     manifest = bench.work / "s3-manifest.json"
     manifest.write_text(json.dumps({"files": entries}) + "\n")
     return manifest
@@ -480,11 +459,12 @@ def job_on_s3(
     """The whole job on the day's first `files` files in S3, at each wait per request:
     files/s per core.
 
-    A local S3-protocol server (`txcat.benchmark.slow_s3`) holds them; the job reads them
-    through a manifest with its configured reader (`storage.manifest_reader`) and writes to
-    local disk. Every figure includes spark-submit start-up, like the `job` line; `txcat plan`
-    takes the difference of the cost per file between two latencies, where it cancels out.
-    The server is one Python process on the same cores, so fewer files than the day keep
+    A local read-only S3-protocol server (`txcat.benchmark.static_s3`: a few hundred
+    microseconds of its own CPU per GET, where moto's costs milliseconds) serves them; the job
+    reads them through a manifest with its configured reader (`storage.manifest_reader`) and
+    writes to local disk. Every figure includes spark-submit start-up, like the `job` line;
+    `txcat plan` takes the difference of the cost per file between two latencies, where it
+    cancels out. The server shares the cores with the job, so fewer files than the day keep
     the measurement short without changing that difference.
     """
     import urllib.request
@@ -499,15 +479,27 @@ def job_on_s3(
     }
     saved_env = dict(bench.env)
     bench.env.update(credentials)
+    manifest = _day_manifest(bench, files)
     server = subprocess.Popen(
-        [bench.python, "-m", "txcat.benchmark.slow_s3", "--port", str(port)],
+        [
+            bench.python,
+            "-m",
+            "txcat.benchmark.static_s3",
+            "--port",
+            str(port),
+            "--bucket",
+            S3_BUCKET,
+            "--root",
+            str(bench.landing),
+            "--prefix",
+            "landing/",
+        ],
         env=bench.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(endpoint, server)
-        manifest = _upload_day(bench, endpoint, credentials, files)
         measurements = {}
         for latency in latencies:
             urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
@@ -524,6 +516,7 @@ def job_on_s3(
     return {
         "files": files,
         "reader": "the job's configured manifest reader (storage.manifest_reader)",
+        "server": "txcat.benchmark.static_s3",
         "latency_ms": {
             f"{latency:g}": {
                 "median_s": m.median_s,

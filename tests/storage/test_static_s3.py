@@ -78,3 +78,10 @@ def test_the_wait_per_request_can_be_changed_while_it_runs(served):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{endpoint}/__latency/soon", timeout=5)
     assert refused.value.code == 400
+
+
+def test_answers_are_not_held_back_for_the_clients_ack(served):
+    """Nagle's algorithm would hold each body until the client ACKs the headers (delayed up to
+    40 ms): every GET at 0 ms would wait that long, and the benchmark's 0 ms would not be 0."""
+    store, _ = served
+    assert static_s3.handler_for(store).disable_nagle_algorithm is True

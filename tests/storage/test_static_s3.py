@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from txcat.benchmark import static_s3
+from txcat.benchmark import runner, static_s3
 from txcat.inputs import objects
 from txcat.inputs.s3get import S3Getter
 
@@ -85,3 +87,39 @@ def test_answers_are_not_held_back_for_the_clients_ack(served):
     40 ms): every GET at 0 ms would wait that long, and the benchmark's 0 ms would not be 0."""
     store, _ = served
     assert static_s3.handler_for(store).disable_nagle_algorithm is True
+
+
+class _RecordingBench:
+    """What `runner.job_on_s3` needs of a `Bench`, with a job that only records its calls."""
+
+    def __init__(self, work, repeats):
+        self.work = work
+        self.landing = work / "landing"
+        self.files = 2
+        self.repeats = repeats
+        self.cores = 2
+        self.python = sys.executable
+        self.env = dict(os.environ)
+        self.calls = []
+
+    def job(self, name, conf=None, repeats=None, manifest=None):
+        self.calls.append((name, repeats, manifest.name))
+        return runner.Measurement(name, "job", wall_s=[float(len(self.calls))])
+
+
+def test_the_whole_job_on_s3_takes_turns_between_the_waits(tmp_path):
+    bench = _RecordingBench(tmp_path, repeats=2)
+    bench.landing.mkdir()
+    (bench.landing / "1.csv").write_bytes(b"a\r\n")
+    (bench.landing / "2.csv").write_bytes(b"bb\r\n")
+    figures = runner.job_on_s3(bench, files=5, latencies=(0, 20))
+    assert [(name, repeats) for name, repeats, _ in bench.calls] == [
+        ("job_s3_0ms", 1),
+        ("job_s3_20ms", 1),
+        ("job_s3_0ms", 1),
+        ("job_s3_20ms", 1),
+    ]
+    assert figures["files"] == 2
+    assert figures["latency_ms"]["0"]["wall_s"] == [1.0, 3.0]
+    assert figures["latency_ms"]["20"]["wall_s"] == [2.0, 4.0]
+    assert figures["latency_ms"]["20"]["files_per_s_per_core"] == round(2 / 3.0 / 2, 2)

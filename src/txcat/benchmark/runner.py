@@ -456,8 +456,8 @@ def _day_manifest(bench: Bench, files: int) -> Path:
 def job_on_s3(
     bench: Bench, files: int, latencies: tuple[int, ...] = S3_LATENCIES_MS
 ) -> dict[str, Any]:
-    """The whole job on the day's first `files` files in S3, at each wait per request:
-    files/s per core.
+    """The whole job on the day's first `files` files in S3, at each wait per request, the
+    waits taking turns (`bench.repeats` runs each): files/s per core.
 
     A local read-only S3-protocol server (`txcat.benchmark.static_s3`: 0.22 to 0.31 ms of its
     own CPU per GET, moto's 2.8 to 3.4 ms; docs/performance.md) serves them; the job
@@ -500,14 +500,20 @@ def job_on_s3(
     )
     try:
         _wait_for(endpoint, server)
-        measurements = {}
-        for latency in latencies:
-            urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
-            measurements[latency] = bench.job(
-                f"job_s3_{latency}ms",
-                conf=_s3a_conf(endpoint),
-                manifest=manifest,
-            )
+        measurements: dict[int, Measurement] = {}
+        # The latencies take turns (0, 20, 0, 20, ...): a host warming up or slowing down weighs
+        # on each alike, and the plan takes their difference.
+        for _ in range(bench.repeats):
+            for latency in latencies:
+                urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
+                run = bench.job(
+                    f"job_s3_{latency}ms",
+                    conf=_s3a_conf(endpoint),
+                    repeats=1,
+                    manifest=manifest,
+                )
+                earlier = measurements.get(latency)
+                measurements[latency] = run if earlier is None else _merged(earlier, run)
     finally:
         server.terminate()
         server.wait(timeout=30)

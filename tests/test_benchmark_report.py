@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from txcat.benchmark import runner
 from txcat.benchmark.runner import render_markdown
 
 
@@ -134,3 +135,19 @@ def test_the_page_shows_the_job_on_two_day_sizes():
     assert "marginal (slope between the two days; `txcat plan`) | **12500.0** |" in page
     assert "| job seconds a run pays whatever its size (intercept) | 25.0 s |" in page
     assert "marginal" not in render_markdown(_result())
+
+
+def test_the_job_takes_turns_between_the_two_days(tmp_path):
+    calls = []
+
+    class Recording:
+        repeats = 2
+        landing_small = tmp_path / "small"
+
+        def job(self, name="job", landing=None, repeats=None):
+            calls.append((name, repeats))
+            return runner.Measurement(name, "job", wall_s=[float(len(calls))])
+
+    day, small = runner.job_on_two_days(Recording())
+    assert calls == [("job", 1), ("job_small", 1), ("job", 1), ("job_small", 1)]
+    assert (day.wall_s, small.wall_s) == ([1.0, 3.0], [2.0, 4.0])

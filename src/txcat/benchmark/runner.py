@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -500,20 +501,18 @@ def job_on_s3(
     )
     try:
         _wait_for(endpoint, server)
-        measurements: dict[int, Measurement] = {}
-        # The latencies take turns (0, 20, 0, 20, ...): a host warming up or slowing down weighs
-        # on each alike, and the plan takes their difference.
-        for _ in range(bench.repeats):
-            for latency in latencies:
+
+        def at(latency: int) -> Callable[[], Measurement]:
+            def run() -> Measurement:
                 urllib.request.urlopen(f"{endpoint}/__latency/{latency:g}", timeout=10).read()
-                run = bench.job(
-                    f"job_s3_{latency}ms",
-                    conf=_s3a_conf(endpoint),
-                    repeats=1,
-                    manifest=manifest,
+                return bench.job(
+                    f"job_s3_{latency}ms", conf=_s3a_conf(endpoint), repeats=1, manifest=manifest
                 )
-                earlier = measurements.get(latency)
-                measurements[latency] = run if earlier is None else _merged(earlier, run)
+
+            return run
+
+        # The plan takes the difference between the latencies: they take turns.
+        measurements = taking_turns({latency: at(latency) for latency in latencies}, bench.repeats)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -692,6 +691,19 @@ def _merged(first: Measurement, more: Measurement) -> Measurement:
     return first
 
 
+def taking_turns(
+    runs: dict[Any, Callable[[], Measurement]], repeats: int
+) -> dict[Any, Measurement]:
+    """Each of `runs` `repeats` times, taking turns (a, b, a, b, ...), so a machine warming up
+    or slowing down weighs on each alike; every run returns one measured run."""
+    measured: dict[Any, Measurement] = {}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            done = run()
+            measured[key] = _merged(measured[key], done) if key in measured else done
+    return measured
+
+
 def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
     """The job on the day and on the small day, taking turns (`repeats` runs each), so both
     see the same machine."""
@@ -702,10 +714,8 @@ def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
     def small_day() -> Measurement:
         return bench.job("job_small", landing=bench.landing_small, repeats=1)
 
-    job, small = day(), small_day()
-    for _ in range(bench.repeats - 1):
-        job, small = _merged(job, day()), _merged(small, small_day())
-    return job, small
+    measured = taking_turns({"day": day, "small": small_day}, bench.repeats)
+    return measured["day"], measured["small"]
 
 
 def job_scaling(

@@ -47,6 +47,30 @@ def test_every_key_comes_back_byte_for_byte(s3, stored):
         assert (answer.status, answer.body) == (200, body), key
 
 
+def test_the_pool_comes_from_the_buckets_host_not_from_each_url(s3, stored, monkeypatch):
+    """Every key's GET reaches its pool from the layout's host and port, parsed once per
+    bucket: urllib3 never parses an object's long presigned URL again."""
+    import urllib3
+
+    def parse_again(self, url, pool_kwargs=None):
+        raise AssertionError(f"parsed {url}")
+
+    monkeypatch.setattr(urllib3.PoolManager, "connection_from_url", parse_again)
+    hosts = []
+    real = urllib3.PoolManager.connection_from_host
+
+    def from_host(self, host, port=None, scheme="http", pool_kwargs=None):
+        hosts.append((host, port, scheme))
+        return real(self, host, port, scheme, pool_kwargs)
+
+    monkeypatch.setattr(urllib3.PoolManager, "connection_from_host", from_host)
+    getter = S3Getter(4, s3.endpoint)
+    for key, body in stored.items():
+        assert getter.get(BUCKET, key).body == body, key
+    endpoint = urlsplit(s3.endpoint)
+    assert set(hosts) == {(endpoint.hostname, endpoint.port, endpoint.scheme)}
+
+
 def test_a_changed_or_missing_object_is_named_as_such(s3, stored):
     getter = S3Getter(4, s3.endpoint)
     key, body = next(iter(stored.items()))
@@ -74,9 +98,11 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     OBJECT = b"id;valor\r\n1;2,50\r\n"
     seen: list[tuple[str, str]] = []  # noqa: RUF012 - one server per test module
+    targets: list[str] = []  # noqa: RUF012
     failures_left: dict[str, int] = {}  # noqa: RUF012
 
     def do_GET(self) -> None:
+        type(self).targets.append(self.path)
         parts = urlsplit(self.path)
         case = parts.path.split("/")[1]
         credential = parse_qs(parts.query).get("X-Amz-Credential", [""])[0]
@@ -134,6 +160,21 @@ def test_a_bucket_in_another_region_is_signed_again_for_it(scripted):
     assert len(_Scripted.seen) == 3
     assert getter.get("moved-header", "c.csv").status == 200
     assert _Scripted.seen[-2:] == [("moved-header", "us-east-1"), ("moved-header", "sa-east-1")]
+
+
+def test_a_plain_http_proxy_gets_the_whole_signed_url(scripted, monkeypatch):
+    """With `HTTP_PROXY` set, the GET goes to the proxy with the object's absolute URL, as
+    signed (the proxy here is the scripted server, which answers it)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", scripted)
+    signed_at = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(s3get, "_now", lambda: signed_at)
+    getter = S3Getter(2, "http://s3.proxied.invalid:9000")
+    _Scripted.targets.clear()
+    assert getter.get("proxied", "a b.csv").body == _Scripted.OBJECT
+    assert _Scripted.targets == [getter._presign("proxied", "a b.csv", None)]
+    assert _Scripted.targets[0].startswith("http://s3.proxied.invalid:9000/proxied/a%20b.csv?")
 
 
 def test_throttling_is_retried(scripted):

@@ -48,12 +48,17 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 class _Layout:
     """Where a bucket's objects are, as botocore's presigned URL says: scheme, host (the
     `Host` header: port included when not the default), the path before the key, the
-    credential scope's region."""
+    credential scope's region. Parsed once per bucket, not again from every object's URL: the
+    host's name (as `urlsplit` gives it, for the proxy bypass) and the host and port urllib3
+    connects to (as its `parse_url` gives them)."""
 
     scheme: str
     host: str
     prefix: str
     region: str
+    hostname: str | None
+    connect_host: str | None
+    connect_port: int | None
 
 
 def _now() -> dt.datetime:
@@ -125,17 +130,22 @@ class S3Getter:
         """
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
         region = self._regions.get(bucket)
-        answer = self._send(self._presign(bucket, key, region), headers)
+        answer = self._send(*self._signed(bucket, key, region), headers)
         if answer.status in _WRONG_REGION_STATUS:
             moved = _bucket_region(answer)
             if moved is not None and moved != region:
                 with self._lock:
                     self._regions[bucket] = moved
-                answer = self._send(self._presign(bucket, key, moved), headers)
+                answer = self._send(*self._signed(bucket, key, moved), headers)
         return answer
 
     def _presign(self, bucket: str, key: str, region: str | None) -> str:
         """The presigned GET URL of `key`: botocore's, to the character."""
+        layout, target = self._signed(bucket, key, region)
+        return f"{layout.scheme}://{layout.host}{target}"
+
+    def _signed(self, bucket: str, key: str, region: str | None) -> tuple[_Layout, str]:
+        """The bucket's layout and the request target (path and signed query) of `key`."""
         layout = self._layouts.get((bucket, region))
         if layout is None:
             layout = self._layout(bucket, region)
@@ -162,7 +172,7 @@ class S3Getter:
         )
         key_of_day = self._signing_key(credentials.secret_key, stamp[:8], layout.region)
         signature = hmac.new(key_of_day, to_sign.encode(), hashlib.sha256).hexdigest()
-        return f"{layout.scheme}://{layout.host}{path}?{query}&X-Amz-Signature={signature}"
+        return layout, f"{path}?{query}&X-Amz-Signature={signature}"
 
     def _layout(self, bucket: str, region: str | None) -> _Layout:
         """The bucket's URL layout, from botocore's presigned URL of a probe key."""
@@ -178,7 +188,18 @@ class S3Getter:
         scope = credential.split("/")
         if len(scope) != 5 or scope[3:] != ["s3", "aws4_request"]:
             raise ValueError(f"not a SigV4 presigned URL for bucket {bucket!r}: {where}")
-        layout = _Layout(parts.scheme, parts.netloc, parts.path[: -len(_PROBE_KEY)], scope[2])
+        from urllib3.util import parse_url
+
+        address = parse_url(f"{parts.scheme}://{parts.netloc}")
+        layout = _Layout(
+            parts.scheme,
+            parts.netloc,
+            parts.path[: -len(_PROBE_KEY)],
+            scope[2],
+            parts.hostname,
+            address.host,
+            address.port,
+        )
         with self._lock:
             self._layouts[(bucket, region)] = layout
         return layout
@@ -222,22 +243,27 @@ class S3Getter:
                     self._clients[region] = client
         return client
 
-    def _send(self, url: str, headers: dict[str, str]) -> Answer:
-        parts = urlsplit(url)
+    def _send(self, layout: _Layout, target: str, headers: dict[str, str]) -> Answer:
+        """Sends the GET of `target` (path and query, as signed) to the bucket's host."""
         manager = self._direct
-        proxy = self._proxies.get(parts.scheme)
-        if proxy is not None and not urllib.request.proxy_bypass(parts.hostname or ""):
+        proxy = self._proxies.get(layout.scheme)
+        if proxy is not None and not urllib.request.proxy_bypass(layout.hostname or ""):
             manager = proxy
-        if manager is not self._direct and parts.scheme == "http":
+        if manager is not self._direct and layout.scheme == "http":
             # A plain-HTTP proxy takes the absolute URL, sent as it is.
+            url = f"{layout.scheme}://{layout.host}{target}"
             response = manager.urlopen(
                 "GET", url, headers=headers, preload_content=True, redirect=False
             )
         else:
             # The request target exactly as signed: `PoolManager.request` would normalise the
-            # path (`/./`, `/../`), and S3 keys may hold such segments.
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            response = manager.connection_from_url(url).urlopen(
+            # path (`/./`, `/../`), and S3 keys may hold such segments. The pool comes from
+            # the layout's host and port: parsing every object's long URL again cost about a
+            # sixth of the client's CPU per GET (docs/performance.md, round seventeen).
+            pool = manager.connection_from_host(
+                layout.connect_host, layout.connect_port, layout.scheme
+            )
+            response = pool.urlopen(
                 "GET", target, headers=headers, preload_content=True, redirect=False
             )
         body = bytes(response.data)

@@ -133,6 +133,79 @@ def test_parsed_month(spark):
     ]
 
 
+MALFORMED = [
+    "ab.cd.efgh",
+    "1.2.3.4",
+    "4.12.2019.",
+    "..2019",
+    "2019-05",
+    "20190a",
+    "abcdef",
+    "1.784,13,5",
+    "x,y.z",
+    " -   ",
+    "",
+    None,
+]
+
+
+def test_parsers_give_the_same_values_with_ansi_mode_on_or_off(spark):
+    """Malformed text becomes null in both modes: no parser casts a part of a text its
+    pattern refused (ANSI mode would raise on it)."""
+    parsers = (clean.parsed_date, clean.parsed_month, clean.parsed_amount, clean.parsed_int)
+    values = [*MALFORMED, "4.12.2019", "31.02.2020", "201405", "1.784,13", "-54,4", "37"]
+    results = {}
+    for ansi in ("false", "true"):
+        spark.conf.set("spark.sql.ansi.enabled", ansi)
+        try:
+            results[ansi] = [_apply(spark, values, parser) for parser in parsers]
+        finally:
+            spark.conf.unset("spark.sql.ansi.enabled")
+    assert results["true"] == results["false"]
+    date, month, amount, integer = results["false"]
+    assert date[: len(MALFORMED)] == [None] * len(MALFORMED)
+    assert month[: len(MALFORMED)] == [None] * len(MALFORMED)
+    assert amount[: len(MALFORMED)] == [None] * len(MALFORMED)
+    assert date[len(MALFORMED) :][:2] == [dt.date(2019, 12, 4), None]
+    assert month[len(MALFORMED) :][2] == dt.date(2014, 5, 1)
+    assert amount[len(MALFORMED) :][3:5] == [1784.13, -54.4]
+    assert integer[-1] == 37
+
+
+def test_the_clean_stage_gives_the_same_records_with_ansi_mode_on_or_off(spark):
+    """Every field malformed at once, through the whole clean stage (the amounts' shared
+    parts included): the same reasons and values, whatever `spark.sql.ansi.enabled` says."""
+    fields = bank_row().split(";")
+    rows = [
+        bank_row(),
+        bank_row(amount="x,y.z"),
+        bank_row(amount=" -   "),
+        bank_row(amount=""),
+        bank_row(amount="9" * 400 + ",5"),
+    ]
+    for i, text in enumerate(MALFORMED[:-1]):
+        broken = list(fields)
+        for position in (1, 4, 6, 7, 8, 9):  # opening month, age, limits, date, amount
+            broken[position] = text
+        rows.append(";".join(broken) + f"{i}")
+    results = {}
+    for ansi in ("false", "true"):
+        spark.conf.set("spark.sql.ansi.enabled", ansi)
+        try:
+            results[ansi] = _cleaned(spark, rows)
+        finally:
+            spark.conf.unset("spark.sql.ansi.enabled")
+    assert results["true"] == results["false"]
+    assert [r[S.REASON] for r in results["false"][:5]] == [
+        None,
+        reasons.BAD_AMOUNT,
+        None,
+        None,
+        reasons.BAD_AMOUNT,
+    ]
+    assert {r[S.REASON] for r in results["false"][5:]} == {reasons.BAD_DATE}
+
+
 def test_normalized_text_folds_case_accents_controls_and_spaces(spark):
     values = [
         "  são   josé ",

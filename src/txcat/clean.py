@@ -55,9 +55,10 @@ TRANSLATE_TO = PLAIN + " " * len(SPACES)
 
 def normalized_text(col: Column) -> Column:
     """Upper case, accents and control characters removed, whitespace collapsed; "" -> null."""
-    text = F.translate(F.upper(col), TRANSLATE_FROM, TRANSLATE_TO)
-    # Runs of spaces are rare (the padding is at the end): collapse only where there is one.
-    text = F.trim(F.when(text.contains("  "), F.regexp_replace(text, " {2,}", " ")).otherwise(text))
+    # Trimmed first: the padding is a run of spaces at the end, so the regular expression
+    # that collapses inner runs (rare) runs only where one is left.
+    text = F.trim(F.translate(F.upper(col), TRANSLATE_FROM, TRANSLATE_TO))
+    text = F.when(text.contains("  "), F.regexp_replace(text, " {2,}", " ")).otherwise(text)
     return F.when(text != "", text)
 
 
@@ -67,15 +68,21 @@ def is_missing_amount(col: Column) -> Column:
 
 
 def _amount_number(text: Column) -> Column:
-    """The decimal-comma text as a double, format unchecked: ±inf beyond a double's range."""
-    return F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".").cast("double")
+    """The decimal-comma text as a double, format unchecked: ±inf beyond a double's range.
+
+    Literal replacements (`replace`), not regular expressions: the same text, for half the
+    cost.
+    """
+    dots_dropped = F.replace(text, F.lit("."), F.lit(""))
+    return F.replace(dots_dropped, F.lit(","), F.lit(".")).cast("double")
 
 
 def parsed_amount(col: Column) -> Column:
     """Decimal comma / thousands dot text -> double; null when missing, malformed or beyond a
     double (a 400-digit number would be ±inf, never a usable value)."""
     text = F.trim(col)
-    return _amount_value(text.rlike(AMOUNT_PATTERN), _amount_number(text))
+    well_formed = text.rlike(AMOUNT_PATTERN)
+    return _amount_value(well_formed, _amount_number(F.when(well_formed, text)))
 
 
 def _amount_value(well_formed: Column, number: Column) -> Column:
@@ -89,7 +96,9 @@ def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Co
     since the double itself is ±inf). Malformed or missing text is not this helper's case.
     """
     text = F.trim(col)
-    return _range_detail(text, text.rlike(AMOUNT_PATTERN), _amount_number(text), name, max_abs)
+    well_formed = text.rlike(AMOUNT_PATTERN)
+    number = _amount_number(F.when(well_formed, text))
+    return _range_detail(text, well_formed, number, name, max_abs)
 
 
 def _range_detail(
@@ -124,28 +133,31 @@ def parsed_date(col: Column) -> Column:
 
     Validity is checked explicitly so the result is the same with ANSI mode on or off.
     """
-    text = F.trim(col)
-    day = F.regexp_extract(text, DATE_PATTERN, 1).cast("int")
-    month = F.regexp_extract(text, DATE_PATTERN, 2).cast("int")
-    year = F.regexp_extract(text, DATE_PATTERN, 3).cast("int")
+    # Null unless the pattern matched: digits and exactly two dots, so cutting at the dots
+    # gives the pattern's groups (no regular expression run again for each), and no cast
+    # ever sees a malformed part (ANSI mode would raise on it).
+    shaped = _when_matches(col, DATE_PATTERN)
+    day = F.substring_index(shaped, ".", 1).cast("int")
+    month = F.substring_index(F.substring_index(shaped, ".", 2), ".", -1).cast("int")
+    year = F.substring_index(shaped, ".", -1).cast("int")
     valid_month = month.between(1, 12)
     first_of_month = F.when(valid_month, F.make_date(year, month, F.lit(1)))
-    valid = (
-        text.rlike(DATE_PATTERN)
-        & valid_month
-        & (day >= 1)
-        & (day <= F.dayofmonth(F.last_day(first_of_month)))
-    )
+    valid = valid_month & (day >= 1) & (day <= F.dayofmonth(F.last_day(first_of_month)))
     return F.when(valid, F.make_date(year, month, day))
 
 
 def parsed_month(col: Column) -> Column:
     """`YYYYMM` -> the first day of that month; null when malformed."""
+    shaped = _when_matches(col, MONTH_PATTERN)  # six digits: the year, then the month
+    year = F.substring(shaped, 1, 4).cast("int")
+    month = F.substring(shaped, 5, 2).cast("int")
+    return F.when(month.between(1, 12), F.make_date(year, month, F.lit(1)))
+
+
+def _when_matches(col: Column, pattern: str) -> Column:
+    """The trimmed text when it matches `pattern`, else null."""
     text = F.trim(col)
-    year = F.regexp_extract(text, MONTH_PATTERN, 1).cast("int")
-    month = F.regexp_extract(text, MONTH_PATTERN, 2).cast("int")
-    valid = text.rlike(MONTH_PATTERN) & month.between(1, 12)
-    return F.when(valid, F.make_date(year, month, F.lit(1)))
+    return F.when(text.rlike(pattern), text)
 
 
 def parsed_int(col: Column) -> Column:
@@ -190,7 +202,8 @@ def _part(raw: str, part: str) -> str:
 
 
 def with_amount_parts(lines: DataFrame) -> DataFrame:
-    """Adds each amount field's trimmed text, then its format check and its number, as columns.
+    """Adds each amount field's trimmed text, then its format check, then its number (null
+    when malformed), as columns.
 
     Spark keeps a projection whose columns are read more than once (`CollapseProject`), so the
     parsers and the reasons that read these columns share one evaluation per row instead of
@@ -199,15 +212,22 @@ def with_amount_parts(lines: DataFrame) -> DataFrame:
     """
     texts = lines.select(
         "*", *[F.trim(F.col(raw)).alias(_part(raw, "text")) for raw in AMOUNT_FIELDS]
+    ).select(
+        "*",
+        *[
+            F.col(_part(raw, "text")).rlike(AMOUNT_PATTERN).alias(_part(raw, "well_formed"))
+            for raw in AMOUNT_FIELDS
+        ],
     )
-    parts = []
-    for raw in AMOUNT_FIELDS:
-        text = F.col(_part(raw, "text"))
-        parts += [
-            text.rlike(AMOUNT_PATTERN).alias(_part(raw, "well_formed")),
-            _amount_number(text).alias(_part(raw, "number")),
-        ]
-    return texts.select("*", *parts)
+    # The number of a well-formed text only: no cast sees a malformed one (ANSI mode would
+    # raise on it), and every reader of the number checks `well_formed` first anyway.
+    numbers = [
+        _amount_number(F.when(F.col(_part(raw, "well_formed")), F.col(_part(raw, "text")))).alias(
+            _part(raw, "number")
+        )
+        for raw in AMOUNT_FIELDS
+    ]
+    return texts.select("*", *numbers)
 
 
 def _parsed(raw: str, parsed: str, columns: list[str]) -> Column:

@@ -487,7 +487,15 @@ def test_a_line_the_splitter_cannot_split_is_a_row_quarantine(spark):
 # --- repeats ------------------------------------------------------------------------------------
 
 
-def test_duplicate_flags_match_a_first_occurrence_scan(spark):
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="ab;\r\n", max_size=12), min_size=1, max_size=20))
+def test_lines_are_cut_at_every_crlf_cr_and_lf_as_the_regular_expression_cuts_them(spark, texts):
+    frame = spark.createDataFrame([(t,) for t in texts], "text string")
+    got = [r[0] for r in frame.select(read.split_lines(F.col("text"))).collect()]
+    assert got == [re.split(read.LINE_BREAK, t) for t in texts]
+
+
+def test_repeated_lines_match_a_first_occurrence_scan(spark):
     rng = random.Random(7)
     files = [
         [rng.choice("abcde") * rng.randint(1, 2) for _ in range(rng.randint(0, 40))]
@@ -510,12 +518,12 @@ def test_duplicate_flags_match_a_first_occurrence_scan(spark):
         "fields: array<string>, split_error: string>>",
     )
     rows = frame.select(
-        "file", read.with_duplicate_flags(F.col("records")).alias("flagged")
+        "file", read.repeated_line_numbers(F.col("records")).alias("repeated")
     ).collect()
-    got = {r["file"]: [item[S.IS_REPEATED_LINE] for item in r["flagged"]] for r in rows}
-    assert [got[i] for i in range(len(files))] == expected
-    lines_back = {r["file"]: [item[S.LINE_NUMBER] for item in r["flagged"]] for r in rows}
-    assert all(lines_back[i] == [n + 2 for n in range(len(f))] for i, f in enumerate(files))
+    got = {r["file"]: r["repeated"] for r in rows}
+    assert [got[i] for i in range(len(files))] == [
+        [n + 2 for n, repeated in enumerate(flags) if repeated] for flags in expected
+    ]
 
 
 #: Reads a folder with a quoted record in two sessions, one after the other, in one process.

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from chispa import assert_approx_df_equality
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from tests.helpers import empty_memory
 from txcat import schema as S
 from txcat.config import ReferenceConfig
-from txcat.features import FEATURE_COLUMNS, References, build_features
+from txcat.features import FEATURE_COLUMNS, References, build_features, row
 from txcat.features.aggregates import AGGREGATE_FEATURES, WINDOW, with_file_aggregates
 from txcat.features.enrich import (
     ReferenceDataError,
@@ -78,6 +81,16 @@ def test_row_features(spark):
     assert out[2]["customer_is_female"] == 1.0
     assert out[2]["customer_state_index"] == float(S.BR_STATES.index("SP") + 1)
     assert set(ROW_FEATURES) <= set(with_row_features(df).columns)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="AWCOMBRHTPS.:/ -", max_size=14), min_size=1, max_size=25))
+def test_the_url_flag_is_the_url_pattern_whatever_the_city(spark, cities):
+    """The flag skips the expression for a city without ".", "/" or ":": the same answers."""
+    frame = spark.createDataFrame([(c,) for c in [*cities, None]], "city string")
+    got = [r[0] for r in frame.select(row.is_url(F.col("city"))).collect()]
+    pattern = re.compile(row.URL_PATTERN)
+    assert got == [float(pattern.search(c) is not None) for c in cities] + [0.0]
 
 
 @pytest.mark.parametrize("method", ["window", "partition"])

@@ -495,6 +495,15 @@ def test_lines_are_cut_at_every_crlf_cr_and_lf_as_the_regular_expression_cuts_th
     assert got == [re.split(read.LINE_BREAK, t) for t in texts]
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet=" \t\x0b\x0c\r\n;a", max_size=6), min_size=1, max_size=20))
+def test_a_blank_line_is_whitespace_alone_as_the_pattern_says(spark, texts):
+    frame = spark.createDataFrame([(t,) for t in [*texts, None]], "line string")
+    got = [r[0] for r in frame.select(read.is_blank_line(F.col("line"))).collect()]
+    pattern = re.compile(read.BLANK_LINE_PATTERN.replace("\\s", "[ \\t\\n\\x0b\\f\\r]"))
+    assert got == [pattern.search(t) is not None for t in texts] + [None]
+
+
 def test_repeated_lines_match_a_first_occurrence_scan(spark):
     rng = random.Random(7)
     files = [

@@ -532,6 +532,14 @@ def header_layout(header_fields: Column) -> tuple[Column, Column]:
     return positions.alias(FIELD_POSITIONS), F.size(header_fields).alias(EXPECTED_FIELDS)
 
 
+def is_blank_line(line: Column) -> Column:
+    """The line holds nothing but whitespace (`BLANK_LINE_PATTERN`).
+
+    A line with a `;` is not blank: only the others (nearly none) run the expression.
+    """
+    return F.when(line.contains(";"), F.lit(False)).otherwise(line.rlike(BLANK_LINE_PATTERN))
+
+
 def with_raw_fields(lines: DataFrame) -> DataFrame:
     """Splits each line on `;` (unless the record splitter did) and names its fields.
 
@@ -544,7 +552,7 @@ def with_raw_fields(lines: DataFrame) -> DataFrame:
     expected = F.col(EXPECTED_FIELDS)
     reason, detail = first_match(
         [
-            (line.rlike(BLANK_LINE_PATTERN), reasons.BLANK_LINE, F.lit(BLANK_LINE_DETAIL)),
+            (is_blank_line(line), reasons.BLANK_LINE, F.lit(BLANK_LINE_DETAIL)),
             (F.col(SPLIT_ERROR).isNotNull(), reasons.FIELD_COUNT, F.col(SPLIT_ERROR)),
             (
                 line.isNotNull() & (F.size(FIELDS) != expected),

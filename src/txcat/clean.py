@@ -77,12 +77,17 @@ def _amount_number(text: Column) -> Column:
     return F.replace(dots_dropped, F.lit(","), F.lit(".")).cast("double")
 
 
+def _checked_number(text: Column) -> tuple[Column, Column]:
+    """A trimmed amount text's format check, and its number (null when malformed: no cast
+    sees a malformed text, which ANSI mode would raise on)."""
+    well_formed = text.rlike(AMOUNT_PATTERN)
+    return well_formed, _amount_number(F.when(well_formed, text))
+
+
 def parsed_amount(col: Column) -> Column:
     """Decimal comma / thousands dot text -> double; null when missing, malformed or beyond a
     double (a 400-digit number would be ±inf, never a usable value)."""
-    text = F.trim(col)
-    well_formed = text.rlike(AMOUNT_PATTERN)
-    return _amount_value(well_formed, _amount_number(F.when(well_formed, text)))
+    return _amount_value(*_checked_number(F.trim(col)))
 
 
 def _amount_value(well_formed: Column, number: Column) -> Column:
@@ -96,9 +101,7 @@ def amount_range_detail(col: Column, name: str, max_abs: float = math.inf) -> Co
     since the double itself is ±inf). Malformed or missing text is not this helper's case.
     """
     text = F.trim(col)
-    well_formed = text.rlike(AMOUNT_PATTERN)
-    number = _amount_number(F.when(well_formed, text))
-    return _range_detail(text, well_formed, number, name, max_abs)
+    return _range_detail(text, *_checked_number(text), name, max_abs)
 
 
 def _range_detail(

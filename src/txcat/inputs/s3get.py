@@ -60,6 +60,10 @@ class _Layout:
     connect_host: str | None
     connect_port: int | None
 
+    def url(self, target: str) -> str:
+        """The absolute URL of a request target (path and query) on this host."""
+        return f"{self.scheme}://{self.host}{target}"
+
 
 def _now() -> dt.datetime:
     """The signing time (UTC)."""
@@ -142,7 +146,7 @@ class S3Getter:
     def _presign(self, bucket: str, key: str, region: str | None) -> str:
         """The presigned GET URL of `key`: botocore's, to the character."""
         layout, target = self._signed(bucket, key, region)
-        return f"{layout.scheme}://{layout.host}{target}"
+        return layout.url(target)
 
     def _signed(self, bucket: str, key: str, region: str | None) -> tuple[_Layout, str]:
         """The bucket's layout and the request target (path and signed query) of `key`."""
@@ -251,9 +255,8 @@ class S3Getter:
             manager = proxy
         if manager is not self._direct and layout.scheme == "http":
             # A plain-HTTP proxy takes the absolute URL, sent as it is.
-            url = f"{layout.scheme}://{layout.host}{target}"
             response = manager.urlopen(
-                "GET", url, headers=headers, preload_content=True, redirect=False
+                "GET", layout.url(target), headers=headers, preload_content=True, redirect=False
             )
         else:
             # The request target exactly as signed: `PoolManager.request` would normalise the

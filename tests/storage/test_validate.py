@@ -15,6 +15,15 @@ from txcat.validate.offline import external_references
 #: Great Expectations suites run on Spark: left out of `make test-fast`.
 pytestmark = pytest.mark.slow
 
+#: Every suite case runs on both of GX's engines: the Spark DataFrame itself, and the same rows
+#: collected to pandas, as the daily run checks its samples.
+ENGINES = ("spark", "pandas")
+
+
+def _on(engine, frame):
+    return frame.toPandas() if engine == "pandas" else frame
+
+
 DAY = dt.date(2026, 11, 25)
 CFG = ValidationConfig(enabled=True, sample_rows=1000, min_parse_success=0.9, value_mostly=0.99)
 TOP3 = [("VAREJO", 0.7), ("SERVICO", 0.2), ("HOTEIS", 0.05)]
@@ -48,9 +57,10 @@ def _output(spark, rows):
     return suites.output_frame(spark.createDataFrame(rows, S.PREDICTION_SCHEMA))
 
 
-def test_good_output_passes(spark):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_good_output_passes(spark, engine):
     outcome = runner.run_suite(
-        _output(spark, [_prediction("r1"), _prediction("r2")]), suites.output_suite()
+        _on(engine, _output(spark, [_prediction("r1"), _prediction("r2")])), suites.output_suite()
     )
     assert outcome.success and outcome.critical_failures == [] and outcome.evaluated == 6
 
@@ -77,20 +87,24 @@ _TOP3 = "expect_column_values_to_be_in_set[top3_consistent]"
         (_prediction("r9", top3=[("SERVICO", 0.7), *TOP3[1:]]), [_TOP3]),
     ],
 )
-def test_broken_output_fails_critically(spark, bad_row, failing):
-    outcome = runner.run_suite(_output(spark, [_prediction("r1"), bad_row]), suites.output_suite())
+@pytest.mark.parametrize("engine", ENGINES)
+def test_broken_output_fails_critically(spark, engine, bad_row, failing):
+    outcome = runner.run_suite(
+        _on(engine, _output(spark, [_prediction("r1"), bad_row])), suites.output_suite()
+    )
     assert not outcome.success
     assert [f.split(" (")[0] for f in outcome.critical_failures] == failing
 
 
-def test_reconciliation(spark):
-    good = runner.run_suite(
-        suites.reconciliation_frame(spark, 10, 8, 8, 2), suites.reconciliation_suite()
-    )
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reconciliation(spark, engine):
+    def frame(*counts):
+        counted = suites.reconciliation_frame(*counts)
+        return counted if engine == "pandas" else spark.createDataFrame(counted)
+
+    good = runner.run_suite(frame(10, 8, 8, 2), suites.reconciliation_suite())
     assert good.success
-    lost = runner.run_suite(
-        suites.reconciliation_frame(spark, 10, 8, 7, 2), suites.reconciliation_suite()
-    )
+    lost = runner.run_suite(frame(10, 8, 7, 2), suites.reconciliation_suite())
     assert [f.split(" (")[0] for f in lost.critical_failures] == [
         "expect_column_pair_values_to_be_equal[rows_read,rows_accounted]",
         "expect_column_pair_values_to_be_equal[rows_scored,rows_expected_scored]",
@@ -147,17 +161,18 @@ def _records(spark, rows):
     return spark.createDataFrame([tuple(r[c] for c in columns) for r in rows], _RECORD_SCHEMA)
 
 
-def _input_outcome(spark, rows):
+def _input_outcome(spark, rows, engine="spark"):
     frame = suites.input_frame(_records(spark, rows), CFG.sample_rows, len(rows))
-    return runner.run_suite(frame, suites.input_suite(CFG, DAY, dt.date(2000, 1, 1)))
+    return runner.run_suite(_on(engine, frame), suites.input_suite(CFG, DAY, dt.date(2000, 1, 1)))
 
 
-def test_good_input_passes(spark):
-    outcome = _input_outcome(spark, [_record(i) for i in range(20)])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_good_input_passes(spark, engine):
+    outcome = _input_outcome(spark, [_record(i) for i in range(20)], engine)
     assert outcome.success, outcome.critical_failures + outcome.warnings
 
 
-def test_broken_input_is_caught(spark):
+def _broken_input():
     rows = [_record(i) for i in range(14)]
     rows += [_record(100 + i, level="row") for i in range(4)]  # parse success 14/20 < 0.9
     rows += [
@@ -166,7 +181,12 @@ def test_broken_input_is_caught(spark):
         )
     ]  # a row that parsed with impossible values
     rows += [_record(300)]
-    outcome = _input_outcome(spark, rows)
+    return rows
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_broken_input_is_caught(spark, engine):
+    outcome = _input_outcome(spark, _broken_input(), engine)
     assert sorted(f.split(" (")[0] for f in outcome.critical_failures) == [
         "expect_column_values_to_be_between[transaction_date]",
         "expect_column_values_to_be_in_set[parsed]",
@@ -182,9 +202,35 @@ def test_broken_input_is_caught(spark):
     )
 
 
-def test_missing_columns_are_critical(spark):
+def test_both_engines_give_the_same_results(spark):
+    """Not only the verdicts: every expectation's success, unexpected share and counts."""
+
+    def results(engine):
+        outcome = _input_outcome(spark, _broken_input(), engine)
+        return [
+            (
+                r.expectation_config.type,
+                r.expectation_config.kwargs.get("column"),
+                r.success,
+                r.result.get("observed_value"),
+                r.result.get("element_count"),
+                r.result.get("unexpected_count"),
+                r.result.get("unexpected_percent"),
+            )
+            for r in outcome.result.results
+        ]
+
+    spark_results = results("spark")
+    assert any(r[6] for r in spark_results)  # some values are unexpected
+    assert results("pandas") == spark_results
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_missing_columns_are_critical(spark, engine):
     frame = suites.input_frame(_records(spark, [_record(1)]).drop(S.AMOUNT), 10, 1)
-    outcome = runner.run_suite(frame, suites.input_suite(CFG, DAY, dt.date(2000, 1, 1)))
+    outcome = runner.run_suite(
+        _on(engine, frame), suites.input_suite(CFG, DAY, dt.date(2000, 1, 1))
+    )
     assert any(f.startswith("expect_table_columns_to_match_set") for f in outcome.critical_failures)
 
 
@@ -205,9 +251,11 @@ def test_output_frame_samples_the_written_rows_to_the_limit(spark):
     assert suites.output_frame(predictions, 500, 200).count() == 200
 
 
-def test_results_are_saved_as_json_and_html(spark, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_results_are_saved_as_json_and_html(spark, engine, tmp_path):
     outcome = runner.run_suite(
-        _output(spark, [_prediction("r1"), _prediction("r1")]), suites.output_suite()
+        _on(engine, _output(spark, [_prediction("r1"), _prediction("r1")])),
+        suites.output_suite(),
     )
     runner.save_outcome(spark, outcome, str(tmp_path / "validation"))
     saved = json.loads((tmp_path / "validation" / "txcat_output.json").read_text())

@@ -1,7 +1,10 @@
-"""Running a suite with Great Expectations 1.x on a Spark DataFrame, and saving the result.
+"""Running a suite with Great Expectations 1.x, and saving the result.
 
-Each run uses an ephemeral Data Context (nothing is written by GX itself); the result is saved
-with the run as JSON and as an HTML Data Docs page next to the run summary.
+A suite runs on a Spark DataFrame (GX's Spark engine: a Spark job or more per metric) or on a
+pandas DataFrame (GX's pandas engine, in this process): the daily run collects its bounded
+samples to the driver with one Spark job and checks them there (`validate.stage`). Each run
+uses an ephemeral Data Context (nothing is written by GX itself); the result is saved with the
+run as JSON and as an HTML Data Docs page next to the run summary.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from txcat import storage
@@ -68,17 +72,20 @@ def _describe(outcome: Any) -> str:
     return f"{config.type}{f'[{where}]' if where else ''}{detail}"
 
 
-def run_suite(frame: DataFrame, spec: SuiteSpec) -> SuiteOutcome:
-    """Validates `frame` against the suite `spec` describes, inside an ephemeral GX context."""
+def run_suite(frame: DataFrame | pd.DataFrame, spec: SuiteSpec) -> SuiteOutcome:
+    """Validates `frame` (Spark or pandas) against the suite `spec` describes, inside an
+    ephemeral GX context. Both engines give the same verdicts and unexpected shares
+    (tests/storage/test_validate.py runs every case on both)."""
     context = gx.get_context(mode="ephemeral")
     _quiet(context)
-    # Not GX's persist: a large frame comes cached by its caller, which releases it (GX would
-    # ask to cache it again and never release it); the reconciliation counts are one row.
-    batch = (
-        context.data_sources.add_spark(name="txcat", persist=False)
-        .add_dataframe_asset(name=spec.name)
-        .add_batch_definition_whole_dataframe("run")
-    )
+    source: Any
+    if isinstance(frame, pd.DataFrame):
+        source = context.data_sources.add_pandas(name="txcat")
+    else:
+        # Not GX's persist: a large frame comes cached by its caller, which releases it (GX
+        # would ask to cache it again and never release it).
+        source = context.data_sources.add_spark(name="txcat", persist=False)
+    batch = source.add_dataframe_asset(name=spec.name).add_batch_definition_whole_dataframe("run")
     suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
     for expectation in spec.expectations:
         suite.add_expectation(expectation.copy())

@@ -66,13 +66,19 @@ _PARSED_ONLY = Column(PARSED) == True  # noqa: E712 - a GX condition
 
 
 def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int = 7) -> DataFrame:
-    """The cleaned records with a `parsed` flag, sampled to about `sample_rows` rows.
+    """The cleaned records' `INPUT_COLUMNS` (those present: a missing one fails the suite) with
+    a `parsed` flag, sampled to about `sample_rows` rows.
 
     The flag is 1 for a row to score. Sampling is uniform over every read row, so the share of
-    parsed rows stays an unbiased estimate; the exact share is in the run summary anyway.
+    parsed rows stays an unbiased estimate; the exact share is in the run summary anyway. The
+    records' other columns (raw fields and lines) are left out: the suite reads none of them.
     """
+    checked = [c for c in records.columns if c in INPUT_COLUMNS]
     return _sampled(
-        records.withColumn(PARSED, F.col(S.LEVEL).isNull()), sample_rows, total_rows, seed
+        records.select(*checked, F.col(S.LEVEL).isNull().alias(PARSED)),
+        sample_rows,
+        total_rows,
+        seed,
     )
 
 

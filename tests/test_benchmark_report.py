@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from txcat.benchmark import runner
@@ -73,8 +75,8 @@ def _result():
 def test_the_page_shows_the_job_on_s3_the_api_and_the_machine_load():
     page = render_markdown(_result())
     assert "The day's first 2,500 files" in page
-    assert "| 0 ms | 60.0 | 60.0 | 41.67 |" in page
-    assert "| 20 ms | 70.0 | 70.0 | 35.71 |" in page
+    assert "| 0 ms | 60.0 | 60.0 | 41.67 | - |" in page
+    assert "| 20 ms | 70.0 | 70.0 | 35.71 | - |" in page
     assert "| file_c1 | 30.0 | 60.0 | 120.5 | 8298.8 |" in page
     assert "before: [3.0, 2.0, 1.0]" in page
     assert "| job with `scoring.explain` / job | **1.8** |" in page
@@ -116,6 +118,12 @@ def test_two_day_sizes_give_the_marginal_rate_and_what_a_run_pays_whatever_its_s
     )
     with pytest.raises(ValueError, match="two different day sizes"):
         job_scaling(100, 1.0, 100, 2.0, cores=2)
+    # The step with the host's drift taken out gives the slope when measured; the line goes
+    # through the two medians' mean (here 15 s at 250,000 rows).
+    drift_free = job_scaling(100_000, 12.0, 400_000, 18.0, cores=2, step_s=7.5)
+    assert drift_free["drift_free_step_s"] == 7.5
+    assert drift_free["marginal_rows_per_s_per_core"] == 20_000.0  # 1 / (25 us x 2 cores)
+    assert drift_free["fixed_in_run_s"] == 8.75  # 15 - 250,000 x 25 us
 
 
 def test_the_page_shows_the_job_on_two_day_sizes():
@@ -149,5 +157,39 @@ def test_the_job_takes_turns_between_the_two_days(tmp_path):
             return runner.Measurement(name, "job", wall_s=[float(len(calls))])
 
     day, small = runner.job_on_two_days(Recording())
-    assert calls == [("job", 1), ("job_small", 1), ("job", 1), ("job_small", 1)]
-    assert (day.wall_s, small.wall_s) == ([1.0, 3.0], [2.0, 4.0])
+    # The order turns round every round, so neither day always runs after the other.
+    assert calls == [("job", 1), ("job_small", 1), ("job_small", 1), ("job", 1)]
+    assert (day.wall_s, small.wall_s) == ([1.0, 4.0], [2.0, 3.0])
+    assert (day.turns, small.turns) == ([0, 3], [1, 2])
+
+
+def test_a_steady_drift_of_the_host_is_taken_out_of_the_step_between_two_measurements():
+    # A host slowing down by 2 s per run; the second measurement costs 3 s more.
+    turns_a, turns_b = [0, 3, 4], [1, 2, 5]
+    a = [60.0 + 2 * t for t in turns_a]
+    b = [63.0 + 2 * t for t in turns_b]
+    assert runner.drift_free_step(a, turns_a, b, turns_b) == pytest.approx(3.0)
+    # The medians' difference holds the drift of the runs between them.
+    assert statistics.median(b) - statistics.median(a) == pytest.approx(1.0)
+    # In the plain alternation (a, b, a, b, ...) too.
+    turns_a, turns_b = [0, 2, 4], [1, 3, 5]
+    a = [60.0 + 2 * t for t in turns_a]
+    b = [63.0 + 2 * t for t in turns_b]
+    assert runner.drift_free_step(a, turns_a, b, turns_b) == pytest.approx(3.0)
+    assert statistics.median(b) - statistics.median(a) == pytest.approx(5.0)
+    # Too few runs, or no places recorded: not measured.
+    assert runner.drift_free_step([60.0], [0], [63.0], [1]) is None
+    assert runner.drift_free_step(a, [], b, turns_b) is None
+
+
+def test_the_s3_section_reports_each_wait_s_step_with_the_drift_taken_out(tmp_path):
+    result = _result()
+    result["s3_job"]["latency_ms"]["0"] |= {"wall_s": [60.0, 66.0], "turns": [0, 3]}
+    result["s3_job"]["latency_ms"]["20"] |= {
+        "wall_s": [65.0, 67.0],
+        "turns": [1, 2],
+        "drift_free_step_s": 3.0,
+    }
+    page = render_markdown(result)
+    assert "| 0 ms | 60.0 | 60.0 (0), 66.0 (3) | 41.67 | - |" in page
+    assert "| 20 ms | 70.0 | 65.0 (1), 67.0 (2) | 35.71 | +3.00 |" in page

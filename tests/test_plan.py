@@ -123,6 +123,21 @@ def test_the_whole_job_s_figures_win_when_the_benchmark_measured_them():
     # The spark reader keeps its reader figures: the job was measured with boto3.
     spark = make_plan(PlanInput(**{**vars(spec), "reader": "spark"}), bench, S3_BENCH)
     assert spark.core_seconds - 5_000 == pytest.approx(150_000)
+    # The step with the host's drift taken out wins over the medians' difference: 2.5 s per
+    # run of 2,000 files on 2 cores is 2.5 ms of core time per file.
+    drifting = bench | {"cores": 2}
+    drifting["s3_job"] = {
+        "files": 2_000,
+        "latency_ms": {
+            "0": {"files_per_s_per_core": 200.0, "median_s": 5.0},
+            "20": {"files_per_s_per_core": 100.0, "median_s": 10.0, "drift_free_step_s": 2.5},
+        },
+    }
+    stepped = make_plan(spec, drifting, S3_BENCH)
+    assert stepped.core_seconds - 5_000 == pytest.approx(2_500)
+    assert "+2.50 s per run of 2,000 files on 2 cores, the host's drift taken out" in render(
+        spec, stepped
+    )
 
 
 def test_the_boto3_reader_s_own_cpu_per_object_is_counted_at_every_latency():

@@ -105,16 +105,30 @@ def measured_wait_per_file(
 def job_wait_per_file(bench: dict[str, Any], latency_ms: float) -> tuple[float, str] | None:
     """Core-seconds a file costs the whole job at `latency_ms` beyond 0 ms, as `make bench`
     measured the job on S3 (its configured reader); None when it did not measure both."""
-    figures = (bench.get("s3_job") or {}).get("latency_ms", {})
+    s3_job = bench.get("s3_job") or {}
+    figures = s3_job.get("latency_ms", {})
     slow, fast = figures.get(f"{latency_ms:g}"), figures.get("0")
     if not slow or not fast:
         return None
-    wait = max(0.0, 1.0 / slow["files_per_s_per_core"] - 1.0 / fast["files_per_s_per_core"])
+    step = slow.get("drift_free_step_s")
+    files, cores = s3_job.get("files"), bench.get("cores")
+    if step is not None and files and cores:
+        # The wall time the wait added to a run of `files` files on `cores` cores, the host's
+        # drift taken out (`benchmark.runner.drift_free_step`).
+        wait = max(0.0, step * cores / files)
+        how = (
+            f"{step:+.2f} s per run of {files:,} files on {cores} cores, the host's drift taken "
+            f"out (medians {fast['median_s']:.1f} and {slow['median_s']:.1f} s)"
+        )
+    else:
+        wait = max(0.0, 1.0 / slow["files_per_s_per_core"] - 1.0 / fast["files_per_s_per_core"])
+        how = (
+            f"{fast['files_per_s_per_core']:,.1f} files/s per core at 0 ms, "
+            f"{slow['files_per_s_per_core']:,.1f} at {latency_ms:g} ms"
+        )
     text = (
         f"storage wait {wait * 1000:.2f} ms of core time per file at {latency_ms:g} ms per "
-        f"request: the whole job measured on S3 ({fast['files_per_s_per_core']:,.1f} files/s per "
-        f"core at 0 ms, {slow['files_per_s_per_core']:,.1f} at {latency_ms:g} ms; `make bench`, "
-        f"{bench.get('date', '?')})"
+        f"request: the whole job measured on S3 ({how}; `make bench`, {bench.get('date', '?')})"
     )
     return wait, text
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from txcat import exits, resources
 from txcat.generate.reference import reference_overrides
 
@@ -56,6 +58,8 @@ class Measurement:
     #: The job's own `duration_s` of each run (its summary): listing to summary, start-up
     #: excluded.
     in_run_s: list[float] = field(default_factory=list)
+    #: The place of each run in a sequence of runs taking turns (`taking_turns`), 0 first.
+    turns: list[int] = field(default_factory=list)
 
     @property
     def median_s(self) -> float:
@@ -513,6 +517,7 @@ def job_on_s3(
 
         # The plan takes the difference between the latencies: they take turns.
         measurements = taking_turns({latency: at(latency) for latency in latencies}, bench.repeats)
+        base = measurements[latencies[0]]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -526,7 +531,15 @@ def job_on_s3(
             f"{latency:g}": {
                 "median_s": m.median_s,
                 "wall_s": m.wall_s,
+                "turns": m.turns,
                 "files_per_s_per_core": round(files / m.median_s / bench.cores, 2),
+                # The wall time this wait adds to the run, the host's drift taken out
+                # (`txcat plan` prefers it to the medians' difference).
+                "drift_free_step_s": (
+                    drift_free_step(base.wall_s, base.turns, m.wall_s, m.turns)
+                    if m is not base
+                    else None
+                ),
                 "command": m.command,
             }
             for latency, m in measurements.items()
@@ -688,20 +701,49 @@ def _merged(first: Measurement, more: Measurement) -> Measurement:
     first.peak_rss_mb += more.peak_rss_mb
     first.inner += more.inner
     first.in_run_s += more.in_run_s
+    first.turns += more.turns
     return first
 
 
 def taking_turns(
     runs: dict[Any, Callable[[], Measurement]], repeats: int
 ) -> dict[Any, Measurement]:
-    """Each of `runs` `repeats` times, taking turns (a, b, a, b, ...), so a machine warming up
-    or slowing down weighs on each alike; every run returns one measured run."""
+    """Each of `runs` `repeats` times, taking turns, the order reversed every round (a, b, b,
+    a, a, b, ...), so a machine warming up or slowing down weighs on each alike and neither
+    always runs after the other; every run returns one measured run, whose place in the
+    sequence goes to `Measurement.turns` (`drift_free_step` uses it)."""
     measured: dict[Any, Measurement] = {}
-    for _ in range(repeats):
-        for key, run in runs.items():
-            done = run()
+    keys = list(runs)
+    turn = 0
+    for round_ in range(repeats):
+        for key in keys if round_ % 2 == 0 else reversed(keys):
+            done = runs[key]()
+            done.turns = [turn]
+            turn += 1
             measured[key] = _merged(measured[key], done) if key in measured else done
     return measured
+
+
+def drift_free_step(
+    base: list[float], base_turns: list[int], other: list[float], other_turns: list[int]
+) -> float | None:
+    """How much longer `other`'s runs took than `base`'s, a steady drift of the machine taken
+    out: the least-squares line through every run's time against its place in the sequence
+    (one slope for both), with one step for `other`'s runs. The difference of the medians
+    holds the drift of the runs between them: on a host slowing down through a section, the
+    runs that come later look slower. None with fewer than two runs of each or without their
+    places.
+    """
+    if len(base) < 2 or len(other) < 2:
+        return None
+    if len(base_turns) != len(base) or len(other_turns) != len(other):
+        return None
+    times = np.array([*base, *other], dtype=float)
+    places = np.array([*base_turns, *other_turns], dtype=float)
+    is_other = np.r_[np.zeros(len(base)), np.ones(len(other))]
+    design = np.column_stack([np.ones_like(places), places, is_other])
+    coef, _, rank, _ = np.linalg.lstsq(design, times, rcond=None)
+    return round(float(coef[2]), 3) if rank == 3 else None
 
 
 def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
@@ -719,27 +761,38 @@ def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
 
 
 def job_scaling(
-    rows_small: int, in_run_small_s: float, rows: int, in_run_s: float, cores: int
+    rows_small: int,
+    in_run_small_s: float,
+    rows: int,
+    in_run_s: float,
+    cores: int,
+    step_s: float | None = None,
 ) -> dict[str, Any]:
     """The job's own time against its rows, as a line through two day sizes.
 
     The slope is the marginal cost of a row (reported as rows/s per core); the intercept is
     what a run pays whatever its size (driver work, code generation and JIT warm-up,
-    broadcasts, the validation suites). None for the rate when the larger day did not take
-    longer (the noise of the machine swamped the difference), and then no intercept either.
+    broadcasts, the validation suites). `step_s`, the larger day's extra time with the host's
+    drift taken out (`drift_free_step`), gives the slope when measured, else the medians'
+    difference does; the line then goes through the two medians' mean. None for the rate
+    when the larger day did not take longer (the noise of the machine swamped the
+    difference), and then no intercept either.
 
     Raises:
         ValueError: the two days have the same number of rows.
     """
     if rows == rows_small:
         raise ValueError("two different day sizes are needed")
-    slope = (in_run_s - in_run_small_s) / (rows - rows_small)
+    difference = in_run_s - in_run_small_s if step_s is None else step_s
+    slope = difference / (rows - rows_small)
     measured = slope > 0
+    fixed = (in_run_s + in_run_small_s - slope * (rows + rows_small)) / 2
     return {
         "rows": [rows_small, rows],
         "in_run_s": [round(in_run_small_s, 2), round(in_run_s, 2)],
+        "drift_free_step_s": step_s,
         "marginal_rows_per_s_per_core": round(1.0 / (slope * cores), 1) if measured else None,
-        "fixed_in_run_s": round(in_run_s - slope * rows, 2) if measured else None,
+        "fixed_in_run_s": round(fixed, 2) if measured else None,
     }
 
 
@@ -832,6 +885,7 @@ def run(
             rows,
             inner,
             cores,
+            drift_free_step(job_small.in_run_s, job_small.turns, job.in_run_s, job.turns),
         )
         | {"files": [bench.small_files(), files]},
         "s3_job": on_s3,
@@ -902,10 +956,12 @@ def _scaling_rows(scaling: dict[str, Any] | None) -> list[str]:
         return []
     (small, large), (t_small, t_large) = scaling["rows"], scaling["in_run_s"]
     fixed = scaling.get("fixed_in_run_s")
+    step = scaling.get("drift_free_step_s")
+    how = "" if step is None else f": {step} s apart, the host's drift taken out"
     return [
         f"| job in run on {small:,} and {large:,} rows (the small day and the day) | "
         f"{t_small} s, {t_large} s |",
-        f"| job rows/s per core, marginal (slope between the two days; `txcat plan`) | "
+        f"| job rows/s per core, marginal (slope between the two days{how}; `txcat plan`) | "
         f"**{scaling.get('marginal_rows_per_s_per_core') or '-'}** |",
         f"| job seconds a run pays whatever its size (intercept) | "
         f"{'-' if fixed is None else fixed} s |",
@@ -965,15 +1021,24 @@ def render_markdown(r: dict[str, Any]) -> str:
             "",
             f"The day's first {r['s3_job'].get('files', r['files']):,} files; spark-submit "
             "start-up included. `txcat plan` uses the difference of core time per file between "
-            "the two waits.",
+            "the two waits: the wall time a wait adds with the host's drift taken out (a line "
+            "through the runs in their order, one step per wait) when measured, else the "
+            "medians' difference.",
             "",
-            "| wait per request | median wall (s) | runs (s) | files/s per core |",
-            "|---|---|---|---|",
+            "| wait per request | median wall (s) | runs (s), in their turns | files/s per core "
+            "| added, drift taken out (s) |",
+            "|---|---|---|---|---|",
         ]
         for latency, f in r["s3_job"]["latency_ms"].items():
+            turns = f.get("turns") or []
+            runs = ", ".join(
+                f"{w:.1f}" + (f" ({t})" if len(turns) == len(f["wall_s"]) else "")
+                for w, t in zip(f["wall_s"], turns or [None] * len(f["wall_s"]), strict=True)
+            )
+            step = f.get("drift_free_step_s")
             lines.append(
-                f"| {latency} ms | {f['median_s']:.1f} | "
-                f"{', '.join(f'{w:.1f}' for w in f['wall_s'])} | {f['files_per_s_per_core']} |"
+                f"| {latency} ms | {f['median_s']:.1f} | {runs} | {f['files_per_s_per_core']} "
+                f"| {'-' if step is None else f'{step:+.2f}'} |"
             )
     if r.get("api"):
         lines += [

@@ -116,10 +116,14 @@ def test_the_whole_job_on_s3_takes_turns_between_the_waits(tmp_path):
     assert [(name, repeats) for name, repeats, _ in bench.calls] == [
         ("job_s3_0ms", 1),
         ("job_s3_20ms", 1),
-        ("job_s3_0ms", 1),
         ("job_s3_20ms", 1),
+        ("job_s3_0ms", 1),
     ]
     assert figures["files"] == 2
-    assert figures["latency_ms"]["0"]["wall_s"] == [1.0, 3.0]
-    assert figures["latency_ms"]["20"]["wall_s"] == [2.0, 4.0]
-    assert figures["latency_ms"]["20"]["files_per_s_per_core"] == round(2 / 3.0 / 2, 2)
+    zero, twenty = figures["latency_ms"]["0"], figures["latency_ms"]["20"]
+    assert (zero["wall_s"], zero["turns"]) == ([1.0, 4.0], [0, 3])
+    assert (twenty["wall_s"], twenty["turns"]) == ([2.0, 3.0], [1, 2])
+    assert twenty["files_per_s_per_core"] == round(2 / 2.5 / 2, 2)
+    # Every run took 1 s longer than the one before and nothing else: no step for the wait.
+    assert zero["drift_free_step_s"] is None
+    assert twenty["drift_free_step_s"] == pytest.approx(0.0, abs=1e-9)

@@ -45,6 +45,7 @@ def test_overrides_are_typed():
         ("quality.unknown_key=1", "unknown keys"),
         ("training.validation_share=0.2", "unknown keys"),
         ("features.aggregates=rows", "'partition' or 'window'"),
+        ("input.parser=pandas", "input.parser must be one of arrow, spark"),
         ("nonsense.key=1", "unknown configuration sections"),
         ("training.max_depth=2.5", "whole number"),
         ("novalue", "section.key=value"),

@@ -41,11 +41,22 @@ class RunConfig:
         return dt.timedelta(minutes=self.lock_stale_after_minutes)
 
 
+#: The two readers of `input.parser`.
+PARSERS = ("arrow", "spark")
+
+
 @dataclasses.dataclass(frozen=True)
 class InputConfig:
     extensions: tuple[str, ...]
     #: A gzip file whose content inflates beyond this many bytes is quarantined.
     max_inflated_bytes: int
+    #: Who cuts the files into cleaned records: "arrow" (the Python workers, `txcat.read_arrow`)
+    #: or "spark" (the JVM's expressions, `txcat.read` + `txcat.clean`). The same records.
+    parser: str = "arrow"
+
+    def __post_init__(self) -> None:
+        if self.parser not in PARSERS:
+            raise ConfigError(f"input.parser must be one of {', '.join(PARSERS)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,13 +19,15 @@ import importlib
 
 from pyspark import daemon
 
-#: What the job's pandas UDFs import on their first batch (scoring, label memory, per-file
-#: aggregates, the feature histogram).
+#: What the job's Python stages import on their first batch (the Arrow reader, scoring, label
+#: memory, per-file aggregates, the feature histogram).
 PRELOADED = (
     "numpy",
     "pandas",
     "pyarrow",
+    "pyarrow.compute",
     "xgboost",
+    "txcat.read_arrow",
     "txcat.score",
     "txcat.features",
     "txcat.monitor.profile",

@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from txcat import clean, read
+from txcat import clean, read, read_arrow
 from txcat import schema as S
 from txcat.config import Config
 from txcat.features import Memory, References, build_features
@@ -37,6 +37,7 @@ from txcat.features.enrich import load_references
 from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing, Rejected
+from txcat.serve import rows
 
 FOLDER = "folder"
 MANIFEST = "manifest"
@@ -194,7 +195,10 @@ def cached(prepared: Prepared) -> Iterator[Prepared]:
 
 
 def cleaned(cfg: Config, files: DataFrame, run_date: dt.date) -> DataFrame:
-    """File records -> one cleaned record per data line or rejected file (`read`, `clean`)."""
+    """File records -> one cleaned record per data line or rejected file, by the configured
+    parser (`input.parser`): `read_arrow`, or `read` + `clean`."""
+    if cfg.input.parser == "arrow":
+        return read_arrow.cleaned(files, rows.cleaning_rules(cfg, run_date))
     return read.to_lines(files, cfg.input.extensions, cfg.input.max_inflated_bytes).transform(
         clean.clean,
         run_date,

@@ -7,6 +7,6 @@ from txcat.serve import rows
 
 
 def test_each_column_is_parsed_by_the_python_twin_of_its_batch_parser():
-    assert rows._PARSERS.keys() == clean.PARSERS.keys()
+    assert rows.PARSERS.keys() == clean.PARSERS.keys()
     for column, batch_parser in clean.PARSERS.items():
-        assert rows._PARSERS[column].__name__ == batch_parser.__name__, column
+        assert rows.PARSERS[column].__name__ == batch_parser.__name__, column

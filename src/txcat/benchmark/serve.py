@@ -39,8 +39,8 @@ from txcat.generate import generate
 from txcat.generate.reference import reference_overrides
 from txcat.model import save_artifact
 from txcat.serve.features import feature_frame, load_reference_tables
-from txcat.serve.rows import FileRecords, read_file
-from txcat.serve.scorer import cleaning_rules, read_uri
+from txcat.serve.rows import FileRecords, cleaning_rules, read_file
+from txcat.serve.scorer import read_uri
 
 RUN_DATE = dt.date(2026, 11, 25)
 HISTORY_ROWS = 50

@@ -21,10 +21,8 @@ from typing import Any
 
 from txcat import clean, read, reasons
 from txcat import schema as S
+from txcat.config import Config
 from txcat.serve import javaregex as J
-
-#: A parsed month or date whose year Python cannot hold (Spark can: year 0).
-_YEAR_ZERO = "year 0"
 
 _TRANSLATION: dict[int, str | None] = {}
 for _i, _char in enumerate(clean.TRANSLATE_FROM):
@@ -82,6 +80,18 @@ class CleaningRules:
     earliest_date: dt.date = dt.date(2000, 1, 1)
     quarantine_duplicates: bool = False
     max_abs_amount: float = math.inf
+
+
+def cleaning_rules(cfg: Config, run_date: dt.date) -> CleaningRules:
+    """The configuration's `input.*` and `quality.*` settings the cleaning applies."""
+    return CleaningRules(
+        run_date=run_date,
+        extensions=cfg.input.extensions,
+        max_inflated_bytes=cfg.input.max_inflated_bytes,
+        earliest_date=cfg.quality.earliest_transaction_date,
+        quarantine_duplicates=cfg.quality.quarantine_duplicate_rows,
+        max_abs_amount=cfg.quality.max_abs_amount,
+    )
 
 
 def account_of(source_file: str) -> str:
@@ -322,15 +332,16 @@ def _last_day(year: int, month: int) -> int:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-def parsed_date(text: str | None) -> dt.date | str | None:
-    """`clean.parsed_date`: `d.mm.yyyy` -> date; `_YEAR_ZERO` for a valid day of year 0."""
+def parsed_date(text: str | None) -> dt.date | tuple[int, int, int] | None:
+    """`clean.parsed_date`: `d.mm.yyyy` -> date; (0, month, day) for a valid day of year 0,
+    which Spark holds as a date and Python cannot."""
     parts = _date_parts(text, clean.DATE_PATTERN, 3)
     if parts is None:
         return None
     day, month, year = parts
     if not 1 <= month <= 12 or not 1 <= day <= _last_day(year, month):
         return None
-    return _YEAR_ZERO if year == 0 else dt.date(year, month, day)
+    return (0, month, day) if year == 0 else dt.date(year, month, day)
 
 
 def parsed_month(text: str | None) -> dt.date | tuple[int, int] | None:
@@ -368,7 +379,7 @@ _TWINS: dict[Callable[..., Any], Callable[[str | None], Any]] = {
     clean.parsed_amount: parsed_amount,
     clean.parsed_date: parsed_date,
 }
-_PARSERS = {column: _TWINS[parser] for column, parser in clean.PARSERS.items()}
+PARSERS = {column: _TWINS[parser] for column, parser in clean.PARSERS.items()}
 _RAW_OF = {parsed: raw for raw, parsed in S.RAW_TO_PARSED.items()}
 
 
@@ -383,14 +394,12 @@ def clean_record(
 ) -> Record:
     """Parses one line's fields and decides its verdict in `clean.with_reasons`' order."""
     values = {
-        parsed: _PARSERS[parsed](raw_values.get(raw)) for raw, parsed in S.RAW_TO_PARSED.items()
+        parsed: PARSERS[parsed](raw_values.get(raw)) for raw, parsed in S.RAW_TO_PARSED.items()
     }
     verdict = row_reason or _row_reason(values, raw_values, rules, duplicate)
     record = Record(line_number, raw_line, identifier, is_repeated_line=duplicate)
     if verdict is not None:
         record.level, (record.reason, record.detail) = S.LEVEL_ROW, verdict
-    if values[S.TRANSACTION_DATE] == _YEAR_ZERO:
-        values[S.TRANSACTION_DATE] = None  # only on a quarantined row (before the earliest date)
     record.values = values
     return record
 
@@ -404,9 +413,11 @@ def _row_reason(
     date = values[S.TRANSACTION_DATE]
     if date is None:
         return reasons.BAD_DATE, clean.BAD_DATE_DETAIL
-    if date != _YEAR_ZERO and date > rules.run_date:
+    if isinstance(date, tuple):  # year 0
+        return reasons.DATE_TOO_OLD, f"before {rules.earliest_date.isoformat()}"
+    if date > rules.run_date:
         return reasons.FUTURE_DATE, f"after run date {rules.run_date.isoformat()}"
-    if date == _YEAR_ZERO or date < rules.earliest_date:
+    if date < rules.earliest_date:
         return reasons.DATE_TOO_OLD, f"before {rules.earliest_date.isoformat()}"
     for parsed in (S.AMOUNT, S.CREDIT_LIMIT_TOTAL, S.CREDIT_LIMIT_AVAILABLE):
         detail = amount_range_detail(raw_values.get(_RAW_OF[parsed]), parsed, rules.max_abs_amount)

@@ -29,7 +29,7 @@ from txcat.features.memory import MemoryIndex
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible, load_artifact
 from txcat.score import TOP_K, predict_frame
 from txcat.serve.features import ReferenceTables, feature_frame, load_reference_tables
-from txcat.serve.rows import CleaningRules, FileRecords, read_file
+from txcat.serve.rows import CleaningRules, FileRecords, cleaning_rules, read_file
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,6 @@ def uri_exists(uri: str) -> bool:
     path = uri.removeprefix("file://")
     path = path.removeprefix("file:")
     return Path(path).exists()
-
-
-def cleaning_rules(cfg: Config, run_date: dt.date) -> CleaningRules:
-    """The configuration's `input.*` and `quality.*` settings the cleaning applies."""
-    return CleaningRules(
-        run_date=run_date,
-        extensions=cfg.input.extensions,
-        max_inflated_bytes=cfg.input.max_inflated_bytes,
-        earliest_date=cfg.quality.earliest_transaction_date,
-        quarantine_duplicates=cfg.quality.quarantine_duplicate_rows,
-        max_abs_amount=cfg.quality.max_abs_amount,
-    )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pytest
 
 from txcat.benchmark import runner
 from txcat.benchmark.runner import render_markdown
+from txcat.config import PARSERS
 
 
 def _result():
@@ -193,3 +194,35 @@ def test_the_s3_section_reports_each_wait_s_step_with_the_drift_taken_out(tmp_pa
     page = render_markdown(result)
     assert "| 0 ms | 60.0 | 60.0 (0), 66.0 (3) | 41.67 | - |" in page
     assert "| 20 ms | 70.0 | 65.0 (1), 67.0 (2) | 35.71 | +3.00 |" in page
+
+
+def test_the_two_readers_take_turns_on_the_small_day_and_report_their_own_seconds(tmp_path):
+    calls = []
+
+    class Recording:
+        repeats = 2
+        cores = 2
+        landing_small = tmp_path / "small"
+
+        def read_stage(self, name, input_path, settings=()):
+            calls.append((name, input_path, tuple(settings)))
+            seconds = {"read_spark": 10.0, "read_arrow": 4.0}[name] + len(calls)
+            return runner.Measurement(
+                name, "read", wall_s=[seconds + 9], inner=[{"rows": 500_000, "seconds": seconds}]
+            )
+
+    readers = runner.readers_side_by_side(Recording())
+    assert set(runner.READERS) == set(PARSERS)
+    assert [c[0] for c in calls] == ["read_spark", "read_arrow", "read_arrow", "read_spark"]
+    assert calls[0][1:] == (tmp_path / "small", ("input.parser=spark",))
+    assert readers["spark"]["seconds"] == [11.0, 14.0]
+    assert readers["arrow"]["seconds"] == [6.0, 7.0]
+    assert readers["spark"]["us_per_row_core"] == 50.0  # 12.5 s x 2 cores / 500,000 rows
+    assert readers["arrow_over_spark"] == round(6.5 / 12.5, 3)
+    # One second more per run on this host: the stage's own difference is 6 s.
+    assert readers["arrow_minus_spark_drift_free_s"] == pytest.approx(-6.0)
+
+    result = _result() | {"readers": readers}
+    page = render_markdown(result)
+    assert "arrow / spark: **0.52**; arrow minus spark, drift taken out: -6.00 s." in page
+    assert "| arrow | 500,000 | 6.00 (1), 7.00 (2) | 6.5 | 26.0 |" in page

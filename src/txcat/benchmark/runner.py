@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,7 +352,7 @@ class Bench:
             ok=(exits.OK, exits.MONITOR_ALERT),
         )
 
-    def read_stage(self, name: str, input_path: Path) -> Measurement:
+    def read_stage(self, name: str, input_path: Path, settings: Sequence[str] = ()) -> Measurement:
         return self.measure(
             name,
             self.spark_submit(
@@ -362,6 +362,7 @@ class Bench:
                 str(input_path),
                 "--run-date",
                 RUN_DATE,
+                *[arg for setting in settings for arg in ("--set", setting)],
             ),
             repeats=1,
         )
@@ -760,6 +761,46 @@ def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
     return measured["day"], measured["small"]
 
 
+#: The two `input.parser` readers, the JVM's first (the base of the comparison).
+READERS = ("spark", "arrow")
+
+
+def readers_side_by_side(bench: Bench) -> dict[str, Any]:
+    """The read and clean stages on the small day, by each `input.parser`, taking turns
+    (`repeats` runs each): the stage's own seconds, start-up excluded."""
+
+    def reader(parser: str) -> Callable[[], Measurement]:
+        return lambda: bench.read_stage(
+            f"read_{parser}", bench.landing_small, [f"input.parser={parser}"]
+        )
+
+    measured = taking_turns({p: reader(p) for p in READERS}, bench.repeats)
+    return readers_figures(measured, bench.cores)
+
+
+def readers_figures(measured: dict[str, Measurement], cores: int) -> dict[str, Any]:
+    """Per parser: rows, the stage's seconds per run and their median, µs per row and core;
+    the arrow parser's time over the spark parser's; the drift-free difference."""
+    out: dict[str, Any] = {}
+    for parser, m in measured.items():
+        seconds = [float(i["seconds"]) for i in m.inner]
+        rows = int(m.inner[0]["rows"])
+        median = statistics.median(seconds)
+        out[parser] = {
+            "rows": rows,
+            "seconds": [round(x, 2) for x in seconds],
+            "turns": m.turns,
+            "median_s": round(median, 2),
+            "us_per_row_core": round(median * cores / rows * 1e6, 2),
+        }
+    spark, arrow = out["spark"], out["arrow"]
+    out["arrow_over_spark"] = round(arrow["median_s"] / spark["median_s"], 3)
+    out["arrow_minus_spark_drift_free_s"] = drift_free_step(
+        spark["seconds"], spark["turns"], arrow["seconds"], arrow["turns"]
+    )
+    return out
+
+
 def job_scaling(
     rows_small: int,
     in_run_small_s: float,
@@ -826,6 +867,7 @@ def run(
     load_before = os.getloadavg()
     floor = bench.io_floor()
     job, job_small = job_on_two_days(bench)
+    readers = readers_side_by_side(bench)
     small_manifest = json.loads((bench.landing_small / "_generation.json").read_text())
     job_explain = bench.job("job_explain", settings=["scoring.explain=true"], repeats=1)
     monitor = bench.monitor()
@@ -908,6 +950,7 @@ def run(
         "tuning": tuning_rows,
         "explain_cost": explain,
         "large_file": large,
+        "readers": readers,
     }
     result["udf_over_xgboost_spark"] = round(
         result["udf_rows_per_s"] / max(result["xgboost_spark_rows_per_s"], 1e-9), 3
@@ -1014,6 +1057,30 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"| txcat UDF per core / pandas floor | {r['udf_over_pandas_per_core']} |",
         "",
     ]
+    if r.get("readers"):
+        readers = r["readers"]
+        step = readers.get("arrow_minus_spark_drift_free_s")
+        lines += [
+            "",
+            "## The two readers (`input.parser`), read and clean stages on the small day",
+            "",
+            "`scripts/benchmark_stage.py read` (every column computed, nothing written), taking "
+            "turns; the stage's own seconds, start-up excluded. "
+            f"arrow / spark: **{readers['arrow_over_spark']}**"
+            + ("" if step is None else f"; arrow minus spark, drift taken out: {step:+.2f} s")
+            + ".",
+            "",
+            "| parser | rows | runs (s), in their turns | median (s) | µs per row and core |",
+            "|---|---|---|---|---|",
+        ]
+        for parser in READERS:
+            f = readers[parser]
+            runs = ", ".join(
+                f"{w:.2f} ({t})" for w, t in zip(f["seconds"], f["turns"], strict=False)
+            )
+            lines.append(
+                f"| {parser} | {f['rows']:,} | {runs} | {f['median_s']} | {f['us_per_row_core']} |"
+            )
     if r.get("s3_job"):
         lines += [
             "",

@@ -504,19 +504,16 @@ def explode_lines(files: DataFrame) -> DataFrame:
         .select("*", "item.*")
         .withColumn(S.IS_REPEATED_LINE, F.coalesce(repeated, F.lit(False)))
         .drop("item", REPEATED_LINES)
-        .withColumn(
-            S.ROW_ID,
-            F.when(
-                F.col(S.LINE_NUMBER).isNotNull(),
-                F.substring(
-                    F.sha2(
-                        F.concat_ws("#", S.SOURCE_FILE, F.col(S.LINE_NUMBER).cast("string")), 256
-                    ),
-                    1,
-                    32,
-                ),
-            ),
-        )
+        .withColumn(S.ROW_ID, row_id(F.col(S.SOURCE_FILE), F.col(S.LINE_NUMBER)))
+    )
+
+
+def row_id(source_file: Column, line_number: Column) -> Column:
+    """A record's id: sha256 of `source_file#line_number`, 32 hex characters; null for a file
+    record (no line number)."""
+    return F.when(
+        line_number.isNotNull(),
+        F.substring(F.sha2(F.concat_ws("#", source_file, line_number.cast("string")), 256), 1, 32),
     )
 
 

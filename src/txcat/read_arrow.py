@@ -297,7 +297,7 @@ def _parsed_columns(
         field = S.TRANSACTION_SCHEMA[parsed]
         arrow_type = to_arrow_schema(T.StructType([field])).field(0).type
         if parsed in _AMOUNTS and raw[token] is not None:
-            columns[parsed], accepted_rows = _amounts(raw[token], parsed, rules)  # type: ignore[arg-type]
+            columns[parsed], accepted_rows = _amounts(raw[token], parsed, rules)
             plain &= accepted_rows
             continue
         if parsed == S.TRANSACTION_DATE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import shutil
 from pathlib import Path
 
@@ -147,3 +148,21 @@ def test_a_plain_amount_is_the_twin_parser_s(text):
     assert [str(v) for v in values.to_pylist()] == [str(v) for v in twins]
     refused = rows.amount_range_detail(text, S.AMOUNT, 1e6) is not None
     assert list(accepted) == [not refused, True, True, False]
+
+
+def test_gzip_that_inflates_whole_is_read_in_bulk(monkeypatch):
+    rules = rows.CleaningRules(run_date=RUN_DATE)
+    plain = EDGE_FILES["no_final_break.csv"]
+    calls: list[str] = []
+    read_file = rows.read_file
+    monkeypatch.setattr(rows, "read_file", lambda n, c, r: calls.append(n) or read_file(n, c, r))
+    names = ["1.csv", "1.csv.gz", "2.csv.gz"]
+    contents = [plain, gzip.compress(plain), gzip.compress(plain)[:-9]]
+    table = read_arrow.clean_files(names, contents, [None] * 3, rules)
+    assert calls == ["2.csv.gz"]  # truncated: its reason is the one-file reader's
+    frame = table.drop_columns([S.ACCOUNT_OPENING_MONTH, S.TRANSACTION_DATE]).to_pandas()
+    first, second = (
+        frame[frame[S.SOURCE_FILE] == n].drop(columns=S.SOURCE_FILE) for n in names[:2]
+    )
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), second.reset_index(drop=True))
+    assert list(frame[frame[S.SOURCE_FILE] == "2.csv.gz"][S.REASON]) == ["corrupt_gzip"]

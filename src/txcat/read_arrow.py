@@ -8,10 +8,11 @@ lines at once, their values parsed once per distinct value.
 Every decision is `txcat.serve.rows`' (the real-time reader, held to the JVM's by
 `tests/serve/test_parity.py`), taken two ways:
 
-- a *plain* file — accepted name, not gzip, no encoding problem, no NUL byte, no double quote,
-  a header holding every required column, at least one data line, every line holding the
-  header's number of fields, and no row the cleaning would quarantine — is read here in bulk:
-  its values are those twin parsers' values, computed once per distinct raw value;
+- a *plain* file — accepted name, not gzip or gzip that inflates whole, no encoding problem,
+  no NUL byte, no double quote, a header holding every required column, at least one data
+  line, every line holding the header's number of fields, and no row the cleaning would
+  quarantine — is read here in bulk: its values are those twin parsers' values, computed once
+  per distinct raw value (plain amounts by Arrow's cast, which gives the same doubles);
 - any other file — the rare ones a reason applies to, and those the bulk path cannot take
   whole — is read by `serve.rows.read_file` itself, one file at a time.
 
@@ -164,9 +165,14 @@ def _plain_lines(
     """A file's header fields and data lines when every file-level check passes and no quote
     asks for the record splitter; else None (`rows.read_file` decides)."""
     lowered = name.rsplit("/", 1)[-1].lower()
-    if not content or content[:2] == b"\x1f\x8b" or b'"' in content or b"\x00" in content:
+    if not content or not any(lowered.endswith(e.lower()) for e in rules.extensions):
         return None
-    if not any(lowered.endswith(e.lower()) for e in rules.extensions):
+    if content[:2] == b"\x1f\x8b":
+        inflated, _ = read.gunzip_members(content, rules.max_inflated_bytes)
+        if inflated is None:
+            return None
+        content = inflated
+    if b'"' in content or b"\x00" in content:
         return None
     text, problem = rows.decoded_text(content)
     if problem is not None or "\x00" in text:

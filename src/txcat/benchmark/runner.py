@@ -983,6 +983,8 @@ TUNING_VARIANTS: list[tuple[str, dict[str, str], list[str]]] = [
     ("codegen_huge_method_65535", {"spark.sql.codegen.hugeMethodLimit": "65535"}, []),
     # What the Great Expectations suites and their reads cost.
     ("no_validation", {}, ["validation.enabled=false"]),
+    # The files cut into records by the JVM's expressions instead of the Arrow reader.
+    ("parser_spark", {}, ["input.parser=spark"]),
     # (explanations on: the `job_explain` measurement, every run, with the job's repeats)
     # The per-file aggregates as windows: one shuffle by file.
     ("aggregates_window", {}, ["features.aggregates=window"]),

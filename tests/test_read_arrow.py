@@ -166,3 +166,21 @@ def test_gzip_that_inflates_whole_is_read_in_bulk(monkeypatch):
     )
     pd.testing.assert_frame_equal(first.reset_index(drop=True), second.reset_index(drop=True))
     assert list(frame[frame[S.SOURCE_FILE] == "2.csv.gz"][S.REASON]) == ["corrupt_gzip"]
+
+
+def test_a_failure_of_the_bulk_path_hands_the_files_to_the_one_file_reader(monkeypatch, caplog):
+    rules = rows.CleaningRules(run_date=RUN_DATE)
+    plain = EDGE_FILES["no_final_break.csv"]
+    expected = read_arrow.clean_files(["1.csv", "2.csv"], [plain, plain], [None] * 2, rules)
+
+    def broken(*args):
+        raise ValueError("unforeseen")
+
+    monkeypatch.setattr(read_arrow, "_bulk", broken)
+    table = read_arrow.clean_files(["1.csv", "2.csv"], [plain, plain], [None] * 2, rules)
+    assert table.equals(expected)
+    assert "bulk reading failed on 2 files" in caplog.text
+    monkeypatch.setattr(read_arrow, "_plain_lines", broken)
+    assert read_arrow.clean_files(["1.csv", "2.csv"], [plain, plain], [None] * 2, rules).equals(
+        expected
+    )

@@ -17,13 +17,15 @@ Every decision is `txcat.serve.rows`' (the real-time reader, held to the JVM's b
   whole — is read by `serve.rows.read_file` itself, one file at a time.
 
 So the bulk path decides nothing of its own: it only recognises the files where every check
-passes, and hands all others to the one-file reader. A manifest object that changed
-(`read.OBJECT_PROBLEM`) is one file-level record, as in `read.with_header`.
+passes, and hands all others to the one-file reader; should the bulk path itself fail on some
+input, its files go to the one-file reader too (logged), never failing the run. A manifest
+object that changed (`read.OBJECT_PROBLEM`) is one file-level record, as in `read.with_header`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -61,6 +63,7 @@ RECORDS_SCHEMA = T.StructType(
 #: the file and line number (`read.row_id`), as the other reader does.
 _PARSED_SCHEMA = T.StructType([f for f in RECORDS_SCHEMA.fields if f.name != S.ROW_ID])
 _ARROW_SCHEMA = to_arrow_schema(_PARSED_SCHEMA)
+log = logging.getLogger(__name__)
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _AMOUNTS = (S.AMOUNT, S.CREDIT_LIMIT_TOTAL, S.CREDIT_LIMIT_AVAILABLE)
 _RAW_OF = {parsed: raw for raw, parsed in S.RAW_TO_PARSED.items()}
@@ -129,7 +132,11 @@ def clean_files(
     for i, (name, content, problem) in enumerate(zip(names, contents, problems, strict=True)):
         if problem is not None:
             continue
-        split = _plain_lines(name, content or b"", rules)
+        try:
+            split = _plain_lines(name, content or b"", rules)
+        except Exception:  # the one-file reader decides any file this cannot take
+            log.warning("bulk reading refused %s", name, exc_info=True)
+            split = None
         if split is None:
             slow.append(i)
             continue
@@ -145,7 +152,11 @@ def clean_files(
         group.repeated.extend(_repeats(lines))
     parts: dict[int, pa.Table] = {}
     for group in groups.values():
-        bulk, refused = _bulk(group, names, rules)
+        try:
+            bulk, refused = _bulk(group, names, rules)
+        except Exception:  # never a lost run: the one-file reader takes them
+            log.warning("bulk reading failed on %d files", len(group.files), exc_info=True)
+            bulk, refused = {}, group.files
         slow.extend(refused)
         parts.update(bulk)
     for i, (name, problem) in enumerate(zip(names, problems, strict=True)):

@@ -66,7 +66,6 @@ _ARROW_SCHEMA = to_arrow_schema(_PARSED_SCHEMA)
 log = logging.getLogger(__name__)
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _AMOUNTS = (S.AMOUNT, S.CREDIT_LIMIT_TOTAL, S.CREDIT_LIMIT_AVAILABLE)
-_RAW_OF = {parsed: raw for raw, parsed in S.RAW_TO_PARSED.items()}
 _LINE_BREAK = re.compile(read.LINE_BREAK)
 #: An amount Arrow's cast converts as the twin parser does: no thousands dot, at most 15
 #: digits (`rows.parsed_amount` takes the rest).

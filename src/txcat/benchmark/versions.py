@@ -3,8 +3,9 @@
 `make bench-versions BENCH_BASE=REF` exports the commit REF (`git archive`) next to the
 workspace, trains one model per version with that version's own `jobs/train.py` and defaults
 (no search) on the same labelled files, and runs each version's `jobs/score_daily.py` on the
-same generated day, the versions taking turns (base, current, base, current, ...) so that a
-noisy machine weighs on both alike. Each run is timed from outside (wall clock, start-up
+same generated day, the versions taking turns, the order reversed every round (base, current,
+current, base, ...) so that a noisy machine weighs on both alike and a steady drift drops out
+of the step (`drift_free_ratios`). Each run is timed from outside (wall clock, start-up
 included) and from inside (the summary's `duration_s`: listing to summary, start-up excluded).
 """
 
@@ -21,9 +22,9 @@ import tarfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from txcat.benchmark.runner import RUN_DATE, Bench, repository, run_measured
+from txcat.benchmark.runner import RUN_DATE, Bench, drift_free_step, repository, run_measured
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +168,8 @@ def compare(
     for r in runners:
         r.train()
     runs: dict[str, list[dict[str, Any]]] = {v.label: [] for v in versions}
-    for i in range(repeats):
-        for r in runners:
-            runs[r.version.label].append(r.score(i + 1))
+    for turn, (round_, r) in enumerate(turn_order(runners, repeats)):
+        runs[r.version.label].append(r.score(round_ + 1) | {"turn": turn})
     figures = {label: _figures(rs) for label, rs in runs.items()}
     result: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
@@ -182,12 +182,48 @@ def compare(
         "figures": figures,
         "wall_ratio": round(figures[CURRENT]["wall_s"] / figures[BASE]["wall_s"], 3),
         "inner_ratio": round(figures[CURRENT]["inner_s"] / figures[BASE]["inner_s"], 3),
+        "drift_free": drift_free_ratios(runs[BASE], runs[CURRENT]),
         "runs": runs,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmarks-versions.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / "benchmarks-versions.md").write_text(render_markdown(result))
     return result
+
+
+T = TypeVar("T")
+
+
+def turn_order(runners: list[T], repeats: int) -> list[tuple[int, T]]:
+    """(round, runner) in the order they run: the order reversed every round (a, b, b, a, a,
+    b, ...), so neither version always runs after the other (as `runner.taking_turns`)."""
+    return [
+        (round_, r)
+        for round_ in range(repeats)
+        for r in (runners if round_ % 2 == 0 else runners[::-1])
+    ]
+
+
+def drift_free_ratios(
+    base: list[dict[str, Any]], current: list[dict[str, Any]]
+) -> dict[str, float | None]:
+    """How much longer the current version's runs took than the base's, wall and inner, a
+    steady drift of the machine taken out (`runner.drift_free_step` over the runs' turns), and
+    current / base from it (1 + step / the base's median). None without enough runs."""
+    out: dict[str, float | None] = {}
+    for key in ("wall_s", "inner_s"):
+        step = drift_free_step(
+            [r[key] for r in base],
+            [r["turn"] for r in base if "turn" in r],
+            [r[key] for r in current],
+            [r["turn"] for r in current if "turn" in r],
+        )
+        median = statistics.median(r[key] for r in base)
+        out[f"{key}_step"] = step
+        out[f"{key.removesuffix('_s')}_ratio"] = (
+            None if step is None else round(1 + step / median, 3)
+        )
+    return out
 
 
 def _figures(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -226,13 +262,25 @@ def render_markdown(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Current / base: wall **{r['wall_ratio']}**, inner **{r['inner_ratio']}**.",
-        "",
-        "Runs (s, wall / inner):",
-        "",
+        f"Current / base: wall **{r['wall_ratio']}**, inner **{r['inner_ratio']}** (medians).",
     ]
+    drift = r.get("drift_free") or {}
+    if drift.get("inner_ratio") is not None:
+        lines += [
+            "",
+            f"With the machine's drift taken out (a line through every run's time against its "
+            f"turn, one step for the current version): wall **{drift['wall_ratio']}** "
+            f"({drift['wall_s_step']:+.2f} s), inner **{drift['inner_ratio']}** "
+            f"({drift['inner_s_step']:+.2f} s).",
+        ]
+    lines += ["", "Runs (s, wall / inner, their turn):", ""]
     for label, runs in r["runs"].items():
         lines.append(
-            f"- {label}: " + ", ".join(f"{x['wall_s']:.1f} / {x['inner_s']:.1f}" for x in runs)
+            f"- {label}: "
+            + ", ".join(
+                f"{x['wall_s']:.1f} / {x['inner_s']:.1f}"
+                + (f" ({x['turn']})" if "turn" in x else "")
+                for x in runs
+            )
         )
     return "\n".join(lines) + "\n"

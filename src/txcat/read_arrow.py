@@ -185,7 +185,7 @@ def _plain_lines(
     if b'"' in content or b"\x00" in content:
         return None
     text, problem = rows.decoded_text(content)
-    if problem is not None or "\x00" in text:
+    if problem is not None:
         return None
     if "\r" not in text:
         lines = text.split("\n")
@@ -226,9 +226,7 @@ def _bulk(
     split = pc.split_pattern(lines, ";")
     bad_line = pc.not_equal(pc.list_value_length(split), width).to_numpy(zero_copy_only=False)
     if bad_line.any():
-        refused = np.unique(owner[bad_line])
-        keep = ~np.isin(owner, refused)
-        return _bulk_kept(group, names, rules, keep, [group.files[j] for j in refused])
+        return _bulk_kept(group, names, rules, owner, bad_line)
     flat = pc.list_flatten(split)
     raw: dict[str, pa.Array | None] = {}
     for token in S.RAW_COLUMNS:
@@ -241,9 +239,7 @@ def _bulk(
     if rules.quarantine_duplicates:
         plain &= ~np.asarray(group.repeated, dtype=bool)
     if not plain.all():
-        refused = np.unique(owner[~plain])
-        keep = ~np.isin(owner, refused)
-        return _bulk_kept(group, names, rules, keep, [group.files[j] for j in refused])
+        return _bulk_kept(group, names, rules, owner, ~plain)
     sources = pa.array([names[i] for i in group.files], pa.string()).take(pa.array(owner))
     accounts = pa.array([rows.account_of(names[i]) for i in group.files], pa.string())
     null = pa.nulls(len(lines), pa.string())
@@ -271,10 +267,14 @@ def _bulk_kept(
     group: _Plain,
     names: Sequence[str],
     rules: rows.CleaningRules,
-    keep: np.ndarray,
-    refused: list[int],
+    owner: np.ndarray,
+    refused_lines: np.ndarray,
 ) -> tuple[dict[int, pa.Table], list[int]]:
-    """`_bulk` again on the files left once `refused` are set aside for the one-file reader."""
+    """`_bulk` again on the files left once those holding a refused line are set aside for
+    the one-file reader."""
+    refused_files = np.unique(owner[refused_lines])
+    refused = [group.files[j] for j in refused_files]
+    keep = ~np.isin(owner, refused_files)
     if not keep.any():
         return {}, refused
     positions = np.flatnonzero(keep)
@@ -310,8 +310,7 @@ def _parsed_columns(
     columns: dict[str, pa.Array] = {}
     plain = np.ones(count, dtype=bool)
     for token, parsed in S.RAW_TO_PARSED.items():
-        field = S.TRANSACTION_SCHEMA[parsed]
-        arrow_type = to_arrow_schema(T.StructType([field])).field(0).type
+        arrow_type = _ARROW_SCHEMA.field(parsed).type
         if parsed in _AMOUNTS and raw[token] is not None:
             columns[parsed], accepted_rows = _amounts(raw[token], parsed, rules)
             plain &= accepted_rows

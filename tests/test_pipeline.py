@@ -271,9 +271,11 @@ def test_predictions_follow_the_contract(spark, first_run, world):
 
 
 def test_the_scoring_udf_s_memory_lookup_gives_the_lookup_stage_s_answers(spark, first_run, world):
-    """The job looks the model's label memory up inside its scoring UDF; the features the
-    lookup stage builds (what evaluation, training's champion check and the benchmark read)
-    give the same predictions, to the last bit."""
+    """The job looks the model's label memory up and computes the per-file aggregates inside
+    its scoring pass; the features the lookup and aggregates stages build (what evaluation,
+    training's champion check and the benchmark read) give the same predictions, to the last
+    bit."""
+    assert world["cfg"].features.aggregates == "partition"  # the scorer's own aggregates
     artifact = load_artifact(str(world["root"] / "model"))
     names = list(artifact.feature_names)
     prepared = sources.prepare(

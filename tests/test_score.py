@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txcat import schema as S
 from txcat.config import load_config
+from txcat.features.aggregates import AGGREGATE_FEATURES, with_partition_aggregates
 from txcat.model import ModelArtifact, sha256_hex
 from txcat.score import TOP_K, predict_frame, predict_top, with_predictions
 
@@ -204,3 +208,126 @@ def test_a_tap_sees_every_scored_row_and_the_predictions_do_not_change(spark, bo
         tapped.sort_values("row", ignore_index=True), plain.sort_values("row", ignore_index=True)
     )
     assert S.MERCHANT_COUNTRY in tapped.columns  # the input columns are kept as they were
+
+
+# --- The per-file aggregates computed by the scorer --------------------------------------------
+
+AGG_FEATURES = ("f0", *AGGREGATE_FEATURES)
+
+
+@pytest.fixture(scope="module")
+def aggregate_artifact() -> ModelArtifact:
+    """A model reading one plain feature and every per-file aggregate."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(600, len(AGG_FEATURES))).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0).astype(int)
+    data = xgb.DMatrix(x, label=y, feature_names=list(AGG_FEATURES))
+    params = {"objective": "multi:softprob", "num_class": 4, "max_depth": 3, "nthread": 1}
+    booster = xgb.train(params, data, num_boost_round=8)
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    return ModelArtifact("v-agg", sha256_hex(model_bytes), AGG_FEATURES, CATEGORIES, model_bytes)
+
+
+def _row(rng: np.random.Generator, f: int, line: int) -> tuple[object, ...]:
+    return (
+        f"s3://bank/day/{f:04d}.csv",
+        line,
+        f"{f}-{line}",
+        None if rng.random() < 0.1 else float(np.round(rng.gamma(2.0, 40.0), 2)),
+        None if rng.random() < 0.05 else dt.date(2026, 11, int(rng.integers(1, 25))),
+        [None, "BR", "US"][int(rng.integers(0, 3))],
+        [None, "SAO PAULO", "RIO", "LIMA"][int(rng.integers(0, 4))],
+        float(rng.normal()),
+    )
+
+
+def _files(spark, files: int, seed: int):
+    """Rows of `files` files, each file's rows consecutive in one of two partitions, as the
+    reader leaves them; amounts, dates, cities and countries with nulls and repeats."""
+    rng = np.random.default_rng(seed)
+    schema = (
+        f"{S.SOURCE_FILE} string, {S.LINE_NUMBER} int, {S.ROW_ID} string, {S.AMOUNT} double, "
+        f"{S.TRANSACTION_DATE} date, {S.MERCHANT_COUNTRY} string, {S.MERCHANT_CITY} string, "
+        "f0 double"
+    )
+    halves = [
+        [
+            _row(rng, f, line)
+            for f in files_of_half
+            for line in range(1, int(rng.integers(1, 40)) + 1)
+        ]
+        for files_of_half in (range(files // 2), range(files // 2, files))
+    ]
+    first, second = (spark.createDataFrame(h, schema).coalesce(1) for h in halves)
+    return first.union(second)
+
+
+def test_the_scorer_s_own_aggregates_give_the_aggregates_stage_s_predictions(
+    spark, aggregate_artifact
+):
+    """Aggregates computed inside the scoring pass: the same predictions, to the last bit, as
+    the `partition` stage's columns scored by the pandas UDF; the rows keep their own columns,
+    not the features."""
+    rows = _files(spark, 60, 1)
+    stage = with_predictions(
+        with_partition_aggregates(rows), spark, aggregate_artifact, explain=True
+    ).toPandas()
+    keep = [S.ROW_ID, S.SOURCE_FILE, S.AMOUNT]
+    fused = with_predictions(
+        rows, spark, aggregate_artifact, explain=True, aggregates_in_scorer=True, keep=keep
+    )
+    assert fused.columns == [
+        *keep,
+        S.PREDICTED_CATEGORY,
+        S.PREDICTED_PROBABILITY,
+        S.TOP3,
+        S.MODEL_VERSION,
+        S.EXPLANATION,
+    ]
+    got = fused.toPandas()
+    both = got.merge(stage, on=S.ROW_ID, suffixes=("", "_stage"), validate="one_to_one")
+    assert len(both) == len(got) == rows.count() > 500
+    for column in (S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY):
+        assert both[column].tolist() == both[f"{column}_stage"].tolist(), column
+    for column in (S.TOP3, S.EXPLANATION):  # arrays of structs: compared by their full repr
+        assert [repr(list(v)) for v in both[column]] == [
+            repr(list(v)) for v in both[f"{column}_stage"]
+        ], column
+    assert (both[S.AMOUNT].isna() == both[f"{S.AMOUNT}_stage"].isna()).all()
+    # Without `keep`: every column that is not a model input comes back.
+    assert with_predictions(rows, spark, aggregate_artifact, aggregates_in_scorer=True).columns[
+        :7
+    ] == [
+        S.SOURCE_FILE,
+        S.LINE_NUMBER,
+        S.ROW_ID,
+        S.AMOUNT,
+        S.TRANSACTION_DATE,
+        S.MERCHANT_COUNTRY,
+        S.MERCHANT_CITY,
+    ]
+
+
+def test_the_scorer_s_own_aggregates_feed_the_tap_every_row_once(spark, aggregate_artifact):
+    from txcat.monitor import profile as P
+
+    rows = _files(spark, 30, 2)
+    edges = {c: [0.0, 1.0, 5.0] for c in AGG_FEATURES}
+    profile = {"features": {"numeric": {c: {"edges": e} for c, e in edges.items()}}}
+    tap = P.BatchHistogram.start(spark, profile, MC_COUNTRY)
+    with_predictions(
+        rows, spark, aggregate_artifact, tap=tap, aggregates_in_scorer=True
+    ).write.format("noop").mode("overwrite").save()
+    assert tap.rows == rows.count()
+    expected = P.histograms(with_partition_aggregates(rows), edges, [S.MERCHANT_COUNTRY])
+    assert tap.document() == {"format_version": P.FORMAT_VERSION, "file_share": 1.0} | expected
+
+
+def test_rows_of_a_file_found_apart_fail_the_scorer_rather_than_mis_aggregate(
+    spark, aggregate_artifact
+):
+    rows = _files(spark, 20, 3)
+    again = rows.where(F.col(S.LINE_NUMBER) == 1).withColumn(S.ROW_ID, F.lit("x"))
+    apart = rows.union(again).coalesce(1)  # each file's first row again, after every file
+    with pytest.raises(Exception, match="SplitFileError"):
+        with_predictions(apart, spark, aggregate_artifact, aggregates_in_scorer=True).collect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from tests.helpers import bank_file, bank_row, empty_memory, local_config
 from txcat import reasons, sources
 from txcat import schema as S
 from txcat.features import FEATURE_COLUMNS, build_features
+from txcat.features.aggregates import AGGREGATE_FEATURES
 from txcat.generate import generate
 
 RUN_DATE = dt.date(2026, 11, 25)
@@ -118,6 +120,19 @@ def test_features_of_a_selection_see_only_the_selected_rows(spark, world):
     assert _rows(featured, S.ACCOUNT_ID, "file_row_count") == [("acc1", 1)]
     with pytest.raises(ValueError, match="label memory"):
         prepared.featured(first_only)
+
+
+def test_only_the_partition_aggregates_are_left_to_the_scorer(spark, world):
+    prepared = sources.prepare(
+        spark, world["cfg"], sources.Source.folder(str(world["landing"])), RUN_DATE
+    )
+    assert prepared.aggregates == "partition" and prepared.aggregates_in_scorer
+    left = prepared.featured(prepared.scorable, empty_memory(spark), aggregates_in_scorer=True)
+    assert not set(AGGREGATE_FEATURES) & set(left.columns)
+    windowed = replace(prepared, aggregates="window")
+    assert not windowed.aggregates_in_scorer
+    with pytest.raises(ValueError, match="only the 'partition' aggregates"):
+        windowed.featured(prepared.scorable, empty_memory(spark), aggregates_in_scorer=True)
 
 
 def test_the_stamp_is_on_every_record(spark, world):

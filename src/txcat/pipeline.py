@@ -39,6 +39,13 @@ from txcat.sources import InputError, Source, cached, check_fetched_objects, pre
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+#: The scored rows' own columns the predictions keep; the rest of the predictions' columns are
+#: the scorer's, the model's lineage and the run's stamp.
+ROW_COLUMNS = tuple(
+    f.name
+    for f in S.PREDICTION_SCHEMA.fields
+    if f.name in {*S.TRANSACTION_SCHEMA.fieldNames(), S.IS_REPEATED_LINE}
+)
 #: A run date may be at most this many days after today (UTC): a scheduler ahead of UTC may
 #: start the next day's run early; a later date is a typo that would quarantine nothing as
 #: future-dated and look up reference snapshots that do not exist yet.
@@ -256,9 +263,13 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         stages.done("write_quarantine")
         # The day's feature histogram is counted by the scoring UDF as it scores.
         histogram = monitor_profile.batch_histogram(spark, cfg, artifact)
-        # The scoring UDF looks the model's label memory up itself (one Python round trip).
+        # The scoring UDF looks the model's label memory up and, with the `partition` method,
+        # computes the per-file aggregates itself: one Python round trip of the rows.
+        in_scorer = prepared.aggregates_in_scorer
         predictions = (
-            prepared.featured(prepared.scorable, memory_in_scorer=True)
+            prepared.featured(
+                prepared.scorable, memory_in_scorer=True, aggregates_in_scorer=in_scorer
+            )
             .transform(
                 with_predictions,
                 spark,
@@ -267,6 +278,8 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
                 cfg.scoring.explain,
                 histogram,
                 memory,
+                in_scorer,
+                ROW_COLUMNS,
             )
             .transform(with_model_lineage, artifact, source)
             .withColumn(S.RUN_ID, F.lit(params.run_id))

@@ -9,18 +9,21 @@ pandas/numpy, so they are tested, and used, without Spark.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import xgboost as xgb
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_type
 
 from txcat import schema as S
 from txcat.engine import Predictor, XGBoostPredictor, feature_matrix, predictor
+from txcat.features.aggregates import AGGREGATE_FEATURES, AGGREGATE_INPUTS, aggregate_batches
 from txcat.features.memory import (
     MEMORY_FEATURES,
     MEMORY_KEY_COLUMNS,
@@ -172,6 +175,8 @@ def with_predictions(
     explain: bool = False,
     tap: BatchTap | None = None,
     memory: ShippedMemory | None = None,
+    aggregates_in_scorer: bool = False,
+    keep: Sequence[str] | None = None,
 ) -> DataFrame:
     """Adds predicted_category, predicted_probability, top3 and model_version; with `explain`
     (`scoring.explain`) also `explanation` (`approximate_contributions`). `tap` sees each batch
@@ -181,53 +186,126 @@ def with_predictions(
     logarithms): `features` then carries the memory's keys (`build_features` with
     `memory_in_scorer`) instead of the `mem_*` columns. The same features, without the lookup
     UDF's round trip between the JVM and Python.
+
+    `aggregates_in_scorer`: `features` lacks the per-file aggregates (`build_features` with
+    `aggregates_in_scorer`); the scorer computes them (`aggregates.aggregate_batches`, the
+    `partition` method's own code) over each file's rows, consecutive in their partition as the
+    reader leaves them, in the same Python pass that scores. One round trip of the rows between
+    the JVM and Python instead of two. The rows come back with the columns of `keep` (default:
+    every column that is not a model input) and the predictions, without the features.
     """
     model_bytes = spark.sparkContext.broadcast(artifact.model_bytes)
-    categories = list(artifact.categories)
     engine = artifact.engine
     backoff = artifact.memory_backoff
     names = list(artifact.feature_names)
     memory_index = broadcast_index(spark, memory) if memory is not None else None
-    inputs = names
+    computed: set[str] = set(AGGREGATE_FEATURES) if aggregates_in_scorer else set()
     if memory_index is not None:
-        looked_up = set(MEMORY_FEATURES)
-        inputs = [c for c in names if c not in looked_up] + list(MEMORY_KEY_COLUMNS)
+        computed |= set(MEMORY_FEATURES)
+    inputs = [c for c in names if c not in computed]
+    if memory_index is not None:
+        inputs += list(MEMORY_KEY_COLUMNS)
     extra = [c for c in tap.columns if c not in {*names, *inputs}] if tap is not None else []
-    selected = bool(extra) or memory_index is not None
+    # Columns in another order than the model's, or more of them: the model's picked out.
+    selected = bool(extra) or memory_index is not None or aggregates_in_scorer
+
+    def scores_of(
+        given: pd.DataFrame, scorer: Predictor, index: MemoryIndex | None
+    ) -> pd.DataFrame:
+        batch = given if index is None else with_memory_features(given, index)
+        if tap is not None:
+            tap.add(batch)
+        return predict_top(scorer, batch[names] if selected else batch, explain)
+
+    def scorer_and_index() -> tuple[Predictor, MemoryIndex | None]:
+        scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread, backoff)
+        return scorer, memory_index() if memory_index is not None else None
+
+    if aggregates_in_scorer:
+        return _scored_by_file(
+            features, artifact, explain, inputs, extra, keep, scorer_and_index, scores_of
+        )
 
     @F.pandas_udf(EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE)  # type: ignore[call-overload]
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        scorer = predictor(booster_from_bytes(model_bytes.value, nthread), engine, nthread, backoff)
-        index = memory_index() if memory_index is not None else None
+        scorer, index = scorer_and_index()
         for given in batches:
-            batch = given if index is None else with_memory_features(given, index)
-            if tap is not None:
-                tap.add(batch)
-            yield predict_top(scorer, batch[names] if selected else batch, explain)
+            yield scores_of(given, scorer, index)
 
+    feature_struct = F.struct(*[F.col(c) for c in [*inputs, *extra]])
     scores = F.col(_SCORES)
-    labels = F.array(*[F.lit(c) for c in categories])
+    scored = _with_prediction_columns(
+        features.withColumn(_SCORES, score(feature_struct)),
+        lambda name: scores[name],
+        artifact,
+        explain,
+    )
+    return scored.drop(_SCORES)
+
+
+def _scored_by_file(
+    features: DataFrame,
+    artifact: ModelArtifact,
+    explain: bool,
+    inputs: Sequence[str],
+    extra: Sequence[str],
+    keep: Sequence[str] | None,
+    scorer_and_index: Callable[[], tuple[Predictor, MemoryIndex | None]],
+    scores_of: Callable[[pd.DataFrame, Predictor, MemoryIndex | None], pd.DataFrame],
+) -> DataFrame:
+    """`with_predictions` computing the per-file aggregates too, by `mapInArrow`."""
+    model_inputs = {*inputs, *extra}
+    kept = (
+        list(keep) if keep is not None else [c for c in features.columns if c not in model_inputs]
+    )
+    sent = list(dict.fromkeys([*kept, *AGGREGATE_INPUTS, *inputs, *extra]))
+    rows = features.select(*sent)
+    score_type = EXPLAINED_SCORE_TYPE if explain else SCORE_TYPE
+    out_type = T.StructType([*[rows.schema[c] for c in kept], *score_type.fields])
+    scored_columns = [*inputs, *AGGREGATE_FEATURES, *extra]
+    arrow_scores = pa.schema(
+        [pa.field(f.name, to_arrow_type(f.dataType)) for f in score_type.fields]
+    )
+
+    def score(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        scorer, index = scorer_and_index()
+        for batch in aggregate_batches(batches):
+            given = batch.select(scored_columns).to_pandas()
+            top = pa.Table.from_pandas(scores_of(given, scorer, index), arrow_scores)
+            columns = [batch.column(c) for c in kept] + [
+                top.column(f.name).combine_chunks() for f in score_type.fields
+            ]
+            yield pa.RecordBatch.from_arrays(columns, names=out_type.fieldNames())
+
+    scored = _with_prediction_columns(rows.mapInArrow(score, out_type), F.col, artifact, explain)
+    predicted = [S.PREDICTED_CATEGORY, S.PREDICTED_PROBABILITY, S.TOP3, S.MODEL_VERSION]
+    return scored.select(*kept, *predicted, *([S.EXPLANATION] if explain else []))
+
+
+def _with_prediction_columns(
+    scored: DataFrame, score: Callable[[str], Column], artifact: ModelArtifact, explain: bool
+) -> DataFrame:
+    """The prediction columns from the scorer's output (`score(name)`: `SCORE_TYPE`'s fields)."""
+    labels = F.array(*[F.lit(c) for c in artifact.categories])
 
     def category(i: int) -> Column:
-        return F.element_at(labels, scores[f"{TOP_CLASS}{i}"] + 1)
+        return F.element_at(labels, score(f"{TOP_CLASS}{i}") + 1)
 
     top3 = F.array(
         *[
             F.struct(
                 category(i).alias("category"),
-                scores[f"{TOP_PROBABILITY}{i}"].alias("probability"),
+                score(f"{TOP_PROBABILITY}{i}").alias("probability"),
             )
             for i in range(TOP_K)
         ]
     )
-    feature_struct = F.struct(*[F.col(c) for c in [*inputs, *extra]])
     scored = (
-        features.withColumn(_SCORES, score(feature_struct))
-        .withColumn(S.PREDICTED_CATEGORY, category(0))
-        .withColumn(S.PREDICTED_PROBABILITY, scores[f"{TOP_PROBABILITY}0"])
+        scored.withColumn(S.PREDICTED_CATEGORY, category(0))
+        .withColumn(S.PREDICTED_PROBABILITY, score(f"{TOP_PROBABILITY}0"))
         .withColumn(S.TOP3, top3)
         .withColumn(S.MODEL_VERSION, F.lit(artifact.version))
     )
     if explain:
-        scored = scored.withColumn(S.EXPLANATION, scores[S.EXPLANATION])
-    return scored.drop(_SCORES)
+        scored = scored.withColumn(S.EXPLANATION, score(S.EXPLANATION))
+    return scored

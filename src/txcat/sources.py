@@ -33,6 +33,7 @@ from txcat import clean, read, read_arrow
 from txcat import schema as S
 from txcat.config import Config
 from txcat.features import Memory, References, build_features
+from txcat.features.aggregates import PARTITION
 from txcat.features.enrich import load_references
 from txcat.inputs import Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
@@ -122,21 +123,34 @@ class Prepared:
         return self.featured(self.scorable)
 
     def featured(
-        self, rows: DataFrame, memory: Memory | None = None, memory_in_scorer: bool = False
+        self,
+        rows: DataFrame,
+        memory: Memory | None = None,
+        memory_in_scorer: bool = False,
+        aggregates_in_scorer: bool = False,
     ) -> DataFrame:
         """Feature columns for a selection of `scorable` rows (a training split, labelled rows).
 
         The per-file aggregates see only the selected rows. `memory` (default: the one given to
         `prepare`) is the label memory the `mem_*` features read; `memory_in_scorer`: its keys
-        instead, for the scoring UDF to look up (`build_features`).
+        instead, for the scoring UDF to look up; `aggregates_in_scorer`: no aggregates, for the
+        scoring UDF to compute (`build_features`).
 
         Raises:
-            ValueError: no label memory was given, or `memory_in_scorer` without a shipped one.
+            ValueError: no label memory was given, `memory_in_scorer` without a shipped one, or
+                `aggregates_in_scorer` with the `window` aggregates.
         """
         memory = memory or self.memory
         if memory is None:
             raise ValueError("features need a label memory: the model's, or training's own")
-        return build_features(rows, self.refs, self.aggregates, memory, memory_in_scorer)
+        return build_features(
+            rows, self.refs, self.aggregates, memory, memory_in_scorer, aggregates_in_scorer
+        )
+
+    @property
+    def aggregates_in_scorer(self) -> bool:
+        """Whether a scorer may compute the per-file aggregates itself (`partition` method)."""
+        return self.aggregates == PARTITION
 
 
 def prepare(

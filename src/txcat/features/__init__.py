@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from txcat.features.aggregates import AGGREGATE_FEATURES, with_file_aggregates
+from txcat.features.aggregates import AGGREGATE_FEATURES, PARTITION, with_file_aggregates
 from txcat.features.enrich import ENRICHMENT_FEATURES, References, with_enrichment
 from txcat.features.memory import (
     MEMORY_FEATURES,
@@ -35,6 +35,7 @@ def build_features(
     aggregates: str,
     memory: Memory,
     memory_in_scorer: bool = False,
+    aggregates_in_scorer: bool = False,
 ) -> DataFrame:
     """Adds every feature column to scorable transactions (one row in, one row out).
 
@@ -44,17 +45,24 @@ def build_features(
     `memory` is the label memory the `mem_*` features read: the model's when scoring.
     `memory_in_scorer` (a `ShippedMemory` only): the memory's keys (`with_memory_keys`) instead
     of the `mem_*` columns, which `score.with_predictions(memory=...)` computes in its UDF.
+    `aggregates_in_scorer` (the `partition` method only): no aggregate columns, which
+    `score.with_predictions(aggregates_in_scorer=True)` computes in its UDF, over each file's
+    rows as they arrive (the row features and the broadcast joins keep them together).
 
     Raises:
-        ValueError: `memory_in_scorer` with training's own memory.
+        ValueError: `memory_in_scorer` with training's own memory, or `aggregates_in_scorer`
+            with another method than `partition`.
     """
     if memory_in_scorer and not isinstance(memory, ShippedMemory):
         raise ValueError("only a model's shipped label memory can be looked up by the scorer")
-    featured = (
-        transactions.transform(with_row_features)
-        .transform(with_file_aggregates, aggregates)
-        .transform(with_enrichment, refs)
-    )
+    if aggregates_in_scorer and aggregates != PARTITION:
+        raise ValueError(
+            f"only the {PARTITION!r} aggregates can be computed by the scorer, not {aggregates!r}"
+        )
+    featured = transactions.transform(with_row_features)
+    if not aggregates_in_scorer:
+        featured = featured.transform(with_file_aggregates, aggregates)
+    featured = featured.transform(with_enrichment, refs)
     if memory_in_scorer:
         return featured.transform(with_memory_keys)
     return featured.transform(with_label_memory, memory)

@@ -38,6 +38,16 @@ AGGREGATE_FEATURES: tuple[str, ...] = (
     "transactions_same_day",
 )
 
+#: The columns `file_aggregates` reads.
+AGGREGATE_INPUTS: tuple[str, ...] = (
+    S.SOURCE_FILE,
+    S.AMOUNT,
+    S.LINE_NUMBER,
+    S.TRANSACTION_DATE,
+    S.MERCHANT_COUNTRY,
+    S.MERCHANT_CITY,
+)
+
 WINDOW = "window"
 PARTITION = "partition"
 METHODS = (PARTITION, WINDOW)
@@ -121,7 +131,8 @@ def aggregate_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBa
     """One partition's batches, each extended with the aggregate columns.
 
     A file may straddle two Arrow batches: the last file of a batch is held back and joined to
-    the next one, so every file is aggregated whole.
+    the next one, so every file is aggregated whole. Used by `with_partition_aggregates` and by
+    the scoring UDF that computes the aggregates itself (`score.with_predictions`).
     """
     finished: set[str] = set()
     pending: pa.Table | None = None

@@ -9,7 +9,8 @@ the same values, and a test holds them to it:
   `binaryFile` scan, exploded in place), so every file's rows already sit together in one
   partition. `mapInArrow` computes the aggregates there with numpy, with no shuffle. A file
   whose rows are found apart raises instead of giving wrong values; a DataFrame that has been
-  repartitioned since the read must use `window`.
+  repartitioned since the read must use `window`. The daily job runs the same code inside its
+  scoring pass (`score.with_predictions(aggregates_in_scorer=True)`).
 """
 
 from __future__ import annotations

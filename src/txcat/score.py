@@ -1,7 +1,10 @@
-"""Score stage: an iterator pandas UDF around the broadcast XGBoost booster.
+"""Score stage: an iterator of Arrow batches around the broadcast XGBoost booster.
 
-The model bytes are broadcast once; each Python worker task deserializes the booster once,
-behind the model's recorded engine (`txcat.engine`), and reuses it for every Arrow batch.
+An iterator pandas UDF scores featured rows; the daily job, with the `partition` aggregates,
+scores by `mapInArrow` instead, computing the per-file aggregates in the same pass
+(`with_predictions(aggregates_in_scorer=True)`). Either way the model bytes are broadcast once;
+each Python worker task deserializes the booster once, behind the model's recorded engine
+(`txcat.engine`), and reuses it for every Arrow batch.
 `predict_top` (what the UDF returns: class indexes and probabilities) and `predict_frame` (the
 same answer with the categories' names, as the real-time API returns it) are plain
 pandas/numpy, so they are tested, and used, without Spark.

@@ -146,22 +146,33 @@ def test_the_page_shows_the_job_on_two_day_sizes():
     assert "marginal" not in render_markdown(_result())
 
 
-def test_the_job_takes_turns_between_the_two_days(tmp_path):
+def test_the_floor_and_the_job_on_the_two_days_take_turns(tmp_path):
     calls = []
 
     class Recording:
         repeats = 2
         landing_small = tmp_path / "small"
 
+        def io_floor(self, repeats=None):
+            calls.append(("io_floor", repeats))
+            return runner.Measurement("io_floor", "floor", wall_s=[float(len(calls))])
+
         def job(self, name="job", landing=None, repeats=None):
             calls.append((name, repeats))
             return runner.Measurement(name, "job", wall_s=[float(len(calls))])
 
-    day, small = runner.job_on_two_days(Recording())
-    # The order turns round every round, so neither day always runs after the other.
-    assert calls == [("job", 1), ("job_small", 1), ("job_small", 1), ("job", 1)]
-    assert (day.wall_s, small.wall_s) == ([1.0, 4.0], [2.0, 3.0])
-    assert (day.turns, small.turns) == ([0, 3], [1, 2])
+    floor, day, small = runner.floor_and_job_on_two_days(Recording())
+    # The order turns round every round, so none always runs after another.
+    assert calls == [
+        ("io_floor", 1),
+        ("job", 1),
+        ("job_small", 1),
+        ("job_small", 1),
+        ("job", 1),
+        ("io_floor", 1),
+    ]
+    assert (floor.wall_s, day.wall_s, small.wall_s) == ([1.0, 6.0], [2.0, 5.0], [3.0, 4.0])
+    assert (floor.turns, day.turns, small.turns) == ([0, 5], [1, 4], [2, 3])
 
 
 def test_a_steady_drift_of_the_host_is_taken_out_of_the_step_between_two_measurements():

@@ -279,7 +279,7 @@ class Bench:
             log.info("%s run %d: %.1f s, peak %.0f MB", name, i + 1, wall, peak)
         return result
 
-    def io_floor(self) -> Measurement:
+    def io_floor(self, repeats: int | None = None) -> Measurement:
         return self.measure(
             "io_floor",
             self.spark_submit(
@@ -292,6 +292,7 @@ class Bench:
                 "--run-date",
                 RUN_DATE,
             ),
+            repeats=repeats,
         )
 
     def job(
@@ -747,9 +748,13 @@ def drift_free_step(
     return round(float(coef[2]), 3) if rank == 3 else None
 
 
-def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
-    """The job on the day and on the small day, taking turns (`repeats` runs each), so both
-    see the same machine."""
+def floor_and_job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement, Measurement]:
+    """The I/O floor, the job on the day and the job on the small day, taking turns (`repeats`
+    runs each), so the job / floor ratio and the two days' step see the same machine: a host
+    whose speed drifts within minutes would otherwise weigh on one side of each."""
+
+    def floor() -> Measurement:
+        return bench.io_floor(repeats=1)
 
     def day() -> Measurement:
         return bench.job(repeats=1)
@@ -757,8 +762,8 @@ def job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement]:
     def small_day() -> Measurement:
         return bench.job("job_small", landing=bench.landing_small, repeats=1)
 
-    measured = taking_turns({"day": day, "small": small_day}, bench.repeats)
-    return measured["day"], measured["small"]
+    measured = taking_turns({"floor": floor, "day": day, "small": small_day}, bench.repeats)
+    return measured["floor"], measured["day"], measured["small"]
 
 
 #: The two `input.parser` readers, the JVM's first (the base of the comparison).
@@ -865,8 +870,7 @@ def run(
     manifest = json.loads((bench.landing / "_generation.json").read_text())
     rows = manifest["counts"]["rows"]
     load_before = os.getloadavg()
-    floor = bench.io_floor()
-    job, job_small = job_on_two_days(bench)
+    floor, job, job_small = floor_and_job_on_two_days(bench)
     readers = readers_side_by_side(bench)
     small_manifest = json.loads((bench.landing_small / "_generation.json").read_text())
     job_explain = bench.job("job_explain", settings=["scoring.explain=true"], repeats=1)

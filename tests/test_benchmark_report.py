@@ -175,6 +175,26 @@ def test_the_floor_and_the_job_on_the_two_days_take_turns(tmp_path):
     assert (floor.turns, day.turns, small.turns) == ([0, 5], [1, 4], [2, 3])
 
 
+def test_the_scorers_take_turns_on_the_featured_rows():
+    calls = []
+
+    class Recording:
+        repeats = 2
+
+        def scorer(self, variant, limit, repeats=None):
+            calls.append((variant, limit, repeats))
+            return runner.Measurement(f"score_{variant}", variant, wall_s=[float(len(calls))])
+
+    measured = runner.scorers_side_by_side(Recording(), row_udf_limit=50)
+    first_round = [(v, 50 if v == "row_udf" else None, 1) for v in runner.SCORERS]
+    # Every scorer once per round, the order reversed in the next, only the row UDF limited.
+    assert calls == first_round + first_round[::-1]
+    assert list(measured) == list(runner.SCORERS)
+    last = 2 * len(runner.SCORERS) - 1
+    assert measured["txcat_udf"].turns == [0, last]
+    assert measured["xgboost_spark"].wall_s == [3.0, float(last - 1)]
+
+
 def test_a_steady_drift_of_the_host_is_taken_out_of_the_step_between_two_measurements():
     # A host slowing down by 2 s per run; the second measurement costs 3 s more.
     turns_a, turns_b = [0, 3, 4], [1, 2, 5]

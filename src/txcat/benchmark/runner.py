@@ -387,7 +387,7 @@ class Bench:
             repeats=1,
         )
 
-    def scorer(self, variant: str, limit: int | None) -> Measurement:
+    def scorer(self, variant: str, limit: int | None, repeats: int | None = None) -> Measurement:
         args = [
             "score",
             "--variant",
@@ -403,7 +403,7 @@ class Bench:
             command = [self.python, str(repository() / "scripts" / "benchmark_stage.py"), *args]
         else:
             command = self.spark_submit("scripts/benchmark_stage.py", *args)
-        return self.measure(f"score_{variant}", command)
+        return self.measure(f"score_{variant}", command, repeats=repeats)
 
 
 #: Waits per S3 request at which the whole job is timed on a manifest (`job_on_s3`).
@@ -766,6 +766,18 @@ def floor_and_job_on_two_days(bench: Bench) -> tuple[Measurement, Measurement, M
     return measured["floor"], measured["day"], measured["small"]
 
 
+def scorers_side_by_side(bench: Bench, row_udf_limit: int) -> dict[str, Measurement]:
+    """Every scorer of `SCORERS` on the job's featured rows, taking turns (`repeats` runs
+    each), so the ratios between them (txcat's UDF over `xgboost.spark` first) see the same
+    machine; the row-at-a-time UDF on its first `row_udf_limit` rows."""
+
+    def scorer(variant: str) -> Callable[[], Measurement]:
+        limit = row_udf_limit if variant == "row_udf" else None
+        return lambda: bench.scorer(variant, limit, repeats=1)
+
+    return taking_turns({v: scorer(v) for v in SCORERS}, bench.repeats)
+
+
 #: The two `input.parser` readers, the JVM's first (the base of the comparison).
 READERS = ("spark", "arrow")
 
@@ -876,7 +888,7 @@ def run(
     job_explain = bench.job("job_explain", settings=["scoring.explain=true"], repeats=1)
     monitor = bench.monitor()
     bench.features()
-    scorers = {v: bench.scorer(v, row_udf_limit if v == "row_udf" else None) for v in SCORERS}
+    scorers = scorers_side_by_side(bench, row_udf_limit)
     explain = measure_explain_cost(work / "features", work / "model")
     on_s3 = job_on_s3(bench, s3_files) if s3 else None
     api = api_cost(work, api_requests) if api_requests > 0 else None
@@ -1025,7 +1037,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"Measured {r['date']} by `make bench` on {r['cores']} cores (`local[*]`): "
         f"{r['files']:,} files, {r['rows']:,} rows, median of {r['repeats']} runs. "
         "Wall times include spark-submit start-up; throughputs of the scorers time only the "
-        "scoring action. These machines are shared: read the ratios, taken within one run. "
+        "scoring action. The I/O floor and the job on the two days take turns, and so do the "
+        "scorers: these machines are shared, so read the ratios, taken within one run. "
         f"Load average (1, 5, 15 min) before: {load.get('before', '?')}, after: "
         f"{load.get('after', '?')}.",
         "",

@@ -359,6 +359,35 @@ def test_quarantine_share_above_threshold_fails_after_writing(spark, world):
     assert Path(write.summary_path(str(out), RUN_DATE)).is_file()
 
 
+def test_a_critical_input_expectation_fails_the_run_after_writing(spark, world):
+    out = world["root"] / "strict-input-out"
+    # The day holds quarantined rows: a parse-success floor of 1 cannot be met.
+    cfg = replace(world["cfg"], validation=replace(world["cfg"].validation, min_parse_success=1.0))
+    result = pipeline.run(spark, cfg, _params(world, out, "strict-input"))
+    assert result.exit_code == exits.VALIDATION
+    assert result.summary["status"] == "failed"
+    validation = result.summary["validation"]
+    assert not validation["success"] and validation["critical_failures"] >= 1
+    assert _predictions(spark, out).count() == result.summary["rows_scored"] > 0
+
+
+def test_an_input_suite_that_breaks_fails_the_run_with_its_error(spark, world, monkeypatch):
+    from txcat.validate import stage
+
+    out = world["root"] / "broken-suite-out"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("suite broke")
+
+    # The input suite runs beside the writes: its error still ends the run, marked failed.
+    monkeypatch.setattr(stage, "validate_input", broken)
+    with pytest.raises(RuntimeError, match="suite broke"):
+        pipeline.run(spark, world["cfg"], _params(world, out, "broken-suite"))
+    summary = json.loads(Path(write.summary_path(str(out), RUN_DATE)).read_text())
+    assert (summary["status"], summary["run_id"]) == ("failed", "broken-suite")
+    assert summary["problems"] == ["unexpected failure: RuntimeError: suite broke"]
+
+
 def test_tampered_model_is_refused(spark, world, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(world["root"] / "model", model)

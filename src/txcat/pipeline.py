@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -235,8 +236,9 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
         raise ValueError(f"not a listed source: {files!r}")
     predictions_root = _predictions_root(cfg, params)
     input_check = None
-    # Counting, the quarantine and the features all read the records: cache them once.
-    with cached(prepared) as prepared:
+    # Counting, the quarantine and the features all read the records: cache them once. The
+    # input suite checks a sample of them in a background thread, beside the writes.
+    with cached(prepared) as prepared, ThreadPoolExecutor(1, "validate-input") as background:
         stamped = prepared.records
         counts = _count_records(stamped)
         if manifest is not None:
@@ -245,6 +247,11 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             spark, stamped, inputs, counts["files_seen"], params
         )
         stages.done("read_clean_count")
+        input_suite = (
+            background.submit(_validate_input, spark, cfg, params, stamped, _records_read(counts))
+            if cfg.validation.enabled
+            else None
+        )
         quarantine = prepared.quarantine
         if skipped is not None:
             quarantine = quarantine.unionByName(skipped, allowMissingColumns=True)
@@ -306,9 +313,9 @@ def _run(spark: SparkSession, cfg: Config, params: RunParams) -> RunResult:
             rows_scored=scored["rows_scored"],
         )
         stages.done("feature_histogram")
-        if cfg.validation.enabled:
-            input_check = _validate_input(spark, cfg, params, stamped, counts)
-            stages.done("validate_input")
+        if input_suite is not None:
+            input_check = input_suite.result()
+            stages.done("validate_input")  # what is left of it once the writes are done
     written = _count_written(spark, params, predictions_root, scored, quarantined)
     stages.done("count_written")
 
@@ -681,13 +688,17 @@ def _predictions_root(cfg: Config, params: RunParams) -> str:
     return storage.join(params.output, cfg.redshift.staging_subdir, write.PREDICTIONS)
 
 
+def _records_read(counts: dict[str, Any]) -> int:
+    """Every record the read stage returned: rows to score, quarantined rows and files."""
+    return counts["to_score"] + sum(counts["rows"].values()) + sum(counts["files"].values())
+
+
 def _validate_input(
-    spark: SparkSession, cfg: Config, params: RunParams, stamped: DataFrame, counts: dict[str, Any]
+    spark: SparkSession, cfg: Config, params: RunParams, stamped: DataFrame, records: int
 ) -> Any:
     from txcat.validate import stage as validation
 
-    total = counts["to_score"] + sum(counts["rows"].values()) + sum(counts["files"].values())
-    return validation.validate_input(spark, cfg, stamped, total, params.run_date, params.output)
+    return validation.validate_input(spark, cfg, stamped, records, params.run_date, params.output)
 
 
 def _store_manifest(

@@ -236,9 +236,9 @@ def test_missing_columns_are_critical(spark, engine):
 
 def test_input_frame_samples_to_the_limit(spark):
     records = _records(spark, [_record(i) for i in range(200)])
-    sampled = suites.input_frame(records, 50, 200)
-    assert 0 < sampled.count() <= 50
-    assert suites.input_frame(records, 500, 200).count() == 200
+    sampled = suites.collect_sample(suites.input_frame(records, 50, 200), 50)
+    assert 0 < len(sampled) <= 50
+    assert len(suites.collect_sample(suites.input_frame(records, 500, 200), 500)) == 200
 
 
 def test_output_frame_samples_the_written_rows_to_the_limit(spark):
@@ -246,9 +246,23 @@ def test_output_frame_samples_the_written_rows_to_the_limit(spark):
         [_prediction(f"r{i}") for i in range(200)], S.PREDICTION_SCHEMA
     )
     sampled = suites.output_frame(predictions, 50, 200)
-    assert 0 < sampled.count() <= 50
+    assert 0 < len(suites.collect_sample(sampled, 50)) <= 50
     assert sampled.columns == suites.output_frame(predictions).columns
-    assert suites.output_frame(predictions, 500, 200).count() == 200
+    assert len(suites.collect_sample(suites.output_frame(predictions, 500, 200), 500)) == 200
+
+
+def test_the_collected_sample_is_cut_uniformly_not_to_the_first_rows(spark):
+    predictions = spark.createDataFrame(
+        [_prediction(f"r{i:04d}") for i in range(2000)], S.PREDICTION_SCHEMA
+    ).repartition(8)
+    sampled = suites.output_frame(predictions, 100, 2000)
+    collected = suites.collect_sample(sampled, 100)
+    assert len(collected) == 100 and collected[S.ROW_ID].is_unique
+    # Every partition of the sample is represented, none cut off by a limit.
+    parts = sampled.rdd.mapPartitionsWithIndex(
+        lambda i, rows: [(r[S.ROW_ID], i) for r in rows]
+    ).collectAsMap()
+    assert {parts[row_id] for row_id in collected[S.ROW_ID]} == set(range(8))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -39,7 +39,7 @@ def validate_input(
     suite = suites.input_suite(cfg.validation, run_date, cfg.quality.earliest_transaction_date)
     # At most `sample_rows` rows: collected by one Spark job and checked in the driver, where
     # GX's Spark engine would run a job or more per metric.
-    outcome = run_suite(frame.toPandas(), suite)
+    outcome = run_suite(suites.collect_sample(frame, cfg.validation.sample_rows), suite)
     return save_outcome(spark, outcome, results_folder(output, run_date))
 
 
@@ -63,7 +63,7 @@ def validate_output(
     folder = results_folder(output, run_date)
     frame = suites.output_frame(predictions, sample_rows, counts["rows_scored"])
     if sample_rows is not None:  # bounded: checked in the driver, as the input sample
-        out = run_suite(frame.toPandas(), suites.output_suite())
+        out = run_suite(suites.collect_sample(frame, sample_rows), suites.output_suite())
     else:
         # GX computes its metrics in several Spark jobs: they read the rows once.
         frame.persist(StorageLevel.MEMORY_AND_DISK)

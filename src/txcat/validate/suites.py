@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 import great_expectations.expectations as gxe
 import pandas as pd
@@ -67,7 +68,7 @@ _PARSED_ONLY = Column(PARSED) == True  # noqa: E712 - a GX condition
 
 def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int = 7) -> DataFrame:
     """The cleaned records' `INPUT_COLUMNS` (those present: a missing one fails the suite) with
-    a `parsed` flag, sampled to about `sample_rows` rows.
+    a `parsed` flag, sampled to about `sample_rows` rows (`collect_sample` cuts it to them).
 
     The flag is 1 for a row to score. Sampling is uniform over every read row, so the share of
     parsed rows stays an unbiased estimate; the exact share is in the run summary anyway. The
@@ -83,12 +84,25 @@ def input_frame(records: DataFrame, sample_rows: int, total_rows: int, seed: int
 
 
 def _sampled(frame: DataFrame, sample_rows: int, total_rows: int, seed: int) -> DataFrame:
-    """A uniform sample of at most `sample_rows` of `frame`'s `total_rows` rows (all if fewer)."""
+    """A uniform sample of about 1.2 times `sample_rows` of `frame`'s `total_rows` rows (all if
+    there are no more than `sample_rows`); `collect_sample` keeps `sample_rows` of them.
+
+    No `limit` here: collected, a limit funnels every sampled row through one task (a shuffle
+    into a single partition), where the sample alone is collected by every core at once.
+    """
     if total_rows <= sample_rows:
         return frame
-    return frame.sample(fraction=min(1.0, 1.2 * sample_rows / total_rows), seed=seed).limit(
-        sample_rows
-    )
+    return frame.sample(fraction=min(1.0, 1.2 * sample_rows / total_rows), seed=seed)
+
+
+def collect_sample(frame: DataFrame, sample_rows: int, seed: int = 7) -> pd.DataFrame:
+    """`frame` (an `input_frame` or `output_frame` sample) in the driver: at most `sample_rows`
+    rows, picked uniformly among the sampled ones, in the frame's order."""
+    collected = cast(pd.DataFrame, frame.toPandas())
+    if len(collected) <= sample_rows:
+        return collected
+    kept = collected.sample(n=sample_rows, random_state=seed).sort_index()
+    return kept.reset_index(drop=True)
 
 
 def input_suite(cfg: ValidationConfig, run_date: dt.date, earliest: dt.date) -> SuiteSpec:
@@ -198,7 +212,8 @@ def output_frame(
 ) -> DataFrame:
     """The written predictions reduced to what the output suite checks.
 
-    With `sample_rows`, a uniform sample of at most that many of the `total_rows` predictions.
+    With `sample_rows`, a uniform sample of about that many of the `total_rows` predictions
+    (`collect_sample` cuts it to them).
     """
     if sample_rows is not None:
         predictions = _sampled(predictions, sample_rows, total_rows, seed)

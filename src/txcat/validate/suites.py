@@ -87,8 +87,8 @@ def _sampled(frame: DataFrame, sample_rows: int, total_rows: int, seed: int) -> 
     """A uniform sample of about 1.2 times `sample_rows` of `frame`'s `total_rows` rows (all if
     there are no more than `sample_rows`); `collect_sample` keeps `sample_rows` of them.
 
-    No `limit` here: collected, a limit funnels every sampled row through one task (a shuffle
-    into a single partition), where the sample alone is collected by every core at once.
+    No `limit` here: it would keep the first rows in partition order, so the files late in
+    the listing would be checked less often than the others.
     """
     if total_rows <= sample_rows:
         return frame

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
-from txcat import exits, pipeline, sources
+from txcat import exits
 from txcat.cli import add_config_options
-from txcat.config import ConfigError, load_config
-from txcat.features.enrich import ReferenceDataError
-from txcat.model import ModelArtifactError
-from txcat.runlock import RunLockedError
+from txcat.config import Config, ConfigError, load_config
+from txcat.inputs import InputError
+from txcat.inputs.rundate import check_run_date
 from txcat.session import build_session, configure_logging, release_session
 from txcat.sinks.names import parse_sinks
 from txcat.write import record_refusal
+
+#: What the run itself needs and the refusals of the arguments do not: pandas, PyArrow,
+#: XGBoost and scikit-learn come with it (about 1.5 s to import).
+PIPELINE = "txcat.pipeline"
 
 log = logging.getLogger("txcat.score_daily")
 
@@ -68,11 +73,29 @@ def main(argv: list[str] | None = None) -> int:
         log.error("configuration error: %s", exc)
         return exits.BAD_INPUT
     try:  # before Spark starts: a wrong date fails in a second
-        pipeline.check_run_date(args.run_date, cfg)
-    except sources.InputError as exc:
+        check_run_date(args.run_date, cfg)
+    except InputError as exc:
         log.error("%s", exc)
         return exits.BAD_INPUT
-    spark = build_session("txcat-score-daily", cfg.spark)
+    # The pipeline's libraries load while the JVM starts the session: that wait leaves the
+    # Python side idle.
+    with ThreadPoolExecutor(1, "import-pipeline") as loader:
+        loading = loader.submit(importlib.import_module, PIPELINE)
+        spark = build_session("txcat-score-daily", cfg.spark)
+    try:
+        loading.result()
+        return _score(spark, cfg, args)
+    finally:
+        release_session(spark)
+
+
+def _score(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
+    """The run on a started session: its exit code, refusals recorded beside the summary."""
+    from txcat import pipeline  # loaded by `main` beside the session's start
+    from txcat.features.enrich import ReferenceDataError
+    from txcat.model import ModelArtifactError
+    from txcat.runlock import RunLockedError
+
     params = pipeline.RunParams(
         args.run_date,
         args.input or "",
@@ -84,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = pipeline.run(spark, cfg, params)
-    except (sources.InputError, ReferenceDataError) as exc:
+    except (InputError, ReferenceDataError) as exc:
         log.error("%s", exc)
         return _refused(spark, args, exits.BAD_INPUT, str(exc))
     except ModelArtifactError as exc:
@@ -93,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     except RunLockedError as exc:
         log.error("%s", exc)
         return exits.RUN_LOCKED
-    finally:
-        release_session(spark)
     for problem in result.summary["problems"]:
         log.error("%s", problem)
     print(f"summary: {result.summary_path}")

@@ -6,14 +6,18 @@ import datetime as dt
 import importlib.util
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from txcat import exits, pipeline
+from txcat import exits
+from txcat.inputs import rundate
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-11-25"
+HEAVY = ("pandas", "pyarrow", "xgboost", "sklearn", "txcat.pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +64,29 @@ def test_run_date_out_of_range_exits_2_before_spark(
 ):
     # A fixed clock: a date computed when the tests are collected turns valid if the run
     # crosses midnight UTC (today + 2 becomes tomorrow).
-    monkeypatch.setattr(pipeline, "utc_today", lambda: dt.date(2026, 11, 25))
+    monkeypatch.setattr(rundate, "utc_today", lambda: dt.date(2026, 11, 25))
     with caplog.at_level(logging.ERROR):
         assert job.main(_argv(tmp_path, run_date)) == exits.BAD_INPUT
     assert f"run date {run_date} outside 2000-01-01" in caplog.text
+
+
+def test_refusing_the_arguments_loads_none_of_the_pipelines_libraries(tmp_path):
+    """`main` loads pandas, PyArrow, XGBoost and scikit-learn while the JVM starts the session;
+    the configuration and the run-date check before it must not need them."""
+    argv = _argv(tmp_path, "1999-12-31")
+    entry_point = str(ROOT / "jobs" / "score_daily.py")
+    script = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("score_daily", {entry_point!r})
+job = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(job)
+code = job.main({argv!r})
+print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == f"{exits.BAD_INPUT} []", done.stderr
 
 
 def test_output_that_is_a_file_exits_2_before_reading(job, borrowed_spark, tmp_path, caplog):

@@ -21,10 +21,12 @@ the engine's, renormalised (`MemoryBackoff`). Every scorer gets that from `predi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import xgboost as xgb
+
+if TYPE_CHECKING:  # the configuration checks `ENGINES` without loading XGBoost (about 1 s)
+    import xgboost as xgb
 
 XGBOOST = "xgboost"
 ONEDAL = "onedal"

@@ -27,15 +27,16 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.engine import EngineError, check_engine
 from txcat.features import FEATURE_COLUMNS, memory_of
-from txcat.inputs import Manifest, listing
+from txcat.inputs import InputError, Manifest, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing
+from txcat.inputs.rundate import check_run_date
 from txcat.model import ModelArtifact, ModelArtifactError, check_compatible
 from txcat.model_uri import ModelSource, load_verified
 from txcat.monitor import profile as monitor_profile
 from txcat.runlock import run_lock
 from txcat.score import with_predictions
-from txcat.sources import InputError, Source, cached, check_fetched_objects, prepare
+from txcat.sources import Source, cached, check_fetched_objects, prepare
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ ROW_COLUMNS = tuple(
     for f in S.PREDICTION_SCHEMA.fields
     if f.name in {*S.TRANSACTION_SCHEMA.fieldNames(), S.IS_REPEATED_LINE}
 )
-#: A run date may be at most this many days after today (UTC): a scheduler ahead of UTC may
-#: start the next day's run early; a later date is a typo that would quarantine nothing as
-#: future-dated and look up reference snapshots that do not exist yet.
-MAX_RUN_DATE_DAYS_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -80,28 +77,6 @@ class RunResult:
     exit_code: int
     summary: dict[str, Any]
     summary_path: str
-
-
-def utc_today() -> dt.date:
-    """Today's date in UTC: the clock of the run-date check."""
-    return dt.datetime.now(dt.UTC).date()
-
-
-def check_run_date(run_date: dt.date, cfg: Config, today: dt.date | None = None) -> None:
-    """Refuses a run date before `quality.earliest_transaction_date` or after tomorrow (UTC).
-
-    Raises:
-        InputError: Naming the date and the allowed range.
-    """
-    today = today or utc_today()
-    earliest = cfg.quality.earliest_transaction_date
-    latest = today + dt.timedelta(days=MAX_RUN_DATE_DAYS_AHEAD)
-    if not earliest <= run_date <= latest:
-        raise InputError(
-            f"run date {run_date.isoformat()} outside {earliest.isoformat()} "
-            f"(quality.earliest_transaction_date) .. {latest.isoformat()} (today UTC + "
-            f"{MAX_RUN_DATE_DAYS_AHEAD} day)"
-        )
 
 
 def check_output(spark: SparkSession, output: str) -> None:

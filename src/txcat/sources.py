@@ -35,7 +35,7 @@ from txcat.config import Config
 from txcat.features import Memory, References, build_features
 from txcat.features.aggregates import PARTITION
 from txcat.features.enrich import load_references
-from txcat.inputs import Manifest, ManifestError, listing
+from txcat.inputs import InputError, Manifest, ManifestError, listing
 from txcat.inputs import objects as manifest_objects
 from txcat.inputs.listing import Listing, Rejected
 from txcat.serve import rows
@@ -43,10 +43,6 @@ from txcat.serve import rows
 FOLDER = "folder"
 MANIFEST = "manifest"
 FILES = "files"
-
-
-class InputError(RuntimeError):
-    """The input cannot be read at all (missing path, no files)."""
 
 
 @dataclass(frozen=True)

@@ -2,4 +2,9 @@
 
 from txcat.inputs.manifest import Manifest, ManifestEntry, ManifestError, parse_manifest
 
-__all__ = ["Manifest", "ManifestEntry", "ManifestError", "parse_manifest"]
+__all__ = ["InputError", "Manifest", "ManifestEntry", "ManifestError", "parse_manifest"]
+
+
+class InputError(RuntimeError):
+    """The input cannot be read at all (missing path, no files), or the run's date or output
+    is refused."""

@@ -37,10 +37,10 @@ def register(sub: Any) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Runs the comparison for parsed arguments; returns the exit code (`txcat.exits`)."""
+    from txcat.inputs import InputError
     from txcat.model import ModelArtifactError
     from txcat.retro.compare import CompareParams, compare
     from txcat.session import build_session, release_session
-    from txcat.sources import InputError
 
     try:
         cfg = load_config(args.env, args.conf_dir, args.overrides)

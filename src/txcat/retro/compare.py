@@ -29,10 +29,10 @@ from txcat import schema as S
 from txcat.config import Config
 from txcat.feedback import records as FR
 from txcat.feedback.store import latest_corrections
+from txcat.inputs import InputError
 from txcat.monitor.checks import confusion_figures
 from txcat.retro import report
 from txcat.retro.scoring import days, predictions_path
-from txcat.sources import InputError
 
 log = logging.getLogger(__name__)
 

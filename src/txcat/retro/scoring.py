@@ -24,9 +24,9 @@ from pyspark.sql import SparkSession
 from txcat import exits, pipeline, storage, write
 from txcat.config import Config
 from txcat.features.enrich import ReferenceDataError
+from txcat.inputs import InputError
 from txcat.model_uri import MODELS_SCHEME, ModelSource, resolve
 from txcat.runlock import RunLockedError
-from txcat.sources import InputError
 
 log = logging.getLogger(__name__)
 

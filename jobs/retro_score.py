@@ -15,9 +15,10 @@ import datetime as dt
 import logging
 import sys
 
-from txcat import exits, sources
+from txcat import exits
 from txcat.cli import add_config_options
 from txcat.config import ConfigError, load_config
+from txcat.inputs import InputError
 from txcat.model import ModelArtifactError
 from txcat.retro import scoring
 from txcat.session import build_session, configure_logging, release_session
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session("txcat-retro-score", cfg.spark)
     try:
         result = scoring.score_range(spark, cfg, params)
-    except sources.InputError as exc:
+    except InputError as exc:
         log.error("%s", exc)
         return exits.BAD_INPUT
     except ModelArtifactError as exc:

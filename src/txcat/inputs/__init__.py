@@ -1,4 +1,7 @@
-"""Input selection: a run reads either every file under a prefix or exactly a manifest's files."""
+"""Input selection: a run reads either every file under a prefix or exactly a manifest's files.
+
+`InputError` says why a run cannot read them; `rundate` holds the run dates a run accepts.
+"""
 
 from txcat.inputs.manifest import Manifest, ManifestEntry, ManifestError, parse_manifest
 

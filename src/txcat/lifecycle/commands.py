@@ -189,8 +189,8 @@ def _release(spark: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
-    from txcat import sources
     from txcat.features.enrich import ReferenceDataError
+    from txcat.inputs import InputError
     from txcat.lifecycle import train, workflow
     from txcat.model_uri import RegistryError
 
@@ -201,7 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
         outcome = workflow.train(
             spark, cfg, args.input, args.model_out, args.as_of, register=args.register
         )
-    except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+    except (InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return exits.BAD_INPUT
     except (RegistryError, MlflowException) as exc:
@@ -223,8 +223,8 @@ def run_retrain(args: argparse.Namespace) -> int:
 
     from mlflow.exceptions import MlflowException
 
-    from txcat import sources
     from txcat.features.enrich import ReferenceDataError
+    from txcat.inputs import InputError
     from txcat.lifecycle import retrain, train, workflow
     from txcat.model_uri import RegistryError
 
@@ -250,7 +250,7 @@ def run_retrain(args: argparse.Namespace) -> int:
             register=args.register,
         )
     except (
-        sources.InputError,
+        InputError,
         ReferenceDataError,
         train.TrainingDataError,
         FileNotFoundError,
@@ -293,8 +293,8 @@ def run_retrain(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from txcat import sources
     from txcat.features.enrich import ReferenceDataError
+    from txcat.inputs import InputError
     from txcat.lifecycle import train, workflow
     from txcat.model import ModelArtifactError
     from txcat.model_uri import RegistryError
@@ -307,7 +307,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except (RegistryError, ModelArtifactError) as exc:
         log.error("model refused: %s", exc)
         return exits.BAD_MODEL
-    except (sources.InputError, ReferenceDataError, train.TrainingDataError) as exc:
+    except (InputError, ReferenceDataError, train.TrainingDataError) as exc:
         log.error("%s", exc)
         return exits.BAD_INPUT
     finally:

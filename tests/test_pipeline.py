@@ -25,6 +25,7 @@ from txcat.engine import predictor
 from txcat.features import memory_of
 from txcat.features.enrich import ReferenceDataError
 from txcat.generate import BAD_KINDS, generate
+from txcat.inputs import InputError
 from txcat.lifecycle import train
 from txcat.model import ModelArtifactError, load_artifact, sha256_hex
 from txcat.runlock import RunLockedError
@@ -405,7 +406,7 @@ def test_tampered_model_is_refused(spark, world, tmp_path):
 
 
 def test_missing_input_is_a_clear_error(spark, world, tmp_path):
-    with pytest.raises(sources.InputError, match="cannot read input"):
+    with pytest.raises(InputError, match="cannot read input"):
         pipeline.run(
             spark,
             world["cfg"],
@@ -417,7 +418,7 @@ def test_missing_input_is_a_clear_error(spark, world, tmp_path):
             ),
         )
     (tmp_path / "empty").mkdir()
-    with pytest.raises(sources.InputError, match="no input files"):
+    with pytest.raises(InputError, match="no input files"):
         pipeline.run(
             spark,
             world["cfg"],
@@ -550,7 +551,7 @@ def test_run_date_and_output_are_checked_before_reading(spark, world, tmp_path):
             spark,
             given,
             tmp_path,
-            sources.InputError,
+            InputError,
             f"run date {day.isoformat()} outside",
             run_date=day,
         )
@@ -565,7 +566,7 @@ def test_run_date_and_output_are_checked_before_reading(spark, world, tmp_path):
             spark,
             given,
             tmp_path,
-            sources.InputError,
+            InputError,
             f"output {output} is not usable: .*{problem}",
             output=str(output),
         )

@@ -16,6 +16,7 @@ from txcat import schema as S
 from txcat.features import FEATURE_COLUMNS, build_features
 from txcat.features.aggregates import AGGREGATE_FEATURES
 from txcat.generate import generate
+from txcat.inputs import InputError
 
 RUN_DATE = dt.date(2026, 11, 25)
 FILES = {
@@ -147,7 +148,7 @@ def test_the_stamp_is_on_every_record(spark, world):
 
 
 def test_a_missing_folder_is_an_input_error(spark, world):
-    with pytest.raises(sources.InputError, match="cannot read input"):
+    with pytest.raises(InputError, match="cannot read input"):
         sources.prepare(
             spark, world["cfg"], sources.Source.folder(str(Path(world["root"]) / "nope")), RUN_DATE
         )

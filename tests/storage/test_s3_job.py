@@ -17,10 +17,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.helpers import local_config
-from txcat import exits, pipeline, read, sources
+from txcat import exits, pipeline, read
 from txcat import schema as S
 from txcat.generate import generate
-from txcat.inputs import objects
+from txcat.inputs import InputError, objects
 from txcat.lifecycle import train
 from txcat.sinks.warehouses import ENV_PG_DSN
 
@@ -263,7 +263,7 @@ def test_objects_changed_after_the_manifest_fail_the_run_before_anything_is_writ
     replaced, deleted = changed_objects
     cfg = _config(world["ref"], f"storage.manifest_reader={reader}")
     out = tmp_path / "o"
-    with pytest.raises(sources.InputError) as failure:
+    with pytest.raises(InputError) as failure:
         pipeline.run(spark, cfg, _params(world, str(out), f"changed-{reader}"))
     message = str(failure.value)
     assert message.startswith(f"manifest {world['manifest']} does not match storage: ")
@@ -284,7 +284,7 @@ def test_the_boto3_reader_sends_no_head_request_before_the_read(
 
 
 def test_missing_manifest_is_an_input_error(spark, world, tmp_path):
-    with pytest.raises(sources.InputError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         pipeline.run(
             spark,
             world["cfg"],
